@@ -1,0 +1,1 @@
+"""vertebra: cited clinical decision support for osteoporotic vertebral compression fractures."""

@@ -1,0 +1,45 @@
+"""The ``vertebra`` command line: a thin layer over the core (contract §4).
+
+Each command lives in its own module and registers itself on :data:`app`.
+Exit codes: 0 success, 2 invalid input (message on stderr names the field), 1 internal error.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from vertebra.cli import _app
+
+app = _app.app
+
+# Each module registers its commands on import; keep this list sorted.
+from vertebra.cli import (  # noqa: E402
+    knowledge,
+    plan,
+)
+
+__all__ = ["app", "main", "knowledge", "plan"]
+
+
+def main() -> None:
+    """Console entry point."""
+    try:
+        app(standalone_mode=False)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except _app.InvalidInput as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except (typer.Abort, KeyboardInterrupt):
+        sys.exit(130)
+    except Exception as exc:  # click usage errors carry their own exit code
+        code = getattr(exc, "exit_code", None)
+        if isinstance(code, int):
+            show = getattr(exc, "show", None)
+            if callable(show):
+                show()
+            sys.exit(code)
+        typer.echo(f"internal error: {type(exc).__name__}: {exc}", err=True)
+        sys.exit(1)

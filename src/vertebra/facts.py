@@ -1,0 +1,175 @@
+"""Patient facts: the input of every plan (contract §1).
+
+Every field but ``age``, ``sex`` and ``fracture_levels`` is optional, and ``None`` means
+*unknown*, never "no". The model is strict: wrong types, out-of-range values, unknown fields,
+unknown vocabulary words and duplicate levels are rejected with an error that names the field.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, get_args
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+Level = Literal[
+    "T1", "T2", "T3", "T4", "T5", "T6", "T7", "T8", "T9", "T10", "T11", "T12",
+    "L1", "L2", "L3", "L4", "L5",
+]  # fmt: skip
+Drug = Literal[
+    "paracetamol", "naproxen", "diclofenac", "ibuprofen", "oxycodone", "laxative",
+    "amitriptyline", "gabapentin", "calcitonin", "calcium", "vitamin_d", "alendronate",
+    "risedronate", "ibandronate", "zoledronic_acid", "denosumab", "teriparatide",
+    "abaloparatide", "romosozumab", "raloxifene", "strontium_ranelate",
+]  # fmt: skip
+Condition = Literal[
+    "oesophageal_disorder", "cannot_sit_upright_30_min", "hypocalcaemia",
+    "oral_bisphosphonate_intolerance", "dementia", "malabsorption", "poor_adherence",
+    "gi_bleeding_history", "cardiovascular_disease", "mi_or_stroke_history",
+    "hepatic_impairment", "hyperthyroidism", "hyperparathyroidism", "hypercalciuria",
+    "hyperprolactinaemia", "abnormal_alkaline_phosphatase", "abnormal_phosphate",
+    "pagets_disease", "prior_skeletal_radiation", "high_bed_rest_complication_risk",
+    "glucocorticoid_use",
+]  # fmt: skip
+Sex = Literal["female", "male"]
+Mechanism = Literal["low_energy", "high_energy"]
+Columns = Literal["anterior", "multiple"]
+Deformity = Literal["none", "significant", "progressive"]
+PainTrend = Literal["improving", "stable", "worsening"]
+
+LEVELS: tuple[str, ...] = get_args(Level)
+DRUGS: tuple[str, ...] = get_args(Drug)
+CONDITIONS: tuple[str, ...] = get_args(Condition)
+
+NonNegInt = Annotated[int, Field(ge=0)]
+NonNegFloat = Annotated[float, Field(ge=0)]
+
+
+class PatientFacts(BaseModel):
+    """What is known about one patient. ``None`` is unknown."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    age: Annotated[int, Field(ge=18, le=120, description="Age in years")]
+    sex: Sex
+    postmenopausal: bool | None = None
+    weight_kg: Annotated[float, Field(gt=0, le=400)] | None = None
+    fracture_levels: Annotated[
+        list[Level], Field(min_length=1, description="Levels with a compression fracture")
+    ]
+    days_since_onset: NonNegInt | None = None
+    mechanism: Mechanism | None = None
+    columns_involved: Columns | None = None
+    neurological_deficit: bool | None = None
+    spinal_instability: bool | None = None
+    deformity: Deformity | None = None
+    pulmonary_dysfunction: bool | None = None
+    history_of_cancer: bool | None = None
+    suspected_malignancy: bool | None = None
+    pain_score: Annotated[float, Field(ge=0, le=10)] | None = None
+    pain_trend: PainTrend | None = None
+    analgesia_failed: bool | None = None
+    weeks_of_conservative_care: NonNegFloat | None = None
+    hospitalised: bool | None = None
+    mri_done: bool | None = None
+    mri_oedema: bool | None = None
+    mri_contraindicated: bool | None = None
+    t_score: Annotated[float, Field(ge=-7, le=4)] | None = None
+    prior_fragility_fractures: NonNegInt | None = None
+    osteoporosis_drug: Drug | None = None
+    years_on_osteoporosis_drug: NonNegFloat | None = None
+    bmd_loss_percent_per_year: Annotated[float, Field(ge=-100, le=100)] | None = None
+    fracture_on_treatment: bool | None = None
+    creatinine_clearance: Annotated[float, Field(ge=0, le=300)] | None = None
+    comorbidity_count: NonNegInt | None = None
+    conditions: list[Condition] | None = None
+    allergies: list[Drug] | None = None
+
+    @field_validator("fracture_levels", "conditions", "allergies")
+    @classmethod
+    def _no_duplicates(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return value
+        seen: set[str] = set()
+        dupes = sorted({v for v in value if v in seen or seen.add(v)})  # type: ignore[func-returns-value]
+        if dupes:
+            raise ValueError(f"duplicate values are not allowed: {', '.join(dupes)}")
+        return value
+
+
+FACT_NAMES: tuple[str, ...] = tuple(PatientFacts.model_fields)
+
+
+class FactsError(ValueError):
+    """Invalid patient facts. ``errors`` names every offending field."""
+
+    def __init__(self, errors: list[dict[str, Any]]) -> None:
+        self.errors = errors
+        super().__init__("; ".join(f"{e['field']}: {e['message']}" for e in errors))
+
+
+def _field_path(loc: tuple[int | str, ...]) -> str:
+    path = ""
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path += f".{part}" if path else str(part)
+    return path or "(body)"
+
+
+def _allowed(field: str) -> list[str] | None:
+    name = field.split("[", 1)[0].split(".", 1)[0]
+    info = PatientFacts.model_fields.get(name)
+    if info is None:
+        return None
+    for candidate in _literal_args(info.annotation):
+        return candidate
+    return None
+
+
+def _literal_args(annotation: Any) -> list[list[str]]:
+    found: list[list[str]] = []
+    args = get_args(annotation)
+    if getattr(annotation, "__origin__", None) is Literal:
+        return [list(args)]
+    for arg in args:
+        found.extend(_literal_args(arg))
+    return found
+
+
+def explain(error: ValidationError) -> list[dict[str, Any]]:
+    """Turn a pydantic error into ``[{field, message, allowed?}]`` naming each field."""
+    out: list[dict[str, Any]] = []
+    for item in error.errors(include_url=False):
+        field = _field_path(tuple(item["loc"]))
+        kind = item["type"]
+        if kind == "extra_forbidden":
+            message = f"unknown field; allowed fields are: {', '.join(FACT_NAMES)}"
+        elif kind == "missing":
+            message = "this field is required"
+        else:
+            message = str(item["msg"])
+        entry: dict[str, Any] = {"field": field, "message": message, "type": kind}
+        if kind in ("literal_error", "enum"):
+            allowed = _allowed(field)
+            if allowed:
+                entry["allowed"] = allowed
+        out.append(entry)
+    return out
+
+
+def parse_facts(data: Any) -> PatientFacts:
+    """Validate a JSON-like object into :class:`PatientFacts` or raise :class:`FactsError`."""
+    if not isinstance(data, dict):
+        raise FactsError(
+            [{"field": "(body)", "message": "patient facts must be a JSON object", "type": "type"}]
+        )
+    try:
+        return PatientFacts.model_validate(data)
+    except ValidationError as exc:
+        raise FactsError(explain(exc)) from None
+
+
+def facts_json_schema() -> dict[str, Any]:
+    """The JSON Schema of the patient facts (``vertebra schema``)."""
+    return PatientFacts.model_json_schema()

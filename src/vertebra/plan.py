@@ -1,0 +1,100 @@
+"""The plan: the output of every vertebra adapter (contract §2)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Pathway = Literal["stable", "potentially_unstable", "pathological_suspected", "out_of_scope"]
+Phase = Literal["acute", "subacute", "chronic", "unknown"]
+Category = Literal[
+    "assessment", "referral", "imaging", "laboratory", "analgesia", "mobilisation",
+    "bone_health", "procedure", "follow_up", "education",
+]  # fmt: skip
+Action = Literal["do", "consider", "avoid", "contraindicated"]
+Target = Literal[
+    "fracture_liaison_service", "osteoporosis_specialist", "spine_surgery",
+    "interventional_radiology", "pain_service", "physiotherapy", "oncology_mdt",
+]  # fmt: skip
+Urgency = Literal["immediate", "urgent", "routine"]
+Strength = Literal["strong", "moderate", "weak", "consensus", "insufficient"]
+
+CATEGORIES: tuple[str, ...] = Category.__args__  # type: ignore[attr-defined]
+ACTIONS: tuple[str, ...] = Action.__args__  # type: ignore[attr-defined]
+TARGETS: tuple[str, ...] = Target.__args__  # type: ignore[attr-defined]
+URGENCIES: tuple[str, ...] = Urgency.__args__  # type: ignore[attr-defined]
+STRENGTHS: tuple[str, ...] = Strength.__args__  # type: ignore[attr-defined]
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Recommendation(_Out):
+    id: str
+    category: Category
+    action: Action
+    target: Target | None = None
+    urgency: Urgency | None = None
+    drug: str | None = None
+    dose: str | None = None
+    title: str
+    detail: str
+    rationale: list[str]
+    citations: list[str] = Field(min_length=1)
+    strength: Strength
+    table: str = Field(description="Decision table the recommendation came from")
+    timing: str = Field(description="Timeline slot id")
+    conflicts: list[str] = Field(default_factory=list, description="Conflict topics it follows")
+    cautions: list[str] = Field(default_factory=list)
+
+
+class Position(_Out):
+    source: str
+    position: str
+
+
+class Conflict(_Out):
+    id: str
+    topic: str
+    summary: str
+    positions: list[Position]
+    followed: str = Field(description="Which position vertebra follows, and why")
+
+
+class MissingInformation(_Out):
+    field: str
+    why: str
+    tables: list[str] = Field(default_factory=list)
+
+
+class TimelineEntry(_Out):
+    id: str
+    when: str
+    weeks: float | None = Field(description="Position on a weeks axis; None for recurring")
+    recommendations: list[str]
+
+
+class Source(_Out):
+    id: str
+    title: str
+    organisation: str
+    year: int
+    url: str | None = None
+
+
+class Plan(_Out):
+    knowledge_version: str
+    pathway: Pathway
+    phase: Phase
+    recommendations: list[Recommendation]
+    conflicts: list[Conflict]
+    missing_information: list[MissingInformation]
+    timeline: list[TimelineEntry]
+    sources: list[Source]
+    summary: str = Field(description="One-line summary of the pathway and the most urgent action")
+
+    def to_json(self) -> str:
+        """Deterministic JSON: same plan, byte-identical text."""
+        return self.model_dump_json(indent=2, exclude_none=True)
