@@ -1,0 +1,270 @@
+"""The audit store: SQLAlchemy 2 over SQLite (default, zero set-up) or PostgreSQL.
+
+The schema is created and upgraded by the Alembic migrations shipped inside this package
+(:func:`upgrade`). Audit events, issued cards and card feedback are append-only: the migrations
+install database triggers that refuse ``UPDATE`` and ``DELETE`` on them.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, delete, event, select
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import StaticPool
+
+from vertebra.store.models import AuditEvent, Base, CardFeedback, IssuedCard, UsedJti
+
+__all__ = [
+    "AuditEvent",
+    "Base",
+    "CardFeedback",
+    "CardRecord",
+    "EventRecord",
+    "FeedbackRecord",
+    "IssuedCard",
+    "Store",
+    "UnknownCardError",
+    "UsedJti",
+    "make_engine",
+    "upgrade",
+]
+
+
+class UnknownCardError(LookupError):
+    """Feedback names a card (or suggestion) this service never issued."""
+
+    def __init__(self, errors: list[dict[str, Any]]) -> None:
+        self.errors = errors
+        super().__init__("; ".join(f"{e['field']}: {e['message']}" for e in errors))
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for ``url``; SQLite gets WAL, a busy timeout and its parent folder created."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    database = parsed.database
+    if not database or database == ":memory:":
+        engine = create_engine(
+            url, poolclass=StaticPool, connect_args={"check_same_thread": False}
+        )
+    else:
+        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=10,
+            max_overflow=20,
+        )
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        if database and database != ":memory:":
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    return engine
+
+
+def alembic_config(url: str | None = None) -> Config:
+    """An Alembic configuration pointing at the migrations shipped in this package."""
+    cfg = Config()
+    cfg.set_main_option(
+        "script_location", str(resources.files("vertebra.store").joinpath("migrations"))
+    )
+    cfg.set_main_option("path_separator", "os")
+    if url is not None:
+        cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Create or upgrade the schema to ``revision`` (idempotent)."""
+    with engine.begin() as connection:
+        cfg = alembic_config()
+        cfg.attributes["connection"] = connection
+        command.upgrade(cfg, revision)
+
+
+def downgrade(engine: Engine, revision: str = "base") -> None:
+    with engine.begin() as connection:
+        cfg = alembic_config()
+        cfg.attributes["connection"] = connection
+        command.downgrade(cfg, revision)
+
+
+@dataclass(frozen=True)
+class CardRecord:
+    uuid: str
+    recommendation_id: str | None
+    suggestion_uuids: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    """What one plan/hook call leaves in the audit trail."""
+
+    caller: str
+    hook: str
+    input_kind: str
+    input_hash: str
+    outcome: str
+    knowledge_version: str | None = None
+    service: str | None = None
+    hook_instance: str | None = None
+    input_facts: dict[str, Any] | None = None
+    pathway: str | None = None
+    recommendation_ids: list[str] = field(default_factory=list)
+    cards: list[CardRecord] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class FeedbackRecord:
+    card_uuid: str
+    outcome: str
+    outcome_timestamp: datetime
+    accepted_suggestions: list[str] = field(default_factory=list)
+    override_reason: dict[str, Any] | None = None
+    user_comment: str | None = None
+
+
+class Store:
+    """Append-only audit trail and JWT replay cache over one database."""
+
+    def __init__(self, url: str, *, migrate: bool = True) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        if migrate:
+            upgrade(self.engine)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def session(self) -> Session:
+        return self._sessions()
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def record_event(self, record: EventRecord) -> str:
+        """Append one audit event (and its cards) in one transaction; returns its uuid."""
+        event_uuid = str(uuid.uuid4())
+        with self._sessions.begin() as session:
+            row = AuditEvent(
+                event_uuid=event_uuid,
+                created_at=datetime.now(UTC),
+                caller=record.caller,
+                hook=record.hook,
+                service=record.service,
+                hook_instance=record.hook_instance,
+                input_kind=record.input_kind,
+                input_hash=record.input_hash,
+                input_facts=record.input_facts,
+                knowledge_version=record.knowledge_version,
+                outcome=record.outcome,
+                pathway=record.pathway,
+                recommendation_ids=list(record.recommendation_ids),
+                card_uuids=[c.uuid for c in record.cards],
+            )
+            session.add(row)
+            if record.cards:
+                session.flush()
+                session.add_all(
+                    IssuedCard(
+                        card_uuid=card.uuid,
+                        event_id=row.id,
+                        service=record.service or record.hook,
+                        recommendation_id=card.recommendation_id,
+                        suggestion_uuids=list(card.suggestion_uuids),
+                    )
+                    for card in record.cards
+                )
+        return event_uuid
+
+    def record_feedback(
+        self, service: str, caller: str, items: Sequence[FeedbackRecord]
+    ) -> int:
+        """Append feedback on issued cards: all items or none (unknown cards are refused)."""
+        with self._sessions.begin() as session:
+            errors: list[dict[str, Any]] = []
+            for index, item in enumerate(items):
+                card = session.get(IssuedCard, item.card_uuid)
+                if card is None or card.service != service:
+                    errors.append({
+                        "field": f"feedback[{index}].card",
+                        "message": f"no card {item.card_uuid!r} was issued by {service}",
+                        "type": "unknown_card",
+                    })
+                    continue
+                for j, suggestion in enumerate(item.accepted_suggestions):
+                    if suggestion not in card.suggestion_uuids:
+                        errors.append({
+                            "field": f"feedback[{index}].acceptedSuggestions[{j}].id",
+                            "message": f"card {item.card_uuid!r} has no suggestion {suggestion!r}",
+                            "type": "unknown_suggestion",
+                        })
+            if errors:
+                raise UnknownCardError(errors)
+            now = datetime.now(UTC)
+            session.add_all(
+                CardFeedback(
+                    created_at=now,
+                    caller=caller,
+                    service=service,
+                    card_uuid=item.card_uuid,
+                    outcome=item.outcome,
+                    accepted_suggestions=list(item.accepted_suggestions),
+                    override_reason=item.override_reason,
+                    user_comment=item.user_comment,
+                    outcome_timestamp=item.outcome_timestamp,
+                )
+                for item in items
+            )
+        return len(items)
+
+    def use_jti(self, iss: str, jti: str, expires_at: int, now: int) -> bool:
+        """Remember a JWT id until it expires; False if it was already used (a replay)."""
+        try:
+            with self._sessions.begin() as session:
+                session.add(UsedJti(iss=iss, jti=jti, expires_at=expires_at))
+        except IntegrityError:
+            with self._sessions.begin() as session:
+                stale = session.get(UsedJti, (iss, jti))
+                if stale is None or stale.expires_at >= now:
+                    return False
+                # An expired entry that was never pruned: the token itself is expired too, so
+                # this cannot be a valid replay; refresh it.
+                stale.expires_at = expires_at
+            return True
+        return True
+
+    def prune_jti(self, now: int) -> int:
+        with self._sessions.begin() as session:
+            result = session.execute(delete(UsedJti).where(UsedJti.expires_at < now))
+            return int(getattr(result, "rowcount", 0) or 0)
+
+    def events(self, limit: int = 100) -> list[AuditEvent]:
+        with self._sessions() as session:
+            rows = session.scalars(select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit))
+            return list(rows)
+
+    def feedback(self, limit: int = 100) -> list[CardFeedback]:
+        with self._sessions() as session:
+            rows = session.scalars(
+                select(CardFeedback).order_by(CardFeedback.id.desc()).limit(limit)
+            )
+            return list(rows)
