@@ -1,0 +1,262 @@
+"""CDS Hooks JWT verification (CDS Hooks 2.0 "Trusting CDS Clients").
+
+Every call carries ``Authorization: Bearer <JWT>`` signed by the EHR with an asymmetric key.
+The service checks, in this order, and refuses with :class:`AuthError` at the first failure:
+
+1. a bearer token is present and is a compact JWS whose ``alg`` is one of the configured
+   asymmetric algorithms (never ``none`` or HMAC) and whose header names a ``kid``;
+2. ``iss`` is a configured trusted issuer (and ``sub`` one of its subjects when listed);
+   a ``jku`` header, if sent, must be that issuer's configured JWKS URL;
+3. the signature verifies with the issuer's key ``kid`` from its configured JWKS
+   (inline, a file, or a URL fetched and cached; refetched once when a ``kid`` is unknown);
+4. ``aud`` contains the URL of the endpoint called, ``exp`` is in the future, ``iat`` is not
+   in the future, ``exp - iat`` is at most the configured lifetime, and ``jti`` is present;
+5. the ``jti`` was never seen before for this issuer (kept in the store until ``exp``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from joserfc import jws, jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
+
+from vertebra.settings import Settings, TrustedIssuer
+
+log = logging.getLogger("vertebra.security")
+
+#: ``use_jti(iss, jti, expires_at, now) -> bool``: False when the jti was already used.
+JtiRecorder = Callable[[str, str, int, int], bool]
+
+
+class AuthError(Exception):
+    """The caller could not be authenticated (HTTP 401). The message says why."""
+
+    def __init__(self, message: str, code: str = "invalid_token") -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who called: the EHR (``iss``) and its client (``sub``)."""
+
+    iss: str
+    sub: str | None = None
+    jti: str | None = None
+    tenant: str | None = None
+    authenticated: bool = True
+
+    @property
+    def label(self) -> str:
+        if not self.authenticated:
+            return self.iss
+        return f"{self.iss} sub={self.sub}" if self.sub else self.iss
+
+
+ANONYMOUS_DEV = Caller(iss="unauthenticated (auth disabled)", authenticated=False)
+
+
+@dataclass
+class _Keys:
+    keys: KeySet
+    fetched_at: float
+
+
+class JWTVerifier:
+    """Verifies CDS Hooks JWTs against the trusted issuers in :class:`Settings`."""
+
+    #: Do not refetch a JWKS URL for an unknown ``kid`` more often than this.
+    REFETCH_INTERVAL = 10.0
+
+    def __init__(
+        self,
+        settings: Settings,
+        use_jti: JtiRecorder,
+        *,
+        http: httpx.Client | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self._use_jti = use_jti
+        self._http = http
+        self._clock = clock
+        self._issuers: dict[str, TrustedIssuer] = {i.iss: i for i in settings.trusted_issuers}
+        self._cache: dict[str, _Keys] = {}
+        self._lock = threading.Lock()
+
+    # -- public -------------------------------------------------------------------------
+
+    def verify(self, authorization: str | None, audiences: Sequence[str]) -> Caller:
+        token = _bearer(authorization)
+        header, claims = _peek(token)
+
+        alg = header.get("alg")
+        if not isinstance(alg, str) or alg not in self.settings.jwt_algorithms:
+            raise AuthError(
+                f"JWT algorithm {alg!r} is not accepted; use one of "
+                f"{', '.join(self.settings.jwt_algorithms)}"
+            )
+        typ = header.get("typ")
+        if typ is not None and str(typ).upper() != "JWT":
+            raise AuthError(f"JWT header typ must be JWT, not {typ!r}")
+        kid = header.get("kid")
+        if not isinstance(kid, str) or not kid:
+            raise AuthError("JWT header has no kid")
+
+        iss = claims.get("iss")
+        if not isinstance(iss, str) or iss not in self._issuers:
+            raise AuthError(f"issuer {iss!r} is not trusted")
+        issuer = self._issuers[iss]
+        jku = header.get("jku")
+        if jku is not None and jku != issuer.jwks_url:
+            raise AuthError("JWT header jku is not the issuer's configured JWKS URL")
+        sub = claims.get("sub")
+        if issuer.subjects is not None and sub not in issuer.subjects:
+            raise AuthError(f"subject {sub!r} is not trusted for issuer {iss!r}")
+
+        keys = self._keys_for(issuer, kid)
+        try:
+            verified = jwt.decode(token, keys, algorithms=[alg])
+        except JoseError as exc:
+            raise AuthError(f"JWT signature is not valid ({exc.error})") from None
+        claims = dict(verified.claims)
+
+        now = int(self._clock())
+        self._check_claims(claims, audiences, now)
+        exp = int(claims["exp"])
+        jti = str(claims["jti"])
+        if not self._use_jti(iss, jti, exp + self.settings.jwt_leeway_seconds, now):
+            raise AuthError("JWT jti was already used (replay)")
+        tenant = claims.get("tenant")
+        return Caller(
+            iss=iss,
+            sub=sub if isinstance(sub, str) else None,
+            jti=jti,
+            tenant=tenant if isinstance(tenant, str) else None,
+        )
+
+    # -- claims -------------------------------------------------------------------------
+
+    def _check_claims(self, claims: dict[str, Any], audiences: Sequence[str], now: int) -> None:
+        leeway = self.settings.jwt_leeway_seconds
+        for name in ("aud", "exp", "iat", "jti"):
+            if claims.get(name) in (None, "", []):
+                raise AuthError(f"JWT claim {name} is missing")
+        aud = claims["aud"]
+        given = [aud] if isinstance(aud, str) else aud
+        if not isinstance(given, list) or not all(isinstance(a, str) for a in given):
+            raise AuthError("JWT claim aud must be a string or a list of strings")
+        wanted = {a.rstrip("/") for a in audiences}
+        if not any(a.rstrip("/") in wanted for a in given):
+            raise AuthError(f"JWT audience does not match this endpoint ({', '.join(audiences)})")
+        exp, iat = claims["exp"], claims["iat"]
+        if not _is_number(exp) or not _is_number(iat):
+            raise AuthError("JWT claims exp and iat must be numbers")
+        if exp + leeway < now:
+            raise AuthError("JWT has expired")
+        if iat - leeway > now:
+            raise AuthError("JWT iat is in the future")
+        if exp - iat > self.settings.jwt_max_lifetime_seconds:
+            raise AuthError(
+                f"JWT lifetime exp - iat exceeds {self.settings.jwt_max_lifetime_seconds} s"
+            )
+        if not isinstance(claims["jti"], str):
+            raise AuthError("JWT claim jti must be a string")
+
+    # -- keys ---------------------------------------------------------------------------
+
+    def _keys_for(self, issuer: TrustedIssuer, kid: str) -> KeySet:
+        with self._lock:
+            cached = self._cache.get(issuer.iss)
+            now = self._clock()
+            fresh = cached is not None and (
+                issuer.jwks_url is None
+                or now - cached.fetched_at < self.settings.jwks_cache_seconds
+            )
+            if cached is None or not fresh:
+                cached = self._load(issuer)
+            if _has_kid(cached.keys, kid):
+                return cached.keys
+            if issuer.jwks_url is not None and now - cached.fetched_at >= self.REFETCH_INTERVAL:
+                cached = self._load(issuer)
+                if _has_kid(cached.keys, kid):
+                    return cached.keys
+        raise AuthError(f"issuer {issuer.iss!r} has no key {kid!r}")
+
+    def _load(self, issuer: TrustedIssuer) -> _Keys:
+        if issuer.jwks is not None:
+            data: Any = issuer.jwks
+        elif issuer.jwks_file is not None:
+            data = json.loads(Path(issuer.jwks_file).read_text(encoding="utf-8"))
+        else:
+            data = self._fetch(str(issuer.jwks_url))
+        try:
+            keys = KeySet.import_key_set(data)
+        except (JoseError, ValueError, TypeError, KeyError) as exc:
+            log.error("JWKS of issuer %s cannot be read: %s", issuer.iss, exc)
+            raise AuthError(f"the JWKS of issuer {issuer.iss!r} cannot be read") from None
+        private = [k for k in keys.keys if k.is_private]
+        if private:
+            log.warning("JWKS of issuer %s contains private keys; only public parts are used",
+                        issuer.iss)
+        entry = _Keys(keys=keys, fetched_at=self._clock())
+        self._cache[issuer.iss] = entry
+        return entry
+
+    def _fetch(self, url: str) -> Any:
+        client = self._http or httpx.Client(timeout=10.0)
+        try:
+            response = client.get(url, headers={"Accept": "application/json"})
+            response.raise_for_status()
+            return response.json()
+        except (httpx.HTTPError, ValueError) as exc:
+            log.error("JWKS fetch from %s failed: %s", url, type(exc).__name__)
+            raise AuthError(
+                "the issuer's JWKS could not be fetched", code="jwks_unavailable"
+            ) from None
+        finally:
+            if self._http is None:
+                client.close()
+
+
+def _bearer(authorization: str | None) -> str:
+    if not authorization:
+        raise AuthError("an Authorization: Bearer JWT is required", code="missing_token")
+    scheme, _, token = authorization.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise AuthError("the Authorization header must be 'Bearer <JWT>'", code="missing_token")
+    return token.strip()
+
+
+def _peek(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Header and claims before verification (only used to choose the key)."""
+    if token.count(".") != 2:
+        raise AuthError("the bearer token is not a compact JWT")
+    try:
+        obj = jws.extract_compact(token.encode("ascii"))
+        claims = json.loads(obj.payload)
+    except (JoseError, ValueError, UnicodeError) as exc:
+        raise AuthError(f"the bearer token is not a valid JWT ({type(exc).__name__})") from None
+    header = dict(obj.protected)
+    if not isinstance(claims, dict):
+        raise AuthError("the JWT payload is not a JSON object")
+    return header, claims
+
+
+def _has_kid(keys: KeySet, kid: str) -> bool:
+    return any(k.kid == kid for k in keys.keys)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
