@@ -1,0 +1,83 @@
+"""Matching FHIR codings against the shipped value sets, and reporting what did not match."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from vertebra import terminology
+from vertebra.terminology import Code
+
+
+class UnmappedCode(BaseModel):
+    """A code vertebra saw and did not use: reported, never guessed."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    resource_type: str
+    resource_id: str | None
+    system: str | None
+    code: str | None
+    display: str | None
+    why: str
+
+
+@dataclass(frozen=True)
+class Coding:
+    system: str | None
+    code: str | None
+    display: str | None
+
+
+def codings(concept: Any) -> list[Coding]:
+    """The codings of a CodeableConcept; tolerant of missing or malformed parts."""
+    if not isinstance(concept, dict):
+        return []
+    out: list[Coding] = []
+    for item in concept.get("coding") or []:
+        if not isinstance(item, dict):
+            continue
+        system, code, display = item.get("system"), item.get("code"), item.get("display")
+        out.append(
+            Coding(
+                system if isinstance(system, str) else None,
+                code.strip() if isinstance(code, str) else None,
+                display if isinstance(display, str) else None,
+            )
+        )
+    return out
+
+
+def concept_text(concept: Any) -> str | None:
+    if isinstance(concept, dict) and isinstance(concept.get("text"), str):
+        text: str = concept["text"]
+        return text
+    return None
+
+
+@dataclass(frozen=True)
+class Match:
+    valueset: str
+    entry: Code
+    coding: Coding
+
+
+def match(coding: Coding, valuesets: tuple[str, ...]) -> Iterator[Match]:
+    """Every value set (in the order given) that knows this coding."""
+    for vs_id in valuesets:
+        entry = terminology.load(vs_id).find(coding.system, coding.code)
+        if entry is not None:
+            yield Match(vs_id, entry, coding)
+
+
+def ingredient_code(drug: str) -> Code | None:
+    """The RxNorm ingredient entry for a vocabulary drug name, if a value set has one."""
+    wanted = drug.replace("_", " ")
+    for vs_id in ("osteoporosis-medication", "analgesic-medication"):
+        for entry in terminology.load(vs_id).codes:
+            if entry.maps_to == drug and entry.display.lower() == wanted:
+                return entry
+    return None

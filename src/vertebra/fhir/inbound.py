@@ -1,0 +1,819 @@
+"""FHIR R4 in: a patient's resources to :class:`~vertebra.facts.PatientFacts`.
+
+Every fact comes from a code in a shipped value set (``vertebra/terminology/valuesets``) or
+from a Patient field. Codes no value set knows are ignored and listed in ``unmapped``; every
+derivation (age from a partial birth date, eGFR used for creatinine clearance, years on a
+drug from its prescriptions) is explained in ``notes``. Nothing is guessed silently.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from vertebra.facts import DRUGS, LEVELS, FactsError, Level, PatientFacts, parse_facts
+from vertebra.fhir.codes import (
+    Coding,
+    Match,
+    UnmappedCode,
+    codings,
+    concept_text,
+    match,
+)
+from vertebra.fhir.dates import FhirDate, parse_date, years_between
+from vertebra.fhir.resources import Resource, entries, patient_keys, patient_ref_of, reference_id
+
+CONDITION_SETS = ("vertebral-fracture", "osteoporosis", "malignancy", "patient-conditions")
+DRUG_SETS = ("osteoporosis-medication", "analgesic-medication")
+OBSERVATION_SETS = ("dxa-t-score", "egfr", "pain-score", "body-weight")
+BONE_DRUG_SET = "osteoporosis-medication"
+
+# Codes whose definition says the fracture is due to osteoporosis (a fragility fracture).
+_OSTEOPOROTIC = {"M80.08", "M80.88", "443165006"}
+# ICD-10-CM injury chapter codes: the mechanism is not stated.
+_INJURY_PREFIXES = ("S22", "S32")
+# Vocabulary conditions that are history (true even when the Condition is resolved).
+_HISTORY_WORDS = {"mi_or_stroke_history", "pagets_disease", "prior_skeletal_radiation"}
+_INACTIVE = {"inactive", "resolved", "remission"}
+_NOT_TRUE = {"refuted", "entered-in-error"}
+_OBS_OK = {"final", "amended", "corrected", "preliminary", None}
+_MED_CURRENT = {"MedicationRequest": {"active"}, "MedicationStatement": {"active"}}
+# A gap longer than this between two prescriptions of a drug ends a course of treatment.
+_MAX_GAP = timedelta(days=548)
+_LEVEL_TOKEN = re.compile(r"(?<![A-Za-z0-9])([TL])(1[0-2]|[1-9])(?![0-9])")
+_RANGES: dict[str, tuple[float, float]] = {
+    "t_score": (-7, 4),
+    "pain_score": (0, 10),
+    "creatinine_clearance": (0, 300),
+    "weight_kg": (0.1, 400),
+}
+
+
+class FhirFacts(BaseModel):
+    """Patient facts from FHIR, with everything that was not used or was derived."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    patient_id: str | None
+    facts: PatientFacts
+    unmapped: list[UnmappedCode]
+    notes: list[str]
+    assumed_levels: list[Level] = []
+
+
+class FhirExtraction(BaseModel):
+    """What could be read, before the required facts are checked (never raises for gaps)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    patient_id: str | None
+    values: dict[str, Any]
+    unmapped: list[UnmappedCode]
+    notes: list[str]
+    problems: list[dict[str, Any]]
+    assumed_levels: list[Level] = []
+
+
+@dataclass
+class _Fracture:
+    resource_id: str | None
+    code: Coding
+    entry_code: str
+    level: str | None
+    onset: FhirDate | None
+    onset_source: str
+    active: bool
+
+
+@dataclass
+class _Dated:
+    when: date | None
+    value: float
+    source: str
+
+
+@dataclass
+class _DrugUse:
+    drug: str
+    resource_type: str
+    resource_id: str | None
+    start: date | None
+    current: bool
+
+
+@dataclass
+class _State:
+    today: date
+    values: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    unmapped: list[UnmappedCode] = field(default_factory=list)
+    problems: list[dict[str, Any]] = field(default_factory=list)
+    fractures: list[_Fracture] = field(default_factory=list)
+    observations: dict[str, list[_Dated]] = field(default_factory=dict)
+    drug_uses: list[_DrugUse] = field(default_factory=list)
+    conditions: set[str] = field(default_factory=set)
+    allergies: set[str] = field(default_factory=set)
+    birth: FhirDate | None = None
+
+    def report(self, resource: Resource, coding: Coding | None, why: str) -> None:
+        self.unmapped.append(
+            UnmappedCode(
+                resource_type=str(resource.get("resourceType")),
+                resource_id=_rid(resource),
+                system=coding.system if coding else None,
+                code=coding.code if coding else None,
+                display=coding.display if coding else None,
+                why=why,
+            )
+        )
+
+    def problem(self, fact: str, message: str) -> None:
+        self.problems.append({"field": fact, "message": message, "type": "fhir"})
+
+
+def _rid(resource: Resource) -> str | None:
+    rid = resource.get("id")
+    return rid if isinstance(rid, str) else None
+
+
+def _label(resource: Resource) -> str:
+    return f"{resource.get('resourceType')}/{_rid(resource) or '(no id)'}"
+
+
+def _status_code(concept: Any) -> str | None:
+    for c in codings(concept):
+        if c.code:
+            return c.code
+    return None
+
+
+def _describe(c: Coding) -> str:
+    system = {
+        "http://hl7.org/fhir/sid/icd-10-cm": "ICD-10-CM",
+        "http://snomed.info/sct": "SNOMED CT",
+        "http://loinc.org": "LOINC",
+        "http://www.nlm.nih.gov/research/umls/rxnorm": "RxNorm",
+    }.get(c.system or "", c.system or "(no system)")
+    return f"{system} {c.code}" + (f" '{c.display}'" if c.display else "")
+
+
+# --------------------------------------------------------------------------- patient
+
+
+def _patient(state: _State, patient: Resource) -> None:
+    gender = patient.get("gender")
+    if gender in ("female", "male"):
+        state.values["sex"] = gender
+    elif gender is None:
+        state.problem("sex", "Patient.gender is missing; female or male is required")
+    else:
+        state.problem(
+            "sex",
+            f"Patient.gender is {gender!r}; the plan needs female or male "
+            "(give sex in patient facts JSON instead)",
+        )
+
+    birth = parse_date(patient.get("birthDate"))
+    ref_day = state.today
+    deceased = patient.get("deceasedDateTime")
+    died = parse_date(deceased)
+    if died is not None and died.earliest < state.today:
+        ref_day = died.earliest
+        state.today = ref_day
+        state.notes.append(
+            f"patient died on {died.text}: ages and durations are computed as of {ref_day}"
+        )
+    elif patient.get("deceasedBoolean") is True:
+        state.notes.append("Patient.deceasedBoolean is true (date of death not given)")
+
+    if birth is None:
+        raw = patient.get("birthDate")
+        why = "is missing" if raw is None else f"is not a valid date ({raw!r})"
+        state.problem("age", f"Patient.birthDate {why}; age is required")
+        return
+    state.birth = birth
+    oldest = years_between(birth.earliest, ref_day)
+    youngest = years_between(birth.latest, ref_day)
+    state.values["age"] = youngest
+    if birth.partial:
+        state.notes.append(
+            f"age computed from partial birthDate {birth.text}: {youngest}"
+            + (f" (could be up to {oldest})" if oldest != youngest else "")
+        )
+    else:
+        state.notes.append(f"age {youngest} computed from birthDate {birth.text} on {ref_day}")
+
+
+# --------------------------------------------------------------------------- conditions
+
+
+def _onset(resource: Resource, birth: FhirDate | None) -> tuple[FhirDate | None, str]:
+    found = parse_date(resource.get("onsetDateTime"))
+    if found:
+        return found, "onsetDateTime"
+    period = resource.get("onsetPeriod")
+    if isinstance(period, dict):
+        found = parse_date(period.get("start"))
+        if found:
+            return found, "onsetPeriod.start"
+    age = resource.get("onsetAge")
+    if isinstance(age, dict) and birth is not None:
+        value = age.get("value")
+        unit = age.get("code") or age.get("unit")
+        if isinstance(value, int | float) and unit in ("a", "yr", "year", "years"):
+            start = birth.earliest.replace(year=birth.earliest.year + int(value))
+            return FhirDate(f"age {value}", start, start.replace(year=start.year + 1)), "onsetAge"
+    found = parse_date(resource.get("recordedDate"))
+    if found:
+        return found, "recordedDate (no onset given)"
+    return None, "none"
+
+
+def _body_site_level(state: _State, resource: Resource) -> str | None:
+    found: set[str] = set()
+    for site in resource.get("bodySite") or []:
+        texts = [concept_text(site)] + [c.display for c in codings(site)]
+        for text in texts:
+            if not text:
+                continue
+            tokens = {f"{m[1]}{m[2]}" for m in _LEVEL_TOKEN.finditer(text)}
+            tokens = {t for t in tokens if t in LEVELS}
+            if len(tokens) == 1:
+                found |= tokens
+            elif len(tokens) > 1:
+                state.notes.append(
+                    f"{_label(resource)}: bodySite {text!r} names several levels; "
+                    "level not taken from it"
+                )
+        for c in codings(site):
+            state.report(resource, c, "bodySite code not in any map (only its text is read)")
+    if len(found) == 1:
+        return found.pop()
+    if len(found) > 1:
+        state.notes.append(
+            f"{_label(resource)}: bodySite names different levels ({', '.join(sorted(found))}); "
+            "level not taken from it"
+        )
+    return None
+
+
+def _condition(state: _State, resource: Resource) -> None:
+    verification = _status_code(resource.get("verificationStatus"))
+    if verification in _NOT_TRUE:
+        state.notes.append(f"{_label(resource)} skipped: verificationStatus {verification}")
+        return
+    clinical = _status_code(resource.get("clinicalStatus"))
+    active = clinical not in _INACTIVE
+    concept = resource.get("code")
+    found = codings(concept)
+    if not found:
+        text = concept_text(concept)
+        state.report(
+            resource,
+            Coding(None, None, text),
+            "Condition has no coding (text only); text is not interpreted",
+        )
+        return
+    matches: list[Match] = []
+    for c in found:
+        hits = list(match(c, CONDITION_SETS))
+        if hits:
+            matches.extend(hits)
+    used = {id(m.coding) for m in matches}
+    for c in found:
+        if id(c) not in used:
+            why = "code not in any vertebra value set"
+            if matches:
+                why += " (another coding of this Condition was used)"
+            state.report(resource, c, why)
+    if not matches:
+        return
+
+    fracture_hits = [m for m in matches if m.valueset == "vertebral-fracture"]
+    if fracture_hits:
+        _fracture(state, resource, fracture_hits, active)
+    for m in matches:
+        if m.valueset == "osteoporosis":
+            state.notes.append(
+                f"osteoporosis recorded ({_describe(m.coding)}, {_label(resource)}); "
+                "PatientFacts has no osteoporosis field"
+            )
+        elif m.valueset == "malignancy" and m.entry.maps_to:
+            state.values[m.entry.maps_to] = True
+            state.notes.append(
+                f"{m.entry.maps_to} = true from {_describe(m.coding)} ({_label(resource)})"
+            )
+        elif m.valueset == "patient-conditions" and m.entry.maps_to:
+            word = m.entry.maps_to
+            if active or word in _HISTORY_WORDS:
+                state.conditions.add(word)
+            else:
+                state.notes.append(
+                    f"{_label(resource)} ({_describe(m.coding)}) is {clinical}: "
+                    f"{word} not listed as a current condition"
+                )
+
+
+def _fracture(state: _State, resource: Resource, hits: list[Match], active: bool) -> None:
+    onset, source = _onset(resource, state.birth)
+    site_level = _body_site_level(state, resource)
+    seen: set[str] = set()
+    for m in hits:
+        if m.entry.code in seen:
+            continue
+        seen.add(m.entry.code)
+        level = m.entry.level
+        if level is None and site_level is not None:
+            level = site_level
+            state.notes.append(
+                f"level {level} from Condition.bodySite of {_label(resource)} "
+                f"({_describe(m.coding)} gives no level)"
+            )
+        elif level is not None and site_level is not None and site_level != level:
+            state.notes.append(
+                f"{_label(resource)}: code says {level}, bodySite says {site_level}; "
+                f"using the code ({level})"
+            )
+        if level is None:
+            why = m.entry.note or "level not stated"
+            state.notes.append(
+                f"level unknown: {_describe(m.coding)} ({_label(resource)}) has no level ({why})"
+            )
+            state.report(
+                resource,
+                m.coding,
+                f"vertebral fracture without a level ({why}); level not guessed",
+            )
+        if not active:
+            state.notes.append(
+                f"{_label(resource)} ({_describe(m.coding)}) has clinicalStatus "
+                f"{_status_code(resource.get('clinicalStatus'))}: counted as a (past) "
+                "vertebral fracture"
+            )
+        state.fractures.append(
+            _Fracture(_rid(resource), m.coding, m.entry.code, level, onset, source, active)
+        )
+
+
+def _fracture_facts(state: _State, default_level: Level | None) -> list[Level]:
+    assumed: list[Level] = []
+    if not state.fractures:
+        state.problem("fracture_levels", "no vertebral fracture Condition found in the bundle")
+        return assumed
+    levels = sorted({f.level for f in state.fractures if f.level}, key=LEVELS.index)
+    if levels:
+        state.values["fracture_levels"] = levels
+        unknown = [f for f in state.fractures if f.level is None]
+        if unknown:
+            state.notes.append(
+                f"{len(unknown)} vertebral fracture code(s) without a level were not given one; "
+                f"fracture_levels lists only the stated levels ({', '.join(levels)})"
+            )
+    else:
+        codes = "; ".join(
+            sorted({f"{_describe(f.code)} (Condition/{f.resource_id})" for f in state.fractures})
+        )
+        if default_level is None:
+            state.problem(
+                "fracture_levels",
+                f"a vertebral fracture was found ({codes}) but no code or bodySite states its "
+                "level; give fracture_levels, or convert with default_level",
+            )
+        else:
+            state.values["fracture_levels"] = [default_level]
+            assumed.append(default_level)
+            state.notes.append(
+                f"fracture_levels = [{default_level}] is an ASSUMPTION supplied by the caller "
+                f"(default_level), not from the record: {codes} state no level. "
+                "Confirm the level on imaging."
+            )
+
+    dated = [f for f in state.fractures if f.onset is not None]
+    if dated:
+        latest = max(dated, key=lambda f: f.onset.latest if f.onset else date.min)
+        assert latest.onset is not None
+        days = (state.today - latest.onset.latest).days
+        if days < 0:
+            state.notes.append(
+                f"fracture onset {latest.onset.text} is after {state.today}: "
+                "days_since_onset left unknown"
+            )
+        else:
+            state.values["days_since_onset"] = days
+            extra = " (partial date: latest possible day used)" if latest.onset.partial else ""
+            state.notes.append(
+                f"days_since_onset {days} from {latest.onset_source} {latest.onset.text} "
+                f"of Condition/{latest.resource_id}{extra}"
+            )
+    else:
+        state.notes.append("no fracture onset date recorded: days_since_onset unknown")
+
+    osteoporotic = [f for f in state.fractures if f.entry_code in _OSTEOPOROTIC]
+    injury = [
+        f for f in state.fractures if f.entry_code.replace(".", "").startswith(_INJURY_PREFIXES)
+    ]
+    if osteoporotic and not injury:
+        state.values["mechanism"] = "low_energy"
+        state.notes.append(
+            "mechanism low_energy: "
+            + ", ".join(sorted({_describe(f.code) for f in osteoporotic}))
+            + " define the fracture as due to osteoporosis"
+        )
+    elif injury:
+        state.notes.append(
+            "mechanism unknown: injury codes (S22/S32) do not say whether the energy was low"
+        )
+    return assumed
+
+
+# --------------------------------------------------------------------------- observations
+
+
+def _effective(resource: Resource) -> date | None:
+    for key in ("effectiveDateTime", "effectiveInstant", "issued"):
+        found = parse_date(resource.get(key))
+        if found:
+            return found.latest
+    period = resource.get("effectivePeriod")
+    if isinstance(period, dict):
+        found = parse_date(period.get("start")) or parse_date(period.get("end"))
+        if found:
+            return found.latest
+    return None
+
+
+def _numeric(holder: dict[str, Any]) -> tuple[float, str | None] | None:
+    quantity = holder.get("valueQuantity")
+    if isinstance(quantity, dict):
+        value = quantity.get("value")
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            unit = quantity.get("code") or quantity.get("unit")
+            return float(value), unit if isinstance(unit, str) else None
+    value = holder.get("valueInteger")
+    if isinstance(value, int) and not isinstance(value, bool):
+        return float(value), None
+    return None
+
+
+def _weight_kg(value: float, unit: str | None) -> float | None:
+    if unit is None or unit in ("kg", "kilogram", "kilograms"):
+        return value
+    if unit == "g":
+        return value / 1000
+    if unit in ("[lb_av]", "lb", "lbs", "pound", "pounds"):
+        return round(value * 0.45359237, 1)
+    return None
+
+
+def _observation(state: _State, resource: Resource) -> None:
+    status = resource.get("status")
+    if status not in _OBS_OK:
+        state.notes.append(f"{_label(resource)} skipped: status {status}")
+        return
+    when = _effective(resource)
+    parts: list[tuple[Any, dict[str, Any]]] = [(resource.get("code"), resource)]
+    for comp in resource.get("component") or []:
+        if isinstance(comp, dict):
+            parts.append((comp.get("code"), comp))
+    for concept, holder in parts:
+        found = codings(concept)
+        hits = [m for c in found for m in match(c, OBSERVATION_SETS)]
+        used = {id(m.coding) for m in hits}
+        for c in found:
+            if id(c) not in used:
+                state.report(resource, c, "code not in any vertebra value set")
+        if not hits:
+            continue
+        m = hits[0]
+        reading = _numeric(holder)
+        if reading is None:
+            absent = holder.get("dataAbsentReason")
+            why = "no numeric value" + (" (dataAbsentReason given)" if absent else "")
+            state.report(resource, m.coding, why)
+            continue
+        value, unit = reading
+        fact = {
+            "dxa-t-score": "t_score",
+            "egfr": "creatinine_clearance",
+            "pain-score": "pain_score",
+            "body-weight": "weight_kg",
+        }[m.valueset]
+        if fact == "weight_kg":
+            kg = _weight_kg(value, unit)
+            if kg is None:
+                state.report(resource, m.coding, f"weight unit {unit!r} not understood")
+                continue
+            value = kg
+        if fact == "creatinine_clearance" and unit is not None and "min" not in unit.lower():
+            state.report(resource, m.coding, f"eGFR unit {unit!r} not understood")
+            continue
+        low, high = _RANGES[fact]
+        if not low <= value <= high:
+            state.report(resource, m.coding, f"value {value} outside {low}..{high}; ignored")
+            continue
+        state.observations.setdefault(fact, []).append(
+            _Dated(when, value, f"{_describe(m.coding)} ({_label(resource)})")
+        )
+
+
+def _observation_facts(state: _State) -> None:
+    def key(d: _Dated) -> date:
+        return d.when or date.min
+
+    for fact, readings in sorted(state.observations.items()):
+        latest_day = max(key(d) for d in readings)
+        if fact == "t_score":
+            same_day = [d for d in readings if key(d) == latest_day]
+            chosen = min(same_day, key=lambda d: d.value)
+            state.values[fact] = chosen.value
+            state.notes.append(
+                f"t_score {chosen.value} = lowest T-score of the most recent DXA "
+                f"({latest_day if latest_day != date.min else 'undated'}): {chosen.source}"
+            )
+            continue
+        chosen = max(readings, key=key)
+        state.values[fact] = chosen.value
+        when = chosen.when.isoformat() if chosen.when else "undated"
+        if fact == "creatinine_clearance":
+            state.notes.append(
+                f"creatinine_clearance {chosen.value} taken from the most recent eGFR ({when}, "
+                f"{chosen.source}): eGFR is per 1.73 m² and only approximates Cockcroft–Gault"
+            )
+        else:
+            state.notes.append(f"{fact} {chosen.value} from {chosen.source}, {when}")
+
+
+# --------------------------------------------------------------------------- medicines
+
+
+def _medication_concepts(
+    resource: Resource, medications: dict[str, Resource]
+) -> tuple[Any, str | None]:
+    concept = resource.get("medicationCodeableConcept")
+    if concept is not None:
+        return concept, None
+    ref = resource.get("medicationReference")
+    target = reference_id(ref, "Medication")
+    if isinstance(ref, dict) and isinstance(ref.get("reference"), str):
+        raw: str = ref["reference"]
+        if raw.startswith("#"):
+            for item in resource.get("contained") or []:
+                if isinstance(item, dict) and item.get("id") == raw[1:]:
+                    return item.get("code"), None
+            return None, f"contained Medication {raw} not found"
+    if target and target in medications:
+        return medications[target].get("code"), None
+    if ref is not None:
+        return None, "referenced Medication not in the bundle"
+    return None, "no medication given"
+
+
+def _medicine(state: _State, resource: Resource, medications: dict[str, Resource]) -> None:
+    rtype = str(resource.get("resourceType"))
+    status = resource.get("status")
+    if status == "entered-in-error":
+        return
+    concept, problem = _medication_concepts(resource, medications)
+    if concept is None:
+        state.report(resource, None, problem or "no medication code")
+        return
+    found = codings(concept)
+    if not found:
+        state.report(resource, Coding(None, None, concept_text(concept)), "no coding (text only)")
+        return
+    hits = [m for c in found for m in match(c, DRUG_SETS)]
+    used = {id(m.coding) for m in hits}
+    for c in found:
+        if id(c) not in used:
+            state.report(resource, c, "medicine not in any vertebra value set")
+    bone = [m for m in hits if m.valueset == BONE_DRUG_SET and m.entry.maps_to in DRUGS]
+    if not bone:
+        if hits and status in _MED_CURRENT.get(rtype, set()):
+            names = sorted({str(m.entry.maps_to) for m in hits})
+            state.notes.append(f"current {', '.join(names)} ({_label(resource)})")
+        return
+    start: FhirDate | None = None
+    if rtype == "MedicationRequest":
+        start = parse_date(resource.get("authoredOn"))
+    else:
+        period = resource.get("effectivePeriod")
+        start = parse_date(resource.get("effectiveDateTime")) or (
+            parse_date(period.get("start")) if isinstance(period, dict) else None
+        )
+        start = start or parse_date(resource.get("dateAsserted"))
+    state.drug_uses.append(
+        _DrugUse(
+            str(bone[0].entry.maps_to),
+            rtype,
+            _rid(resource),
+            start.earliest if start else None,
+            status in _MED_CURRENT.get(rtype, set()),
+        )
+    )
+
+
+def _medicine_facts(state: _State) -> None:
+    current = [u for u in state.drug_uses if u.current]
+    if not current:
+        if state.drug_uses:
+            names = sorted({u.drug for u in state.drug_uses})
+            state.notes.append(
+                f"past bone-protection medicine(s) recorded ({', '.join(names)}), none active: "
+                "osteoporosis_drug left unknown"
+            )
+        return
+    drugs = sorted({u.drug for u in current})
+    chosen = max(current, key=lambda u: u.start or date.min)
+    if len(drugs) > 1:
+        state.notes.append(
+            f"several current bone-protection medicines ({', '.join(drugs)}); "
+            f"using the most recently started, {chosen.drug}"
+        )
+    drug = chosen.drug
+    state.values["osteoporosis_drug"] = drug
+    state.notes.append(f"osteoporosis_drug {drug} from {chosen.resource_type}/{chosen.resource_id}")
+
+    # Course of treatment: walk back from the latest record while gaps stay short.
+    starts = sorted({u.start for u in state.drug_uses if u.drug == drug and u.start})
+    if not starts:
+        state.notes.append(f"no start date for {drug}: years_on_osteoporosis_drug unknown")
+        return
+    first = starts[-1]
+    for earlier in reversed(starts[:-1]):
+        if first - earlier > _MAX_GAP:
+            break
+        first = earlier
+    years = max(0.0, round((state.today - first).days / 365.25, 1))
+    state.values["years_on_osteoporosis_drug"] = years
+    state.notes.append(
+        f"years_on_osteoporosis_drug {years}: {drug} recorded since {first} "
+        f"({len([s for s in starts if s >= first])} prescription/statement date(s), "
+        f"gaps ≤ {_MAX_GAP.days} days; adherence not known)"
+    )
+    on_drug_for_a_year = first + timedelta(days=365)
+    for f in state.fractures:
+        if f.onset is not None and on_drug_for_a_year <= f.onset.earliest <= state.today:
+            state.values["fracture_on_treatment"] = True
+            state.notes.append(
+                f"fracture_on_treatment true: vertebral fracture Condition/{f.resource_id} "
+                f"began {f.onset.text}, after more than a year of recorded {drug}"
+            )
+            break
+
+
+# --------------------------------------------------------------------------- allergies
+
+
+def _allergy(state: _State, resource: Resource) -> None:
+    verification = _status_code(resource.get("verificationStatus"))
+    if verification in _NOT_TRUE:
+        return
+    clinical = _status_code(resource.get("clinicalStatus"))
+    found = codings(resource.get("code"))
+    if not found:
+        text = concept_text(resource.get("code"))
+        state.report(resource, Coding(None, None, text), "allergy without a coding (text only)")
+        return
+    hits = [m for c in found for m in match(c, DRUG_SETS)]
+    used = {id(m.coding) for m in hits}
+    for c in found:
+        if id(c) not in used:
+            state.report(resource, c, "substance not in the drug vocabulary value sets")
+    for m in hits:
+        drug = m.entry.maps_to
+        if drug not in DRUGS:
+            continue
+        if clinical in ("inactive", "resolved"):
+            state.notes.append(f"{_label(resource)} ({drug}) is {clinical}: not listed")
+            continue
+        state.allergies.add(drug)
+
+
+# --------------------------------------------------------------------------- entry points
+
+_HANDLED = {
+    "Patient",
+    "Condition",
+    "Observation",
+    "MedicationRequest",
+    "MedicationStatement",
+    "AllergyIntolerance",
+    "Medication",
+}
+
+
+def extract_facts(
+    data: Any, *, today: date | None = None, default_level: Level | None = None
+) -> FhirExtraction:
+    """Read what FHIR gives for one patient, without requiring the required facts.
+
+    Raises :class:`FactsError` only when the input is not FHIR or holds several patients.
+    """
+    items = entries(data)
+    patients: dict[str, tuple[Resource, str | None]] = {}
+    for resource, url in items:
+        if resource.get("resourceType") == "Patient":
+            key = _rid(resource) or url or f"#{len(patients)}"
+            patients.setdefault(key, (resource, url))
+    if len(patients) > 1:
+        raise FactsError(
+            [
+                {
+                    "field": "(body)",
+                    "message": f"{len(patients)} Patient resources ({', '.join(sorted(patients))})"
+                    "; send one patient per request (split_by_patient splits a bulk export)",
+                    "type": "fhir",
+                }
+            ]
+        )
+    state = _State(today=today or date.today())
+    patient_id: str | None = None
+    keys: set[str] = set()
+    if patients:
+        patient, url = next(iter(patients.values()))
+        patient_id = _rid(patient)
+        keys = patient_keys(patient, url)
+        _patient(state, patient)
+    else:
+        state.problem("age", "no Patient resource in the bundle")
+        state.problem("sex", "no Patient resource in the bundle")
+
+    medications = {
+        rid: r for r, _ in items if r.get("resourceType") == "Medication" and (rid := _rid(r))
+    }
+    ignored: Counter[str] = Counter()
+    others: Counter[str] = Counter()
+    for resource in (r for r, _ in items if r.get("resourceType") != "Patient"):
+        rtype = str(resource["resourceType"])
+        if rtype not in _HANDLED:
+            ignored[rtype] += 1
+            continue
+        owner = patient_ref_of(resource)
+        if owner is not None and keys and owner not in keys:
+            others[rtype] += 1
+            continue
+        if owner is None and rtype != "Medication":
+            state.notes.append(f"{_label(resource)} names no patient; read as this patient's")
+        if rtype == "Condition":
+            _condition(state, resource)
+        elif rtype == "Observation":
+            _observation(state, resource)
+        elif rtype in ("MedicationRequest", "MedicationStatement"):
+            _medicine(state, resource, medications)
+        elif rtype == "AllergyIntolerance":
+            _allergy(state, resource)
+
+    assumed = _fracture_facts(state, default_level)
+    _observation_facts(state)
+    _medicine_facts(state)
+    if state.conditions:
+        state.values["conditions"] = sorted(state.conditions)
+        state.notes.append(
+            "conditions lists coded conditions only; a condition without a code is unknown, "
+            "not absent"
+        )
+    if state.allergies:
+        state.values["allergies"] = sorted(state.allergies)
+    for rtype, count in sorted(ignored.items()):
+        state.notes.append(f"{count} {rtype} resource(s) not used (resource type not mapped)")
+    for rtype, count in sorted(others.items()):
+        state.notes.append(f"{count} {rtype} resource(s) belong to another patient: skipped")
+    return FhirExtraction(
+        patient_id=patient_id,
+        values=state.values,
+        unmapped=state.unmapped,
+        notes=state.notes,
+        problems=state.problems,
+        assumed_levels=assumed,
+    )
+
+
+def to_facts(
+    bundle_or_resources: dict[str, Any] | list[dict[str, Any]],
+    *,
+    today: date | None = None,
+    default_level: Level | None = None,
+) -> FhirFacts:
+    """FHIR R4 (Bundle, resource list or CDS Hooks prefetch) to validated patient facts.
+
+    Raises :class:`FactsError` naming each field that is missing (no Patient, no vertebral
+    fracture, a fracture with no stated level and no ``default_level``) or invalid (age < 18).
+    ``default_level`` is used only when fractures are found and none states a level; it is
+    then listed in ``assumed_levels`` and in the notes, never silently.
+    """
+    extraction = extract_facts(bundle_or_resources, today=today, default_level=default_level)
+    if extraction.problems:
+        raise FactsError(extraction.problems)
+    facts = parse_facts(extraction.values)
+    return FhirFacts(
+        patient_id=extraction.patient_id,
+        facts=facts,
+        unmapped=extraction.unmapped,
+        notes=extraction.notes,
+        assumed_levels=extraction.assumed_levels,
+    )
