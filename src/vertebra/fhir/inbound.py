@@ -82,8 +82,8 @@ class FhirExtraction(BaseModel):
 @dataclass
 class _Fracture:
     resource_id: str | None
-    code: Coding
-    entry_code: str
+    codes: list[Coding]
+    entry_codes: list[str]
     level: str | None
     onset: FhirDate | None
     onset_source: str
@@ -320,43 +320,49 @@ def _condition(state: _State, resource: Resource) -> None:
 
 
 def _fracture(state: _State, resource: Resource, hits: list[Match], active: bool) -> None:
+    """One fracture Condition: its levels come from any of its codings, else its bodySite."""
     onset, source = _onset(resource, state.birth)
     site_level = _body_site_level(state, resource)
-    seen: set[str] = set()
-    for m in hits:
-        if m.entry.code in seen:
-            continue
-        seen.add(m.entry.code)
-        level = m.entry.level
-        if level is None and site_level is not None:
-            level = site_level
-            state.notes.append(
-                f"level {level} from Condition.bodySite of {_label(resource)} "
-                f"({_describe(m.coding)} gives no level)"
-            )
-        elif level is not None and site_level is not None and site_level != level:
-            state.notes.append(
-                f"{_label(resource)}: code says {level}, bodySite says {site_level}; "
-                f"using the code ({level})"
-            )
-        if level is None:
+    coded = sorted({m.entry.level for m in hits if m.entry.level}, key=LEVELS.index)
+    levels: list[str | None] = list(coded)
+    if not coded and site_level is not None:
+        levels = [site_level]
+        state.notes.append(
+            f"level {site_level} from Condition.bodySite of {_label(resource)} "
+            f"({', '.join(_describe(m.coding) for m in hits)} give no level)"
+        )
+    elif coded and site_level is not None and site_level not in coded:
+        state.notes.append(
+            f"{_label(resource)}: codes say {', '.join(coded)}, bodySite says {site_level}; "
+            "using the codes"
+        )
+    if not levels:
+        levels = [None]
+        for m in hits:
             why = m.entry.note or "level not stated"
             state.notes.append(
                 f"level unknown: {_describe(m.coding)} ({_label(resource)}) has no level ({why})"
             )
             state.report(
-                resource,
-                m.coding,
-                f"vertebral fracture without a level ({why}); level not guessed",
+                resource, m.coding, f"vertebral fracture without a level ({why}); not guessed"
             )
-        if not active:
-            state.notes.append(
-                f"{_label(resource)} ({_describe(m.coding)}) has clinicalStatus "
-                f"{_status_code(resource.get('clinicalStatus'))}: counted as a (past) "
-                "vertebral fracture"
-            )
+    if not active:
+        state.notes.append(
+            f"{_label(resource)} has clinicalStatus "
+            f"{_status_code(resource.get('clinicalStatus'))}: counted as a (past) "
+            "vertebral fracture"
+        )
+    for level in levels:
         state.fractures.append(
-            _Fracture(_rid(resource), m.coding, m.entry.code, level, onset, source, active)
+            _Fracture(
+                _rid(resource),
+                [m.coding for m in hits],
+                [m.entry.code for m in hits],
+                level,
+                onset,
+                source,
+                active,
+            )
         )
 
 
@@ -376,7 +382,13 @@ def _fracture_facts(state: _State, default_level: Level | None) -> list[Level]:
             )
     else:
         codes = "; ".join(
-            sorted({f"{_describe(f.code)} (Condition/{f.resource_id})" for f in state.fractures})
+            sorted(
+                {
+                    f"{_describe(c)} (Condition/{f.resource_id})"
+                    for f in state.fractures
+                    for c in f.codes
+                }
+            )
         )
         if default_level is None:
             state.problem(
@@ -413,16 +425,24 @@ def _fracture_facts(state: _State, default_level: Level | None) -> list[Level]:
     else:
         state.notes.append("no fracture onset date recorded: days_since_onset unknown")
 
-    osteoporotic = [f for f in state.fractures if f.entry_code in _OSTEOPOROTIC]
+    osteoporotic = sorted(
+        {
+            _describe(c)
+            for f in state.fractures
+            for c, code in zip(f.codes, f.entry_codes, strict=True)
+            if code in _OSTEOPOROTIC
+        }
+    )
     injury = [
-        f for f in state.fractures if f.entry_code.replace(".", "").startswith(_INJURY_PREFIXES)
+        f
+        for f in state.fractures
+        if any(code.replace(".", "").startswith(_INJURY_PREFIXES) for code in f.entry_codes)
     ]
     if osteoporotic and not injury:
         state.values["mechanism"] = "low_energy"
         state.notes.append(
-            "mechanism low_energy: "
-            + ", ".join(sorted({_describe(f.code) for f in osteoporotic}))
-            + " define the fracture as due to osteoporosis"
+            f"mechanism low_energy: {', '.join(osteoporotic)} define the fracture as due to "
+            "osteoporosis"
         )
     elif injury:
         state.notes.append(
