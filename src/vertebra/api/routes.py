@@ -1,0 +1,111 @@
+"""The JSON API (contract §5): ``POST /api/plan``, ``GET /api/schema``, ``GET /api/knowledge``."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.concurrency import run_in_threadpool
+
+from vertebra.api.core import input_hash, load_json, make_plan, read_patient, stored_facts
+from vertebra.api.errors import ERROR_RESPONSES, invalid_input
+from vertebra.api.state import AppState, get_state
+from vertebra.facts import FactsError, facts_json_schema
+from vertebra.plan import Plan
+from vertebra.store import EventRecord
+
+log = logging.getLogger("vertebra.api")
+router = APIRouter(prefix="/api", tags=["api"])
+
+_FACTS_SCHEMA = facts_json_schema()
+_PLAN_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "oneOf": [
+                        {"$ref": "#/components/schemas/PatientFacts"},
+                        {"$ref": "#/components/schemas/FhirBundle"},
+                    ]
+                },
+            }
+        },
+    }
+}
+
+
+@router.post(
+    "/plan",
+    summary="A cited management plan for one patient",
+    description=(
+        "Body: patient facts (contract §1) or a FHIR R4 Bundle / resource. Answer: the plan "
+        "(contract §2), byte-for-byte what `vertebra plan FILE --format json` prints."
+    ),
+    response_model=Plan,
+    responses=ERROR_RESPONSES,
+    openapi_extra=_PLAN_BODY,
+)
+async def post_plan(request: Request, state: Annotated[AppState, Depends(get_state)]) -> Response:
+    body = await request.body()
+    try:
+        data = load_json(body)
+    except ValueError as exc:
+        raise invalid_input(getattr(exc, "errors", [])) from None
+    text = await run_in_threadpool(_plan_and_audit, state, data)
+    return Response(text, media_type="application/json")
+
+
+def _plan_and_audit(state: AppState, data: Any) -> str:
+    try:
+        patient = read_patient(data)
+    except FactsError as exc:
+        raise invalid_input(exc.errors) from None
+    plan = make_plan(patient.facts)
+    text = plan.to_json()
+    state.store.record_event(
+        EventRecord(
+            caller="api",
+            hook="api.plan",
+            input_kind=patient.kind,
+            input_hash=input_hash(data, state.settings),
+            input_facts=stored_facts(patient.facts, state.settings),
+            knowledge_version=plan.knowledge_version,
+            outcome="ok",
+            pathway=plan.pathway,
+            recommendation_ids=[r.id for r in plan.recommendations],
+        )
+    )
+    log.info("plan: input=%s pathway=%s recommendations=%d", patient.kind, plan.pathway,
+             len(plan.recommendations))  # fmt: skip
+    return text
+
+
+@router.get("/schema", summary="JSON Schema of the patient facts (vertebra schema)")
+def get_schema() -> dict[str, Any]:
+    return _FACTS_SCHEMA
+
+
+@router.get(
+    "/knowledge",
+    summary="The knowledge base: version, decision tables, safety rows, conflicts, bibliography",
+)
+def get_knowledge() -> dict[str, Any]:
+    return knowledge_json()
+
+
+def knowledge_json() -> dict[str, Any]:
+    """What :func:`vertebra.knowledge.load` exposes, as JSON."""
+    from vertebra.knowledge import load
+
+    kb = load()
+    return {
+        "knowledge_version": kb.version,
+        "manifest": kb.manifest.model_dump(mode="json"),
+        "tables": [t.table.model_dump(mode="json", exclude_none=True) for t in kb.tables],
+        "safety": kb.safety.model_dump(mode="json", exclude_none=True),
+        "conflicts": [c.model_dump(mode="json", exclude_none=True) for c in kb.conflicts.values()],
+        "vocabulary": kb.vocabulary.model_dump(mode="json", exclude_none=True),
+        "sources": [s.model_dump(mode="json", exclude_none=True) for s in kb.sources],
+    }

@@ -1,0 +1,246 @@
+"""Plan → CDS Hooks 2.0 cards.
+
+* one card per actionable recommendation (referrals, imaging, laboratory tests, procedures,
+  bone-health medicines) with a ``create`` suggestion carrying the FHIR resource, and one per
+  medicine the plan says to avoid or not to use;
+* one summary card with the rest of the plan (analgesia, mobilisation, education, follow-up)
+  and the facts still to document.
+
+Indicator by urgency: ``critical`` for immediate referrals/imaging (and contraindicated orders),
+``warning`` for urgent ones and medicines to avoid, ``info`` otherwise. Every card has a uuid
+(recorded with its suggestions' uuids so that feedback can be tied to it), a source label and
+URL, links to the cited guidelines and the override reasons vertebra understands.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from vertebra.cdshooks.orders import DraftOrder, DrugConflict
+from vertebra.knowledge import KnowledgeBase
+from vertebra.plan import Plan, Recommendation, Source
+from vertebra.store import CardRecord
+
+SUMMARY_LIMIT = 139  # CDS Hooks: "<140 characters"
+TOPIC_SYSTEM = "urn:vertebra:recommendation"
+OVERRIDE_SYSTEM = "urn:vertebra:override-reason"
+OVERRIDE_REASONS: list[dict[str, str]] = [
+    {"system": OVERRIDE_SYSTEM, "code": "already-done", "display": "Already done or ordered"},
+    {"system": OVERRIDE_SYSTEM, "code": "patient-declined", "display": "Patient declined"},
+    {"system": OVERRIDE_SYSTEM, "code": "not-applicable",
+     "display": "Does not apply to this patient"},
+    {"system": OVERRIDE_SYSTEM, "code": "clinical-judgement",
+     "display": "Clinical judgement differs"},
+]  # fmt: skip
+CARD_CATEGORIES = ("referral", "imaging", "laboratory", "procedure", "bone_health")
+
+ResourceMaker = Callable[[Recommendation, str], "dict[str, Any] | None"]
+
+
+def shorten(text: str, limit: int = SUMMARY_LIMIT) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def indicator(rec: Recommendation) -> str:
+    if rec.urgency == "immediate":
+        return "critical"
+    if rec.action in ("avoid", "contraindicated") or rec.urgency == "urgent":
+        return "warning"
+    return "info"
+
+
+class CardBuilder:
+    def __init__(self, plan: Plan | None, kb: KnowledgeBase, service_url: str) -> None:
+        self.plan = plan
+        self.kb = kb
+        self.service_url = service_url
+        self.records: list[CardRecord] = []
+        known = {s.id: s for s in plan.sources} if plan else {}
+        self._sources: dict[str, Source] = known
+        for s in kb.sources:
+            if s.id not in self._sources:
+                self._sources[s.id] = Source.model_construct(
+                    id=s.id, title=s.title, organisation=s.organisation, year=s.year, url=s.url
+                )
+
+    # -- shared parts -------------------------------------------------------------------
+
+    def _source(self, citations: list[str], topic: dict[str, str] | None) -> dict[str, Any]:
+        first = next((self._sources[c] for c in citations if c in self._sources), None)
+        label = f"vertebra · {first.organisation} {first.year}" if first else "vertebra"
+        source: dict[str, Any] = {"label": shorten(label, 100)}
+        if first is not None and first.url:
+            source["url"] = first.url
+        if topic:
+            source["topic"] = topic
+        return source
+
+    def _links(self, citations: list[str]) -> list[dict[str, str]]:
+        links = []
+        for cid in dict.fromkeys(citations):
+            src = self._sources.get(cid)
+            if src is not None and src.url:
+                links.append({"label": shorten(f"{src.title} ({src.organisation} {src.year})", 100),
+                              "url": src.url, "type": "absolute"})  # fmt: skip
+        return links
+
+    def _citation_text(self, citations: list[str]) -> str:
+        names = []
+        for cid in dict.fromkeys(citations):
+            src = self._sources.get(cid)
+            names.append(f"{src.title} ({src.organisation} {src.year})" if src else cid)
+        return "; ".join(names)
+
+    def _card(
+        self,
+        summary: str,
+        detail: str,
+        ind: str,
+        citations: list[str],
+        topic: dict[str, str] | None,
+        suggestions: list[dict[str, Any]],
+        recommendation_id: str | None,
+    ) -> dict[str, Any]:
+        card: dict[str, Any] = {
+            "uuid": str(uuid.uuid4()),
+            "summary": shorten(summary),
+            "detail": detail,
+            "indicator": ind,
+            "source": self._source(citations, topic),
+        }
+        if suggestions:
+            card["suggestions"] = suggestions
+            card["selectionBehavior"] = "at-most-one"
+        card["overrideReasons"] = OVERRIDE_REASONS
+        links = self._links(citations)
+        if links:
+            card["links"] = links
+        self.records.append(
+            CardRecord(
+                uuid=card["uuid"],
+                recommendation_id=recommendation_id,
+                suggestion_uuids=[s["uuid"] for s in suggestions],
+            )
+        )
+        return card
+
+    # -- patient-view -------------------------------------------------------------------
+
+    def plan_cards(
+        self, patient_ref: str, make_resource: ResourceMaker | None
+    ) -> list[dict[str, Any]]:
+        plan = self.plan
+        if plan is None:
+            return []
+        cards: list[dict[str, Any]] = []
+        listed: list[Recommendation] = []
+        for rec in plan.recommendations:
+            if rec.action in ("avoid", "contraindicated"):
+                cards.append(self._rec_card(rec, []))
+            elif rec.category in CARD_CATEGORIES:
+                resource = make_resource(rec, patient_ref) if make_resource else None
+                suggestions = []
+                if resource is not None:
+                    suggestions.append(
+                        {
+                            "label": shorten(rec.title, 80),
+                            "uuid": str(uuid.uuid4()),
+                            "isRecommended": rec.action == "do",
+                            "actions": [
+                                {
+                                    "type": "create",
+                                    "description": shorten(rec.title, 200),
+                                    "resource": resource,
+                                }
+                            ],
+                        }
+                    )
+                cards.append(self._rec_card(rec, suggestions))
+            else:
+                listed.append(rec)
+        cards.insert(0, self._summary_card(listed))
+        order = {"critical": 0, "warning": 1, "info": 2}
+        cards.sort(key=lambda c: order[c["indicator"]])  # stable: plan order within a level
+        return cards
+
+    def _rec_card(self, rec: Recommendation, suggestions: list[dict[str, Any]]) -> dict[str, Any]:
+        lines = [rec.detail]
+        if rec.dose:
+            lines.append(f"**Dose:** {rec.dose}")
+        if rec.rationale:
+            lines.append("**Because:** " + "; ".join(rec.rationale))
+        if rec.cautions:
+            lines.append("**Cautions:** " + " ".join(rec.cautions))
+        lines.append(f"**Evidence:** {rec.strength} — {self._citation_text(rec.citations)}")
+        topic = {"system": TOPIC_SYSTEM, "code": rec.id, "display": shorten(rec.title, 100)}
+        return self._card(rec.title, "\n\n".join(lines), indicator(rec), list(rec.citations),
+                          topic, suggestions, rec.id)  # fmt: skip
+
+    def _summary_card(self, listed: list[Recommendation]) -> dict[str, Any]:
+        plan = self.plan
+        assert plan is not None
+        lines = [plan.summary]
+        if listed:
+            lines.append("**Also in the plan:**")
+            lines.extend(f"- {r.title} ({r.action})" for r in listed)
+        if plan.missing_information:
+            lines.append("**To document:**")
+            lines.extend(f"- {self.kb.label(m.field)}: {m.why}" for m in plan.missing_information)
+        lines.append(f"Knowledge version {plan.knowledge_version}.")
+        citations = [c for r in listed for c in r.citations] or [s.id for s in plan.sources]
+        pathway = self.kb.show("pathway", plan.pathway)
+        summary = f"Vertebral fracture plan: {pathway} pathway, {plan.phase} phase"
+        ind = "warning" if plan.pathway in ("potentially_unstable", "pathological_suspected") \
+            else "info"  # fmt: skip
+        topic = {"system": TOPIC_SYSTEM, "code": "plan-summary", "display": "Plan summary"}
+        return self._card(summary, "\n".join(lines), ind, citations, topic, [], None)
+
+    # -- order-select / order-sign ------------------------------------------------------
+
+    def order_card(self, order: DraftOrder, conflict: DrugConflict) -> dict[str, Any]:
+        name = self.kb.drug_name(conflict.drug)
+        if conflict.action == "contraindicated":
+            ind, verb = "critical", "Do not use"
+        elif conflict.action == "avoid":
+            ind, verb = "warning", "Avoid"
+        else:
+            ind, verb = "info", "Check before ordering"
+        reason = conflict.reasons[0] if conflict.reasons else (conflict.checks or [""])[0]
+        summary = f"{verb} {name}: {reason}".rstrip(": ")
+        lines = []
+        if conflict.reasons:
+            lines.append(" ".join(conflict.reasons))
+        if conflict.rationale:
+            lines.append("**Because:** " + "; ".join(conflict.rationale))
+        if conflict.alternatives:
+            lines.append("**Alternative:** " + " ".join(conflict.alternatives))
+        if conflict.unknown:
+            labels = ", ".join(self.kb.label(f) for f in conflict.unknown)
+            lines.append(f"**Not yet known:** {labels} — " + " ".join(conflict.checks))
+        lines.append(f"**Sources:** {self._citation_text(conflict.references)}")
+        suggestions = []
+        if conflict.action in ("avoid", "contraindicated"):
+            suggestions.append(
+                {
+                    "label": shorten(f"Remove the draft order ({order.label})", 80),
+                    "uuid": str(uuid.uuid4()),
+                    "isRecommended": conflict.action == "contraindicated",
+                    "actions": [
+                        {
+                            "type": "delete",
+                            "description": f"Remove the draft {name} order",
+                            "resourceId": [order.reference],
+                        }
+                    ],
+                }
+            )
+        topic = {"system": TOPIC_SYSTEM, "code": f"order-check:{conflict.drug}",
+                 "display": f"Order check: {name}"}  # fmt: skip
+        return self._card(summary, "\n\n".join(lines), ind, conflict.references, topic,
+                          suggestions, ",".join(conflict.safety_ids) or None)  # fmt: skip
+
+    def info_card(self, summary: str, detail: str) -> dict[str, Any]:
+        return self._card(summary, detail, "info", [], None, [], None)

@@ -1,0 +1,144 @@
+"""Draft orders against the plan: which drugs are being ordered, and do they conflict?
+
+A draft medication order is matched to the drug vocabulary through the shipped RxNorm value sets
+(``maps_to``), then through the vocabulary words in its text. Conflicts come from the knowledge
+base's drug-safety rows and the recorded allergies, evaluated against this patient's facts by
+the engine's own evaluator: the same rule that turns a recommended drug into ``avoid`` or
+``contraindicated`` in the plan.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from vertebra import terminology
+from vertebra.facts import DRUGS, PatientFacts
+from vertebra.knowledge import KnowledgeBase
+
+DRUG_VALUESETS = ("osteoporosis-medication", "analgesic-medication")
+ORDER_TYPES = ("MedicationRequest", "MedicationOrder", "MedicationStatement", "ServiceRequest",
+               "NutritionOrder")  # fmt: skip
+_WORDS = {drug: re.compile(rf"\b{drug.replace('_', '[ _-]?')}\b", re.IGNORECASE) for drug in DRUGS}
+_WORDS["paracetamol"] = re.compile(r"\b(paracetamol|acetaminophen)\b", re.IGNORECASE)
+_WORDS["vitamin_d"] = re.compile(
+    r"\b(vitamin[ _-]?d\d?|cholecalciferol|colecalciferol|ergocalciferol)\b", re.IGNORECASE
+)
+
+
+@dataclass(frozen=True)
+class DraftOrder:
+    reference: str  # "MedicationRequest/123"
+    resource_type: str
+    drugs: tuple[str, ...]
+    label: str
+
+
+@dataclass
+class DrugConflict:
+    drug: str
+    action: str  # "avoid" | "contraindicated" | "check"
+    reasons: list[str] = field(default_factory=list)
+    rationale: list[str] = field(default_factory=list)
+    alternatives: list[str] = field(default_factory=list)
+    references: list[str] = field(default_factory=list)
+    unknown: list[str] = field(default_factory=list)
+    checks: list[str] = field(default_factory=list)
+    safety_ids: list[str] = field(default_factory=list)
+
+
+def _concepts(resource: dict[str, Any]) -> list[Any]:
+    out = [resource.get("medicationCodeableConcept"), resource.get("code")]
+    medication = resource.get("medication")
+    if isinstance(medication, dict):  # R5 CodeableReference
+        out.append(medication.get("concept"))
+    return [c for c in out if isinstance(c, dict)]
+
+
+def order_drugs(resource: dict[str, Any]) -> tuple[str, ...]:
+    """Vocabulary drugs a draft order is for (by code first, then by words in its text)."""
+    found: dict[str, None] = {}
+    texts: list[str] = []
+    for concept in _concepts(resource):
+        for coding in concept.get("coding") or []:
+            if not isinstance(coding, dict):
+                continue
+            for vs_id in DRUG_VALUESETS:
+                entry = terminology.load(vs_id).find(coding.get("system"), coding.get("code"))
+                if entry is not None and entry.maps_to in DRUGS:
+                    found[entry.maps_to] = None
+            if isinstance(coding.get("display"), str):
+                texts.append(coding["display"])
+        if isinstance(concept.get("text"), str):
+            texts.append(concept["text"])
+    if not found:
+        joined = " ".join(texts)
+        for drug, pattern in _WORDS.items():
+            if pattern.search(joined):
+                found[drug] = None
+    return tuple(found)
+
+
+def draft_orders(bundle: Any, selections: list[str] | None = None) -> list[DraftOrder]:
+    """Draft orders in a ``draftOrders`` Bundle (only the selected ones when given)."""
+    entries = bundle.get("entry") if isinstance(bundle, dict) else None
+    out: list[DraftOrder] = []
+    wanted = set(selections) if selections is not None else None
+    for entry in entries or []:
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        if not isinstance(resource, dict):
+            continue
+        rtype = str(resource.get("resourceType", ""))
+        ref = f"{rtype}/{resource.get('id', '')}"
+        if wanted is not None and ref not in wanted:
+            continue
+        if rtype not in ORDER_TYPES:
+            continue
+        drugs = order_drugs(resource)
+        label = next(
+            (c.get("text") for c in _concepts(resource) if isinstance(c.get("text"), str)),
+            None,
+        ) or (", ".join(drugs) if drugs else rtype)
+        out.append(DraftOrder(reference=ref, resource_type=rtype, drugs=drugs, label=str(label)))
+    return out
+
+
+def drug_conflicts(kb: KnowledgeBase, facts: PatientFacts, drug: str) -> DrugConflict | None:
+    """What the knowledge base says about giving ``drug`` to this patient (None: no concern)."""
+    from vertebra.engine.core import _Run  # the engine's fact context, derived facts included
+
+    run = _Run(kb, facts)
+    run.derive()
+    conflict = DrugConflict(drug=drug, action="check")
+    strength = {"check": 0, "avoid": 1, "contraindicated": 2}
+    for srow in kb.safety_rows:
+        if drug not in srow.drugs:
+            continue
+        out = srow.when(run.ctx)
+        if out.value is True:
+            if strength[srow.row.action] > strength[conflict.action]:
+                conflict.action = srow.row.action
+            conflict.reasons.append(srow.row.reason)
+            conflict.rationale.extend(out.reasons)
+            if srow.row.alternative:
+                conflict.alternatives.append(srow.row.alternative)
+            conflict.references.extend(srow.row.references)
+            conflict.safety_ids.append(srow.row.id)
+        elif out.value is None:
+            conflict.unknown.extend(sorted(out.unknown))
+            conflict.references.extend(srow.row.references)
+            conflict.checks.append(srow.row.reason)
+            conflict.safety_ids.append(srow.row.id)
+    if facts.allergies is not None and drug in facts.allergies:
+        conflict.action = "contraindicated"
+        conflict.reasons.insert(0, f"Recorded allergy to {kb.drug_name(drug)}.")
+        conflict.rationale.append(f"Allergies: {kb.drug_name(drug)}")
+    if conflict.action == "check" and not conflict.unknown:
+        return None  # no row applies and none is undecided
+    conflict.reasons = list(dict.fromkeys(conflict.reasons))
+    conflict.rationale = list(dict.fromkeys(conflict.rationale))
+    conflict.references = list(dict.fromkeys(conflict.references))
+    conflict.unknown = list(dict.fromkeys(conflict.unknown))
+    conflict.checks = list(dict.fromkeys(conflict.checks))
+    return conflict

@@ -1,0 +1,236 @@
+"""CDS Hooks 2.0 endpoints: discovery, the services, and card feedback."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.concurrency import run_in_threadpool
+
+from vertebra.api.core import fhir_module, input_hash, make_plan, stored_facts
+from vertebra.api.errors import ERROR_RESPONSES, ApiError, invalid_input
+from vertebra.api.state import AppState, get_state
+from vertebra.cdshooks import prefetch as prefetching
+from vertebra.cdshooks.cards import CardBuilder
+from vertebra.cdshooks.models import CardsResponse, FeedbackRequest, HookRequest
+from vertebra.cdshooks.orders import draft_orders, drug_conflicts
+from vertebra.cdshooks.services import SERVICES, Service, discovery
+from vertebra.facts import FactsError, PatientFacts, parse_facts
+from vertebra.security import ANONYMOUS_DEV, AuthError, Caller
+from vertebra.store import EventRecord, FeedbackRecord, UnknownCardError
+
+log = logging.getLogger("vertebra.cdshooks")
+router = APIRouter(prefix="/cds-services", tags=["cds-hooks"])
+
+_AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **ERROR_RESPONSES,
+    401: {"description": "Missing or invalid CDS Hooks JWT"},
+    404: {"description": "No such service"},
+    412: {"description": "Prefetch missing and no FHIR server access given"},
+}
+
+
+def endpoint_url(request: Request, state: AppState) -> str:
+    """The URL of the endpoint called, as the EHR knows it (the JWT ``aud``)."""
+    base = state.settings.public_base_url
+    if base:
+        return base + request.url.path
+    return str(request.url.replace(query="", fragment=""))
+
+
+def authenticate(request: Request, state: AppState, audiences: list[str]) -> Caller:
+    if not state.settings.auth_enabled:
+        return ANONYMOUS_DEV
+    try:
+        return state.verifier.verify(request.headers.get("authorization"), audiences)
+    except AuthError as exc:
+        log.warning("CDS Hooks call refused: %s", exc.message)
+        raise ApiError(
+            401,
+            "unauthorized",
+            exc.message,
+            headers={"WWW-Authenticate": f'Bearer error="{exc.code}"'},
+        ) from None
+
+
+def _service(service_id: str) -> Service:
+    service = SERVICES.get(service_id)
+    if service is None:
+        raise ApiError(404, "not_found", f"no CDS service {service_id!r}; see GET /cds-services")
+    return service
+
+
+@router.get("", summary="CDS Hooks discovery")
+def get_discovery() -> dict[str, Any]:
+    return discovery()
+
+
+@router.post(
+    "/{service_id}",
+    summary="Call a CDS service",
+    response_model=CardsResponse,
+    responses=_AUTH_RESPONSES,
+)
+async def call_service(
+    service_id: str,
+    body: HookRequest,
+    request: Request,
+    state: Annotated[AppState, Depends(get_state)],
+) -> dict[str, Any]:
+    service = _service(service_id)
+    url = endpoint_url(request, state)
+    caller = await run_in_threadpool(authenticate, request, state, [url])
+    return await run_in_threadpool(_run_hook, state, service, body, caller, url)
+
+
+def _validate(service: Service, body: HookRequest) -> None:
+    errors: list[dict[str, Any]] = []
+    if body.hook != service.hook:
+        errors.append({"field": "hook", "message": f"service {service.id} answers the "
+                       f"{service.hook} hook", "type": "literal_error",
+                       "allowed": [service.hook]})  # fmt: skip
+    for name in service.required_context:
+        value = body.context.get(name)
+        if value is None:
+            errors.append({"field": f"context.{name}", "message": "this field is required",
+                           "type": "missing"})  # fmt: skip
+            continue
+        expected = {"patientId": str, "selections": list, "draftOrders": dict}[name]
+        if not isinstance(value, expected) or (expected is str and not value):
+            kind = {str: "a non-empty string", list: "a list", dict: "an object"}[expected]
+            errors.append({"field": f"context.{name}", "message": f"must be {kind}",
+                           "type": "type_error"})  # fmt: skip
+    selections = body.context.get("selections")
+    if isinstance(selections, list) and not all(isinstance(s, str) for s in selections):
+        errors.append({"field": "context.selections", "message": "must be a list of strings",
+                       "type": "type_error"})  # fmt: skip
+    if isinstance(body.prefetch, dict):
+        for key, value in body.prefetch.items():
+            if value is not None and not isinstance(value, dict):
+                errors.append({"field": f"prefetch.{key}",
+                               "message": "must be a FHIR resource (object) or null",
+                               "type": "type_error"})  # fmt: skip
+    if errors:
+        raise invalid_input(errors)
+
+
+def _facts(resources: list[dict[str, Any]]) -> tuple[PatientFacts | None, list[dict[str, Any]]]:
+    fhir = fhir_module()
+    if fhir is None:
+        raise ApiError(503, "fhir_unavailable", "FHIR mapping is not installed")
+    try:
+        mapped = fhir.to_facts(resources)
+        facts = mapped.facts
+        if facts is None:
+            return None, []
+        return (facts if isinstance(facts, PatientFacts) else parse_facts(facts)), []
+    except FactsError as exc:
+        return None, exc.errors
+
+
+def _run_hook(
+    state: AppState, service: Service, body: HookRequest, caller: Caller, url: str
+) -> dict[str, Any]:
+    from vertebra.knowledge import load
+
+    _validate(service, body)
+    prefetch = prefetching.resolve(body, state.http, state.settings)
+    fhir = fhir_module()
+    if fhir is None:
+        raise ApiError(503, "fhir_unavailable", "FHIR mapping is not installed")
+    resources = fhir.prefetch_to_resources({k: v for k, v in prefetch.items() if v is not None})
+    facts, errors = _facts(resources)
+    kb = load()
+    plan = make_plan(facts) if facts is not None else None
+    builder = CardBuilder(plan, kb, url)
+    patient_ref = f"Patient/{body.context['patientId']}"
+    cards: list[dict[str, Any]] = []
+    outcome = "ok"
+    if facts is None:
+        fields = [str(e.get("field")) for e in errors]
+        if not errors or fields == ["fracture_levels"] or "fracture_levels" in fields:
+            outcome = "not_applicable"  # no vertebral fracture recorded: nothing to say
+        else:
+            outcome = "insufficient_data"
+            cards.append(builder.info_card(
+                "vertebra could not evaluate the vertebral fracture: facts missing or invalid",
+                "These facts could not be read from the record: "
+                + ", ".join(kb.label(f.split("[")[0].split(".")[0]) for f in fields) + ".",
+            ))  # fmt: skip
+    elif service.hook == "patient-view":
+        make = getattr(fhir, "recommendation_to_resource", None)
+        cards = builder.plan_cards(patient_ref, make)
+    else:
+        selections = body.context.get("selections") if service.hook == "order-select" else None
+        for order in draft_orders(body.context["draftOrders"], selections):
+            for drug in order.drugs:
+                conflict = drug_conflicts(kb, facts, drug)
+                if conflict is not None:
+                    cards.append(builder.order_card(order, conflict))
+    state.store.record_event(
+        EventRecord(
+            caller=caller.label,
+            hook=service.hook,
+            service=service.id,
+            hook_instance=body.hookInstance,
+            input_kind="fhir",
+            input_hash=input_hash({"context": body.context, "prefetch": prefetch}, state.settings),
+            input_facts=stored_facts(facts, state.settings),
+            knowledge_version=kb.version,
+            outcome=outcome,
+            pathway=plan.pathway if plan else None,
+            recommendation_ids=[r.id for r in plan.recommendations] if plan else [],
+            cards=builder.records,
+        )
+    )
+    log.info("hook %s: outcome=%s cards=%d", service.id, outcome, len(cards))
+    return {"cards": cards}
+
+
+@router.post(
+    "/{service_id}/feedback",
+    summary="Record what the clinician did with the cards (accepted / overridden)",
+    responses=_AUTH_RESPONSES,
+)
+async def post_feedback(
+    service_id: str,
+    body: FeedbackRequest,
+    request: Request,
+    state: Annotated[AppState, Depends(get_state)],
+) -> dict[str, Any]:
+    service = _service(service_id)
+    url = endpoint_url(request, state)
+    audiences = [url, url.removesuffix("/feedback")]
+    caller = await run_in_threadpool(authenticate, request, state, audiences)
+    return await run_in_threadpool(_record_feedback, state, service, body, caller)
+
+
+def _record_feedback(
+    state: AppState, service: Service, body: FeedbackRequest, caller: Caller
+) -> dict[str, Any]:
+    keep_comment = state.settings.audit_store_facts
+    items = [
+        FeedbackRecord(
+            card_uuid=item.card,
+            outcome=item.outcome,
+            outcome_timestamp=item.outcomeTimestamp,
+            accepted_suggestions=[s.id for s in item.acceptedSuggestions],
+            override_reason=(
+                item.overrideReason.reason.model_dump(exclude_none=True)
+                if item.overrideReason and item.overrideReason.reason
+                else None
+            ),
+            # Free text may identify the patient: kept only where raw facts are kept.
+            user_comment=(
+                item.overrideReason.userComment if keep_comment and item.overrideReason else None
+            ),
+        )
+        for item in body.feedback
+    ]
+    try:
+        count = state.store.record_feedback(service.id, caller.label, items)
+    except UnknownCardError as exc:
+        raise invalid_input(exc.errors) from None
+    log.info("feedback %s: %d items", service.id, count)
+    return {"recorded": count}
