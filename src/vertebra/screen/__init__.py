@@ -1,0 +1,1 @@
+"""Fracture liaison case-finding over FHIR bulk exports (``vertebra screen``)."""

@@ -1,0 +1,98 @@
+"""The screening logic as data: the SQL file (rendered with Jinja) and the value-set codes table.
+
+``screen.sql`` is DuckDB SQL. :func:`statements` parses it once with sqlglot; each engine runs
+the same statements, the Spark engine after transpiling them to Spark SQL.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from importlib import resources
+
+import jinja2
+import sqlglot
+from sqlglot import exp
+
+from vertebra import terminology
+from vertebra.screen.config import FlsDefinition, load_definition
+
+CODE_COLUMNS: tuple[str, ...] = (
+    "category", "system", "code", "match_kind", "site", "site_rank", "level", "drug",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One ``CREATE TEMP TABLE|VIEW name AS SELECT ...`` of the logic."""
+
+    name: str
+    materialise: bool
+    select: exp.Expression
+
+    def sql(self, dialect: str) -> str:
+        return self.select.sql(dialect=dialect)
+
+
+def parameters(as_of: date, definition: FlsDefinition | None = None) -> dict[str, object]:
+    d = definition or load_definition()
+    persistence = d.indicator("medication_at_52_weeks")
+    return {
+        "as_of": as_of.isoformat(),
+        "min_age": d.population.min_age,
+        "episode_days": d.windows.episode_days,
+        "current_drug_lookback_days": d.windows.current_drug_lookback_days,
+        "dxa_days": d.indicator("dxa_within_12_weeks").window_days,
+        "medication_days": d.indicator("medication_started_within_16_weeks").window_days,
+        "persistence_days": persistence.window_days,
+        "persistence_from_days": persistence.persistence_from_days,
+        "persistence_to_days": persistence.persistence_to_days,
+    }
+
+
+def render(as_of: date) -> str:
+    """The SQL text with parameters filled in (DuckDB dialect)."""
+    text = resources.files(__package__).joinpath("sql").joinpath("screen.sql").read_text(encoding="utf-8")
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)
+    return env.from_string(text).render(**parameters(as_of))
+
+
+def statements(as_of: date) -> list[Statement]:
+    """Parse the rendered SQL into statements (names and SELECTs)."""
+    out: list[Statement] = []
+    for tree in sqlglot.parse(render(as_of), read="duckdb"):
+        if tree is None:
+            continue
+        if not isinstance(tree, exp.Create) or not isinstance(tree.expression, exp.Query):
+            raise ValueError(f"screen.sql: only CREATE ... AS SELECT is allowed: {tree.sql()[:80]}")
+        kind = str(tree.args.get("kind", "")).upper()
+        out.append(Statement(tree.this.name, kind == "TABLE", tree.expression))
+    return out
+
+
+def _norm(system: str, code: str) -> str:
+    return code.replace(".", "").upper() if system == terminology.ICD10CM else code
+
+
+def code_rows(definition: FlsDefinition | None = None) -> list[tuple[object, ...]]:
+    """The value sets screening uses, as rows of ``vs_codes`` (see CODE_COLUMNS)."""
+    d = definition or load_definition()
+    ranks = {site: i for i, site in enumerate(d.site_order)}
+    rows: dict[tuple[str, str, str], tuple[object, ...]] = {}
+
+    def add(category: str, vs_id: str, site_of: str | None = None, drug: bool = False) -> None:
+        for c in terminology.load(vs_id).codes:
+            site = site_of or c.maps_to if category == "fracture" else None
+            rank = ranks.get(site, len(ranks)) if site else None
+            row = (category, c.system, _norm(c.system, c.code), c.match, site, rank, c.level,
+                   c.maps_to if drug else None)  # fmt: skip
+            rows[(category, c.system, _norm(c.system, c.code))] = row
+
+    add("fracture", d.value_sets.vertebral_fracture, site_of="vertebral")
+    # Listed after the vertebral set so that a code in both takes this set's site.
+    add("fracture", d.value_sets.other_fracture)
+    add("medication", d.value_sets.medication, drug=True)
+    add("dxa_scan", d.value_sets.dxa_scan)
+    add("dxa_t_score", d.value_sets.dxa_t_score)
+    add("egfr", d.value_sets.egfr)
+    return sorted(rows.values(), key=lambda r: tuple(str(x) for x in r))

@@ -1,0 +1,112 @@
+"""The self-contained HTML report (inline SVG charts, no scripts, no external resources)."""
+
+from __future__ import annotations
+
+from html import escape
+from importlib import resources
+from typing import Any
+
+import jinja2
+import pyarrow as pa
+from markupsafe import Markup
+
+PREVIEW_ROWS = 50
+
+
+def bar_chart(items: list[tuple[str, int, str]], total: int, width: int = 640) -> Markup:
+    """Horizontal bars: (label, value, caption) per row, scaled to ``total``."""
+    row_h, label_w = 34, 250
+    height = row_h * len(items) + 10
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" role="img" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}">'
+    ]
+    bar_max = width - label_w - 120
+    for i, (label, value, caption) in enumerate(items):
+        y = 5 + i * row_h
+        w = 0 if total <= 0 else round(bar_max * value / total)
+        parts.append(
+            f'<text x="{label_w - 8}" y="{y + 20}" text-anchor="end" font-size="13">'
+            f"{escape(label)}</text>"
+            f'<rect x="{label_w}" y="{y + 4}" width="{max(w, 1)}" height="24" fill="#2f6f9f">'
+            f"<title>{escape(label)}: {value}</title></rect>"
+            f'<text x="{label_w + max(w, 1) + 6}" y="{y + 20}" font-size="13">'
+            f"{escape(caption)}</text>"
+        )
+    parts.append("</svg>")
+    return Markup("".join(parts))
+
+
+def histogram(values: list[int], bucket: int, buckets: int, width: int = 640) -> Markup:
+    """Vertical bars of ``values`` (days) in ``bucket``-day bins; the last bin is open."""
+    counts = [0] * buckets
+    for v in values:
+        counts[min(max(v, 0) // bucket, buckets - 1)] += 1
+    height, base, left = 240, 200, 40
+    col_w = (width - left - 10) / buckets
+    top = max(counts) if counts and max(counts) > 0 else 1
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" role="img" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}">',
+        f'<line x1="{left}" y1="{base}" x2="{width - 10}" y2="{base}" stroke="#444"/>',
+    ]
+    for i, c in enumerate(counts):
+        h = round(170 * c / top)
+        x = left + i * col_w
+        lo = i * bucket // 7
+        label = f"{lo}+" if i == buckets - 1 else f"{lo}-{(i + 1) * bucket // 7}"
+        parts.append(
+            f'<rect x="{x + 2:.1f}" y="{base - h}" width="{col_w - 4:.1f}" height="{h}" '
+            f'fill="#4a9d6f"><title>{label} weeks: {c}</title></rect>'
+            f'<text x="{x + col_w / 2:.1f}" y="{base + 16}" text-anchor="middle" '
+            f'font-size="11">{label}</text>'
+            f'<text x="{x + col_w / 2:.1f}" y="{base - h - 4}" text-anchor="middle" '
+            f'font-size="11">{c}</text>'
+        )
+    parts.append(
+        f'<text x="{width / 2}" y="{base + 34}" text-anchor="middle" font-size="12">'
+        "weeks from fracture to first osteoporosis prescription</text></svg>"
+    )
+    return Markup("".join(parts))
+
+
+def funnel(kpis: dict[str, Any]) -> Markup:
+    pop = kpis["population"]
+    ind = {i["id"]: i for i in kpis["indicators"]}
+    n = pop["fragility_fracture_patients"]
+
+    def cap(i: dict[str, Any]) -> str:
+        pct = "n/a" if i["percentage"] is None else f"{i['percentage']}%"
+        return f"{i['numerator']} of {i['denominator']} ({pct})"
+
+    items = [
+        ("Fragility fracture (aged 50+)", n, str(n)),
+        ("  of which vertebral", pop["vertebral_fracture_patients"],
+         cap(ind["vertebral_fracture_identified"])),
+        ("DXA within 12 weeks", ind["dxa_within_12_weeks"]["numerator"],
+         cap(ind["dxa_within_12_weeks"])),
+        ("Medication within 16 weeks", ind["medication_started_within_16_weeks"]["numerator"],
+         cap(ind["medication_started_within_16_weeks"])),
+        ("On medication at 52 weeks", ind["medication_at_52_weeks"]["numerator"],
+         cap(ind["medication_at_52_weeks"])),
+    ]  # fmt: skip
+    return bar_chart(items, n)
+
+
+def render_report(worklist: pa.Table, kpis: dict[str, Any]) -> str:
+    text = resources.files(__package__).joinpath("templates").joinpath("report.html.j2")
+    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
+    template = env.from_string(text.read_text(encoding="utf-8"))
+    sites = kpis["population"]["index_fracture_sites"]
+    return template.render(
+        kpis=kpis,
+        funnel=funnel(kpis),
+        time_to_treatment=histogram(kpis["time_to_treatment_days"], 14, 9),
+        sites=bar_chart(
+            [(k, v, str(v)) for k, v in sorted(sites.items(), key=lambda kv: -kv[1])],
+            max(sites.values(), default=0),
+        ),
+        columns=worklist.column_names,
+        preview=worklist.slice(0, PREVIEW_ROWS).to_pylist(),
+        total_rows=worklist.num_rows,
+    )

@@ -1,0 +1,344 @@
+-- Fracture liaison case-finding over a FHIR bulk export: the single definition of the logic.
+--
+-- Written in DuckDB SQL and run as is by the DuckDB engine; the Spark engine transpiles every
+-- statement with sqlglot. Jinja parameters (double braces) come from fls.yaml and the command line.
+-- Inputs: raw_<type> tables (schema.py), vs_codes (value sets: category, system, code, match_kind,
+-- site, site_rank, level, drug). Each raw table is scanned exactly once.
+-- Statement kinds: CREATE TEMP TABLE = materialised; CREATE TEMP VIEW = not materialised.
+
+{% macro flag(x, rtype) -%}
+CASE WHEN {{ x }}.resourceType IS NULL THEN 'malformed'
+         WHEN {{ x }}.resourceType <> '{{ rtype }}' THEN 'wrong_type'
+         WHEN {{ x }}.subject.reference IS NULL THEN 'no_subject'
+         ELSE 'ok' END
+{%- endmacro %}
+{% macro codings(x, rtype, field) -%}
+UNNEST(CASE WHEN {{ flag(x, rtype) }} = 'ok'
+    THEN coalesce({{ x }}.{{ field }}.coding, [{'system': NULL, 'code': NULL}])
+    ELSE [{'system': NULL, 'code': NULL}] END) AS t(cd)
+{%- endmacro %}
+
+-- Patients: every Patient line, flagged. patient_id is the FHIR id.
+CREATE TEMP TABLE patients AS
+SELECT
+  CASE WHEN resourceType IS NULL THEN 'malformed'
+       WHEN resourceType <> 'Patient' THEN 'wrong_type'
+       WHEN id IS NULL THEN 'no_id'
+       ELSE 'ok' END AS flag,
+  id AS patient_id,
+  gender,
+  TRY_CAST(substr(birthDate, 1, 10) AS DATE) AS birth_date,
+  coalesce(deceasedBoolean, deceasedDateTime IS NOT NULL) AS deceased
+FROM raw_patient;
+
+CREATE TEMP TABLE patient_one AS
+SELECT patient_id, max(gender) AS gender, max(birth_date) AS birth_date, bool_or(deceased) AS deceased
+FROM patients
+WHERE flag = 'ok'
+GROUP BY patient_id;
+
+-- Conditions with a fragility fracture code, plus one row per bad line.
+CREATE TEMP TABLE condition_events AS
+WITH base AS (
+  SELECT
+    {{ flag('c', 'Condition') }} AS flag,
+    regexp_replace(c.subject.reference, '^.*[/:]', '') AS patient_id,
+    TRY_CAST(substr(coalesce(c.onsetDateTime, c.onsetPeriod.start, c.recordedDate), 1, 10) AS DATE)
+      AS event_date,
+    cd.system AS system,
+    CASE WHEN cd.system = 'http://hl7.org/fhir/sid/icd-10-cm'
+         THEN upper(replace(cd.code, '.', '')) ELSE cd.code END AS code
+  FROM raw_condition AS c,
+    {{ codings('c', 'Condition', 'code') }}
+)
+SELECT b.flag, b.patient_id, b.event_date, b.system, b.code, v.site, v.site_rank, v.level
+FROM base AS b
+LEFT JOIN vs_codes AS v
+  ON v.category = 'fracture' AND v.system = b.system AND b.flag = 'ok'
+  AND (v.code = b.code OR (v.match_kind = 'prefix' AND starts_with(b.code, v.code)))
+WHERE b.flag <> 'ok' OR v.site IS NOT NULL;
+
+-- Fragility fractures on or before the cut-off, in the screened age band (age unknown is kept).
+CREATE TEMP TABLE fractures AS
+SELECT DISTINCT
+  e.patient_id, e.event_date, e.site, e.site_rank, e.level, e.system, e.code
+FROM condition_events AS e
+LEFT JOIN patient_one AS p ON p.patient_id = e.patient_id
+WHERE e.flag = 'ok'
+  AND (e.event_date IS NULL OR e.event_date <= DATE '{{ as_of }}')
+  AND (p.birth_date IS NULL OR e.event_date IS NULL
+       OR (year(e.event_date) - year(p.birth_date)
+           - CASE WHEN month(e.event_date) * 100 + day(e.event_date)
+                       < month(p.birth_date) * 100 + day(p.birth_date) THEN 1 ELSE 0 END)
+          >= {{ min_age }});
+
+-- The index fracture: the most recent one; on the same day the site earliest in site_order.
+CREATE TEMP TABLE index_fracture AS
+SELECT patient_id, event_date AS index_date, site AS index_site, system AS index_system,
+  code AS index_code
+FROM (
+  SELECT f.*, row_number() OVER (
+    PARTITION BY patient_id ORDER BY event_date DESC NULLS LAST, site_rank, system, code) AS rn
+  FROM fractures AS f
+) AS ranked
+WHERE rn = 1;
+
+CREATE TEMP TABLE fracture_summary AS
+SELECT
+  f.patient_id,
+  bool_or(f.site = 'vertebral') AS vertebral_fracture,
+  list_sort(list_distinct(list(f.level))) AS fracture_levels,
+  count(DISTINCT CASE WHEN f.event_date
+    < i.index_date - INTERVAL {{ episode_days }} DAY THEN f.event_date END) AS prior_fracture_dates,
+  min(f.event_date) AS first_fracture_date
+FROM fractures AS f
+JOIN index_fracture AS i ON i.patient_id = f.patient_id
+GROUP BY f.patient_id;
+
+-- Bone density: procedures, requests and T-score results, only for worklist patients.
+CREATE TEMP TABLE procedure_events AS
+WITH base AS (
+  SELECT
+    {{ flag('x', 'Procedure') }} AS flag,
+    regexp_replace(x.subject.reference, '^.*[/:]', '') AS patient_id,
+    TRY_CAST(substr(coalesce(x.performedDateTime, x.performedPeriod.start), 1, 10) AS DATE)
+      AS event_date,
+    x.status AS status,
+    cd.system AS system,
+    cd.code AS code
+  FROM raw_procedure AS x, {{ codings('x', 'Procedure', 'code') }}
+)
+SELECT b.flag, b.patient_id, b.event_date, v.category
+FROM base AS b
+LEFT JOIN vs_codes AS v
+  ON v.category = 'dxa_scan' AND v.system = b.system AND v.code = b.code AND b.flag = 'ok'
+  AND coalesce(b.status, 'completed') NOT IN ('entered-in-error', 'not-done')
+WHERE b.flag <> 'ok'
+  OR (v.category IS NOT NULL AND b.patient_id IN (SELECT patient_id FROM index_fracture));
+
+CREATE TEMP TABLE servicerequest_events AS
+WITH base AS (
+  SELECT
+    {{ flag('x', 'ServiceRequest') }} AS flag,
+    regexp_replace(x.subject.reference, '^.*[/:]', '') AS patient_id,
+    TRY_CAST(substr(x.authoredOn, 1, 10) AS DATE) AS event_date,
+    x.status AS status,
+    cd.system AS system,
+    cd.code AS code
+  FROM raw_servicerequest AS x, {{ codings('x', 'ServiceRequest', 'code') }}
+)
+SELECT b.flag, b.patient_id, b.event_date, v.category
+FROM base AS b
+LEFT JOIN vs_codes AS v
+  ON v.category = 'dxa_scan' AND v.system = b.system AND v.code = b.code AND b.flag = 'ok'
+  AND coalesce(b.status, 'active') NOT IN ('entered-in-error', 'revoked')
+WHERE b.flag <> 'ok'
+  OR (v.category IS NOT NULL AND b.patient_id IN (SELECT patient_id FROM index_fracture));
+
+CREATE TEMP TABLE observation_events AS
+WITH base AS (
+  SELECT
+    {{ flag('x', 'Observation') }} AS flag,
+    regexp_replace(x.subject.reference, '^.*[/:]', '') AS patient_id,
+    TRY_CAST(substr(coalesce(x.effectiveDateTime, x.effectivePeriod.start, x.issued), 1, 10)
+      AS DATE) AS event_date,
+    x.status AS status,
+    x.valueQuantity.value AS value,
+    cd.system AS system,
+    cd.code AS code
+  FROM raw_observation AS x, {{ codings('x', 'Observation', 'code') }}
+)
+SELECT b.flag, b.patient_id, b.event_date, b.value, v.category
+FROM base AS b
+LEFT JOIN vs_codes AS v
+  ON v.category IN ('dxa_t_score', 'egfr') AND v.system = b.system AND v.code = b.code
+  AND b.flag = 'ok'
+  AND coalesce(b.status, 'final') NOT IN ('entered-in-error', 'cancelled', 'preliminary')
+WHERE b.flag <> 'ok'
+  OR (v.category IS NOT NULL AND b.patient_id IN (SELECT patient_id FROM index_fracture));
+
+CREATE TEMP TABLE medication_events AS
+WITH base AS (
+  SELECT
+    {{ flag('x', 'MedicationRequest') }} AS flag,
+    regexp_replace(x.subject.reference, '^.*[/:]', '') AS patient_id,
+    TRY_CAST(substr(x.authoredOn, 1, 10) AS DATE) AS event_date,
+    x.status AS status,
+    x.intent AS intent,
+    cd.system AS system,
+    cd.code AS code
+  FROM raw_medicationrequest AS x,
+    {{ codings('x', 'MedicationRequest', 'medicationCodeableConcept') }}
+)
+SELECT b.flag, b.patient_id, b.event_date, b.status, v.drug
+FROM base AS b
+LEFT JOIN vs_codes AS v
+  ON v.category = 'medication' AND v.system = b.system AND v.code = b.code AND b.flag = 'ok'
+  AND coalesce(b.status, 'active') NOT IN ('entered-in-error', 'cancelled', 'draft')
+  AND coalesce(b.intent, 'order') NOT IN ('proposal', 'plan', 'directive', 'option')
+WHERE b.flag <> 'ok'
+  OR (v.drug IS NOT NULL AND b.patient_id IN (SELECT patient_id FROM index_fracture));
+
+CREATE TEMP TABLE encounter_events AS
+WITH base AS (
+  SELECT
+    {{ flag('x', 'Encounter') }} AS flag,
+    regexp_replace(x.subject.reference, '^.*[/:]', '') AS patient_id,
+    TRY_CAST(substr(x.period.start, 1, 10) AS DATE) AS event_date
+  FROM raw_encounter AS x
+)
+SELECT flag, patient_id, max(event_date) AS last_encounter_date, count(*) AS n
+FROM base
+WHERE flag <> 'ok'
+  OR (event_date <= DATE '{{ as_of }}' AND patient_id IN (SELECT patient_id FROM index_fracture))
+GROUP BY flag, patient_id;
+
+CREATE TEMP TABLE dxa AS
+SELECT
+  i.patient_id,
+  min(CASE WHEN d.kind <> 'requested' THEN d.event_date END) AS dxa_date,
+  min(CASE WHEN d.kind = 'requested' THEN d.event_date END) AS dxa_requested_date
+FROM index_fracture AS i
+JOIN (
+  SELECT patient_id, event_date, 'scan' AS kind FROM procedure_events WHERE flag = 'ok'
+  UNION ALL
+  SELECT patient_id, event_date, 'requested' AS kind FROM servicerequest_events WHERE flag = 'ok'
+  UNION ALL
+  SELECT patient_id, event_date, 'result' AS kind FROM observation_events
+  WHERE flag = 'ok' AND category = 'dxa_t_score'
+) AS d ON d.patient_id = i.patient_id
+WHERE d.event_date >= i.index_date
+  AND d.event_date <= i.index_date + INTERVAL {{ dxa_days }} DAY
+  AND d.event_date <= DATE '{{ as_of }}'
+GROUP BY i.patient_id;
+
+CREATE TEMP TABLE t_scores AS
+SELECT patient_id, min(value) AS t_score_lowest
+FROM observation_events
+WHERE flag = 'ok' AND category = 'dxa_t_score' AND value IS NOT NULL
+  AND event_date <= DATE '{{ as_of }}'
+GROUP BY patient_id;
+
+CREATE TEMP TABLE egfr_latest AS
+SELECT patient_id, egfr, egfr_date
+FROM (
+  SELECT patient_id, value AS egfr, event_date AS egfr_date,
+    row_number() OVER (PARTITION BY patient_id ORDER BY event_date DESC NULLS LAST, value) AS rn
+  FROM observation_events
+  WHERE flag = 'ok' AND category = 'egfr' AND value IS NOT NULL
+    AND event_date <= DATE '{{ as_of }}'
+) AS ranked
+WHERE rn = 1;
+
+CREATE TEMP TABLE treatment_start AS
+SELECT patient_id, medication_start_date, medication_started_drug
+FROM (
+  SELECT m.patient_id, m.event_date AS medication_start_date, m.drug AS medication_started_drug,
+    row_number() OVER (PARTITION BY m.patient_id ORDER BY m.event_date, m.drug) AS rn
+  FROM medication_events AS m
+  JOIN index_fracture AS i ON i.patient_id = m.patient_id
+  WHERE m.flag = 'ok' AND m.event_date >= i.index_date
+    AND m.event_date <= i.index_date + INTERVAL {{ medication_days }} DAY
+    AND m.event_date <= DATE '{{ as_of }}'
+) AS ranked
+WHERE rn = 1;
+
+CREATE TEMP TABLE persistence AS
+SELECT m.patient_id, count(*) AS n
+FROM medication_events AS m
+JOIN index_fracture AS i ON i.patient_id = m.patient_id
+WHERE m.flag = 'ok' AND m.event_date <= DATE '{{ as_of }}' AND (
+  (m.event_date >= i.index_date + INTERVAL {{ persistence_from_days }} DAY
+   AND m.event_date <= i.index_date + INTERVAL {{ persistence_to_days }} DAY)
+  OR (m.status = 'active' AND m.event_date >= i.index_date
+      AND m.event_date < i.index_date + INTERVAL {{ persistence_days }} DAY))
+GROUP BY m.patient_id;
+
+CREATE TEMP TABLE current_drug AS
+SELECT patient_id, current_drug, current_drug_date
+FROM (
+  SELECT patient_id, drug AS current_drug, event_date AS current_drug_date,
+    row_number() OVER (PARTITION BY patient_id ORDER BY event_date DESC NULLS LAST, drug) AS rn
+  FROM medication_events
+  WHERE flag = 'ok' AND event_date <= DATE '{{ as_of }}'
+    AND (status = 'active'
+         OR event_date > DATE '{{ as_of }}' - INTERVAL {{ current_drug_lookback_days }} DAY)
+) AS ranked
+WHERE rn = 1;
+
+CREATE TEMP TABLE worklist AS
+SELECT
+  i.patient_id,
+  p.patient_id IS NOT NULL AS patient_record_found,
+  p.gender AS sex,
+  p.birth_date,
+  CASE WHEN p.birth_date IS NOT NULL AND i.index_date IS NOT NULL THEN
+    year(i.index_date) - year(p.birth_date)
+    - CASE WHEN month(i.index_date) * 100 + day(i.index_date)
+                < month(p.birth_date) * 100 + day(p.birth_date) THEN 1 ELSE 0 END
+  END AS age_at_fracture,
+  p.deceased,
+  i.index_date AS index_fracture_date,
+  i.index_site AS index_fracture_site,
+  i.index_system AS index_fracture_system,
+  i.index_code AS index_fracture_code,
+  s.vertebral_fracture,
+  s.fracture_levels,
+  s.prior_fracture_dates AS prior_fracture_count,
+  s.first_fracture_date,
+  date_diff('day', i.index_date, DATE '{{ as_of }}') AS days_since_fracture,
+  d.dxa_date,
+  d.dxa_requested_date,
+  CASE WHEN i.index_date IS NULL THEN NULL
+       WHEN d.dxa_date IS NOT NULL THEN TRUE
+       WHEN DATE '{{ as_of }}' > i.index_date + INTERVAL {{ dxa_days }} DAY THEN FALSE
+  END AS dxa_within_12_weeks,
+  ts.t_score_lowest,
+  t.medication_start_date,
+  t.medication_started_drug,
+  CASE WHEN i.index_date IS NULL THEN NULL
+       WHEN t.medication_start_date IS NOT NULL THEN TRUE
+       WHEN DATE '{{ as_of }}' > i.index_date + INTERVAL {{ medication_days }} DAY THEN FALSE
+  END AS medication_started_within_16_weeks,
+  CASE WHEN t.medication_start_date IS NULL THEN NULL
+       WHEN pe.n IS NOT NULL THEN TRUE
+       WHEN DATE '{{ as_of }}' >= i.index_date + INTERVAL {{ persistence_days }} DAY THEN FALSE
+  END AS medication_at_52_weeks,
+  c.current_drug,
+  c.current_drug_date,
+  g.egfr,
+  g.egfr_date,
+  e.last_encounter_date
+FROM index_fracture AS i
+LEFT JOIN patient_one AS p ON p.patient_id = i.patient_id
+LEFT JOIN fracture_summary AS s ON s.patient_id = i.patient_id
+LEFT JOIN dxa AS d ON d.patient_id = i.patient_id
+LEFT JOIN t_scores AS ts ON ts.patient_id = i.patient_id
+LEFT JOIN treatment_start AS t ON t.patient_id = i.patient_id
+LEFT JOIN persistence AS pe ON pe.patient_id = i.patient_id
+LEFT JOIN current_drug AS c ON c.patient_id = i.patient_id
+LEFT JOIN egfr_latest AS g ON g.patient_id = i.patient_id
+LEFT JOIN encounter_events AS e ON e.patient_id = i.patient_id AND e.flag = 'ok';
+
+-- Lines that could not be used, per resource type and reason.
+CREATE TEMP TABLE issues AS
+SELECT 'Patient' AS resource_type, flag, count(*) AS n FROM patients WHERE flag <> 'ok' GROUP BY flag
+UNION ALL
+SELECT 'Condition', flag, count(*) FROM condition_events WHERE flag <> 'ok' GROUP BY flag
+UNION ALL
+SELECT 'Procedure', flag, count(*) FROM procedure_events WHERE flag <> 'ok' GROUP BY flag
+UNION ALL
+SELECT 'ServiceRequest', flag, count(*) FROM servicerequest_events WHERE flag <> 'ok' GROUP BY flag
+UNION ALL
+SELECT 'Observation', flag, count(*) FROM observation_events WHERE flag <> 'ok' GROUP BY flag
+UNION ALL
+SELECT 'MedicationRequest', flag, count(*) FROM medication_events WHERE flag <> 'ok' GROUP BY flag
+UNION ALL
+SELECT 'Encounter', flag, sum(n) FROM encounter_events WHERE flag <> 'ok' GROUP BY flag;
+
+CREATE TEMP TABLE population AS
+SELECT
+  (SELECT count(*) FROM patient_one) AS patients,
+  (SELECT count(*) FROM index_fracture) AS fracture_patients,
+  (SELECT count(*) FROM index_fracture WHERE patient_id NOT IN (SELECT patient_id FROM patient_one))
+    AS fracture_patients_without_patient_record;
