@@ -31,9 +31,7 @@ class Fhir:
                 "birthDate": "1950-03-07", **extra}  # fmt: skip
 
     @staticmethod
-    def condition(
-        *codes: tuple[str, str], rid: str = "c1", **extra: Any
-    ) -> dict[str, Any]:
+    def condition(*codes: tuple[str, str], rid: str = "c1", **extra: Any) -> dict[str, Any]:
         return {
             "resourceType": "Condition",
             "id": rid,

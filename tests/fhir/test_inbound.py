@@ -9,6 +9,9 @@ import pytest
 from vertebra.facts import FactsError
 from vertebra.fhir import extract_facts, to_facts
 
+RESOLVED = {"coding": [{"code": "resolved"}]}
+GFR = "mL/min/{1.73_m2}"
+
 
 def _fields(exc: pytest.ExceptionInfo[FactsError]) -> dict[str, str]:
     return {e["field"]: e["message"] for e in exc.value.errors}
@@ -200,7 +203,7 @@ def test_cervical_and_unknown_codes_are_reported_not_used(fx: Any) -> None:
     reported = {(u.system, u.code) for u in extraction.unmapped}
     assert (fx.ICD, "S12.000A") in reported
     assert (fx.SCT, "160903007") in reported
-    assert all(u.resource_type == "Condition" and u.resource_id == "c1" for u in extraction.unmapped)
+    assert {(u.resource_type, u.resource_id) for u in extraction.unmapped} == {("Condition", "c1")}
 
 
 def test_text_only_condition_is_reported(fx: Any) -> None:
@@ -251,12 +254,12 @@ def test_comorbidities_map_to_vocabulary(fx: Any) -> None:
             fx.patient(),
             fx.condition((fx.ICD, "S32.010A")),
             fx.condition((fx.ICD, "E83.51"), rid="h"),
-            fx.condition((fx.ICD, "I25.2"), rid="mi", clinicalStatus={"coding": [{"code": "resolved"}]}),
-            fx.condition((fx.ICD, "E05.90"), rid="t", clinicalStatus={"coding": [{"code": "resolved"}]}),
+            fx.condition((fx.ICD, "I25.2"), rid="mi", clinicalStatus=RESOLVED),
+            fx.condition((fx.ICD, "E05.90"), rid="t", clinicalStatus=RESOLVED),
             fx.condition((fx.ICD, "C50.911"), rid="ca"),
         ],
         today=fx.today,
-    )  # fmt: skip
+    )
     assert got.facts.conditions == ["hypocalcaemia", "mi_or_stroke_history"]
     assert got.facts.history_of_cancer is True
     assert got.facts.suspected_malignancy is None
@@ -274,9 +277,7 @@ def test_absent_comorbidity_is_unknown_not_no(fx: Any) -> None:
 
 
 def _with(fx: Any, *resources: dict[str, Any]) -> Any:
-    return to_facts(
-        [fx.patient(), fx.condition((fx.ICD, "S32.010A")), *resources], today=fx.today
-    )
+    return to_facts([fx.patient(), fx.condition((fx.ICD, "S32.010A")), *resources], today=fx.today)
 
 
 def test_t_score_lowest_of_most_recent_dxa(fx: Any) -> None:
@@ -303,11 +304,11 @@ def test_t_score_from_component(fx: Any) -> None:
 def test_egfr_pain_weight(fx: Any) -> None:
     got = _with(
         fx,
-        fx.observation(fx.LOINC, "62238-1", 28, unit="mL/min/{1.73_m2}", rid="e1", when="2026-01-01"),
-        fx.observation(fx.LOINC, "33914-3", 41, unit="mL/min/{1.73_m2}", rid="e2", when="2026-10-01"),
+        fx.observation(fx.LOINC, "62238-1", 28, unit=GFR, rid="e1", when="2026-01-01"),
+        fx.observation(fx.LOINC, "33914-3", 41, unit=GFR, rid="e2", when="2026-10-01"),
         fx.observation(fx.LOINC, "72514-3", 7, rid="p"),
         fx.observation(fx.LOINC, "29463-7", 132.0, unit="[lb_av]", rid="w"),
-    )  # fmt: skip
+    )
     assert got.facts.creatinine_clearance == 41
     assert got.facts.pain_score == 7
     assert got.facts.weight_kg == pytest.approx(59.9)
@@ -434,10 +435,12 @@ def test_drug_allergies(fx: Any) -> None:
         fx,
         fx.allergy(fx.RXNORM, "5640", rid="a1"),
         fx.allergy(fx.RXNORM, "46041", rid="a2"),
-        fx.allergy(fx.RXNORM, "3355", rid="a3", clinicalStatus={"coding": [{"code": "resolved"}]}),
-        fx.allergy(fx.RXNORM, "704", rid="a4", verificationStatus={"coding": [{"code": "refuted"}]}),
+        fx.allergy(fx.RXNORM, "3355", rid="a3", clinicalStatus=RESOLVED),
+        fx.allergy(
+            fx.RXNORM, "704", rid="a4", verificationStatus={"coding": [{"code": "refuted"}]}
+        ),
         fx.allergy(fx.SCT, "111088007", rid="a5"),
-    )  # fmt: skip
+    )
     assert got.facts.allergies == ["alendronate", "ibuprofen"]
     assert [(u.resource_id, u.code) for u in got.unmapped] == [("a5", "111088007")]
 
