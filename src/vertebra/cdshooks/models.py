@@ -87,4 +87,3 @@ class CardsResponse(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     cards: list[dict[str, Any]]
-    systemActions: list[dict[str, Any]] = Field(default_factory=list)

@@ -208,8 +208,9 @@ class JWTVerifier:
             raise AuthError(f"the JWKS of issuer {issuer.iss!r} cannot be read") from None
         private = [k for k in keys.keys if k.is_private]
         if private:
-            log.warning("JWKS of issuer %s contains private keys; only public parts are used",
-                        issuer.iss)
+            log.warning(
+                "JWKS of issuer %s contains private keys; only public parts are used", issuer.iss
+            )
         entry = _Keys(keys=keys, fetched_at=self._clock())
         self._cache[issuer.iss] = entry
         return entry
