@@ -148,16 +148,20 @@ def _run_hook(
     cards: list[dict[str, Any]] = []
     outcome = "ok"
     if facts is None:
-        fields = [str(e.get("field")) for e in errors]
-        if not errors or fields == ["fracture_levels"] or "fracture_levels" in fields:
+        if not errors or any(
+            e.get("field") == "fracture_levels" and "no vertebral fracture" in str(e["message"])
+            for e in errors
+        ):
             outcome = "not_applicable"  # no vertebral fracture recorded: nothing to say
         else:
             outcome = "insufficient_data"
-            cards.append(builder.info_card(
-                "vertebra could not evaluate the vertebral fracture: facts missing or invalid",
-                "These facts could not be read from the record: "
-                + ", ".join(kb.label(f.split("[")[0].split(".")[0]) for f in fields) + ".",
-            ))  # fmt: skip
+            problems = [f"- {kb.label(str(e.get('field')))}: {e.get('message')}" for e in errors]
+            cards.append(
+                builder.info_card(
+                    "Vertebral fracture: vertebra needs more facts to build a plan",
+                    "These facts could not be read from the record:\n" + "\n".join(problems),
+                )
+            )
     elif service.hook == "patient-view":
         make = getattr(fhir, "recommendation_to_resource", None)
         cards = builder.plan_cards(patient_ref, make)
