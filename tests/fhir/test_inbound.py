@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from vertebra.facts import FactsError
+from vertebra.facts import LEVELS, FactsError
 from vertebra.fhir import extract_facts, to_facts
 
 RESOLVED = {"coding": [{"code": "resolved"}]}
@@ -450,3 +452,41 @@ def test_allergy_without_code_reported(fx: Any) -> None:
     got = _with(fx, allergy)
     assert got.facts.allergies is None
     assert got.unmapped[0].display == "NSAIDs"
+
+
+# ------------------------------------------------------------------ properties
+
+_LEVEL_CODES = {f"S32.0{n}0A": f"L{n}" for n in range(1, 6)} | {
+    f"S22.0{n}0A": f"T{n}" for n in range(1, 5)
+}
+_UNKNOWN = st.from_regex(r"Z[0-9]{2}\.[0-9]", fullmatch=True)
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],  # fx is a stateless factory
+)
+@given(
+    known=st.lists(st.sampled_from(sorted(_LEVEL_CODES)), min_size=1, max_size=6),
+    unknown=st.lists(_UNKNOWN, max_size=4, unique=True),
+    shape=st.sampled_from(["list", "bundle", "prefetch"]),
+    seed=st.randoms(use_true_random=False),
+)
+def test_levels_are_exactly_the_coded_ones_and_unknowns_are_reported(
+    fx: Any, known: list[str], unknown: list[str], shape: str, seed: Any
+) -> None:
+    resources = [fx.condition((fx.ICD, c), rid=f"k{i}") for i, c in enumerate(known)]
+    resources += [fx.condition((fx.ICD, c), rid=f"u{i}") for i, c in enumerate(unknown)]
+    seed.shuffle(resources)
+    resources.insert(seed.randrange(len(resources) + 1), fx.patient())
+    data: Any = {
+        "list": resources,
+        "bundle": fx.bundle(*resources, kind="searchset"),
+        "prefetch": {f"r{i}": r for i, r in enumerate(resources)},
+    }[shape]
+    got = to_facts(data, today=fx.today)
+    expected = sorted({_LEVEL_CODES[c] for c in known}, key=LEVELS.index)
+    assert got.facts.fracture_levels == expected
+    assert sorted(u.code or "" for u in got.unmapped) == sorted(unknown)
+    assert got.assumed_levels == []
