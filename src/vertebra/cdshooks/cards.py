@@ -164,6 +164,8 @@ class CardBuilder:
         cards.insert(0, self._summary_card(listed))
         order = {"critical": 0, "warning": 1, "info": 2}
         cards.sort(key=lambda c: order[c["indicator"]])  # stable: plan order within a level
+        position = {c["uuid"]: i for i, c in enumerate(cards)}
+        self.records.sort(key=lambda r: position.get(r.uuid, len(position)))
         return cards
 
     def _rec_card(self, rec: Recommendation, suggestions: list[dict[str, Any]]) -> dict[str, Any]:

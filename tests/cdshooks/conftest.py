@@ -1,0 +1,131 @@
+"""A signed EHR, the app under test, and FHIR builders for CDS Hooks requests."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from vertebra.api import create_app
+from vertebra.api.testing import ASGIClient
+from vertebra.cdshooks.services import PREFETCH
+from vertebra.security.devkeys import EhrSigner
+from vertebra.settings import Settings
+
+ICD = "http://hl7.org/fhir/sid/icd-10-cm"
+LOINC = "http://loinc.org"
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+BASE = "http://testserver/cds-services"
+
+
+class Ehr:
+    """Builds signed hook calls for patient ``p1``."""
+
+    def __init__(self, client: ASGIClient, signer: EhrSigner) -> None:
+        self.client = client
+        self.signer = signer
+
+    @staticmethod
+    def patient() -> dict[str, Any]:
+        return {"resourceType": "Patient", "id": "p1", "gender": "female",
+                "birthDate": "1946-02-14",
+                "name": [{"family": "Quackenbush", "given": ["Zelda"]}]}  # fmt: skip
+
+    @staticmethod
+    def condition(code: str, rid: str, onset: str = "2026-11-10") -> dict[str, Any]:
+        return {"resourceType": "Condition", "id": rid, "subject": {"reference": "Patient/p1"},
+                "clinicalStatus": {"coding": [{"code": "active"}]},
+                "onsetDateTime": onset,
+                "code": {"coding": [{"system": ICD, "code": code}]}}  # fmt: skip
+
+    @staticmethod
+    def egfr(value: float) -> dict[str, Any]:
+        return {"resourceType": "Observation", "id": "egfr1", "status": "final",
+                "subject": {"reference": "Patient/p1"},
+                "code": {"coding": [{"system": LOINC, "code": "33914-3"}]},
+                "effectiveDateTime": "2026-11-12",
+                "valueQuantity": {"value": value, "unit": "mL/min/{1.73_m2}",
+                                  "code": "mL/min/{1.73_m2}"}}  # fmt: skip
+
+    @staticmethod
+    def searchset(*resources: dict[str, Any]) -> dict[str, Any]:
+        return {"resourceType": "Bundle", "type": "searchset",
+                "entry": [{"resource": r} for r in resources]}  # fmt: skip
+
+    def prefetch(
+        self, conditions: list[dict[str, Any]] | None = None,
+        observations: list[dict[str, Any]] | None = None,
+    ) -> dict[str, Any]:  # fmt: skip
+        fracture = self.condition("S32.010A", "fx1")
+        return {
+            "patient": self.patient(),
+            "conditions": self.searchset(fracture, *(conditions or [])),
+            "observations": self.searchset(*(observations or [])),
+            "medicationRequests": self.searchset(),
+            "medicationStatements": None,
+            "allergies": self.searchset(),
+        }
+
+    @staticmethod
+    def order(rid: str, text: str, code: str | None = None) -> dict[str, Any]:
+        concept: dict[str, Any] = {"text": text}
+        if code:
+            concept["coding"] = [{"system": RXNORM, "code": code, "display": text}]
+        return {"resourceType": "MedicationRequest", "id": rid, "status": "draft",
+                "intent": "proposal", "subject": {"reference": "Patient/p1"},
+                "medicationCodeableConcept": concept}  # fmt: skip
+
+    def body(self, hook: str, prefetch: dict[str, Any] | None, **context: Any) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "hook": hook,
+            "hookInstance": str(uuid.uuid4()),
+            "context": {"userId": "Practitioner/dr1", "patientId": "p1", **context},
+        }
+        if prefetch is not None:
+            body["prefetch"] = prefetch
+        return body
+
+    def call(self, service: str, body: dict[str, Any], *, token: bool = True) -> Any:
+        headers = {}
+        if token:
+            headers["Authorization"] = f"Bearer {self.signer.token(f'{BASE}/{service}')}"
+        return self.client.post(f"/cds-services/{service}", json=body, headers=headers)
+
+    def feedback(self, service: str, items: list[dict[str, Any]]) -> Any:
+        url = f"{BASE}/{service}/feedback"
+        headers = {"Authorization": f"Bearer {self.signer.token(url)}"}
+        return self.client.post(f"/cds-services/{service}/feedback",
+                                json={"feedback": items}, headers=headers)  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def signer() -> EhrSigner:
+    return EhrSigner(iss="https://ehr.example.org", alg="ES384")
+
+
+@pytest.fixture
+def make_ehr(tmp_path: Path, signer: EhrSigner) -> Iterator[Any]:
+    made: list[ASGIClient] = []
+
+    def make(**settings: Any) -> Ehr:
+        settings.setdefault("database_url", f"sqlite:///{tmp_path / 'audit.sqlite3'}")
+        settings.setdefault("trusted_issuers", [signer.issuer()])
+        client = ASGIClient(create_app(Settings(**settings)))
+        made.append(client)
+        return Ehr(client, signer)
+
+    yield make
+    for client in made:
+        client.app.state.vertebra.close()
+
+
+@pytest.fixture
+def ehr(make_ehr: Any) -> Ehr:
+    e: Ehr = make_ehr()
+    return e
+
+
+__all__ = ["PREFETCH", "Ehr"]
