@@ -97,4 +97,4 @@ class Plan(_Out):
 
     def to_json(self) -> str:
         """Deterministic JSON: same plan, byte-identical text."""
-        return self.model_dump_json(indent=2, exclude_none=True)
+        return self.model_dump_json(indent=2)

@@ -1,0 +1,42 @@
+"""``vertebra plan`` and ``vertebra schema``."""
+
+from __future__ import annotations
+
+import json
+from enum import Enum
+from typing import Annotated
+
+import typer
+
+from vertebra.cli._app import app
+from vertebra.cli._input import facts_from, read_json
+from vertebra.engine import plan as make_plan
+from vertebra.facts import facts_json_schema
+from vertebra.render import to_markdown, to_text
+
+
+class Format(str, Enum):
+    json = "json"
+    text = "text"
+    markdown = "markdown"
+
+
+@app.command("plan")
+def plan_command(
+    file: Annotated[str, typer.Argument(help="Patient facts JSON or a FHIR R4 Bundle; - for stdin")],
+    format: Annotated[Format, typer.Option("--format", "-f", help="Output format")] = Format.json,
+) -> None:
+    """Print the cited management plan for one patient."""
+    result = make_plan(facts_from(read_json(file)))
+    if format is Format.json:
+        typer.echo(result.to_json())
+    elif format is Format.text:
+        typer.echo(to_text(result), nl=False)
+    else:
+        typer.echo(to_markdown(result), nl=False)
+
+
+@app.command("schema")
+def schema_command() -> None:
+    """Print the JSON Schema of the patient facts (contract §1)."""
+    typer.echo(json.dumps(facts_json_schema(), indent=2, sort_keys=True))

@@ -1,0 +1,8 @@
+"""The plan engine: ``plan(facts) -> Plan``. Generic: every clinical rule lives in the knowledge
+base; this module only evaluates decision tables and assembles the plan."""
+
+from __future__ import annotations
+
+from vertebra.engine.core import plan, plan_json
+
+__all__ = ["plan", "plan_json"]

@@ -1,0 +1,414 @@
+"""Load, validate and compile the knowledge files."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from importlib.resources.abc import Traversable
+from typing import Any, get_args
+
+import yaml
+from pydantic import ValidationError
+
+from vertebra.facts import DRUGS, FACT_NAMES, PatientFacts
+from vertebra.knowledge.conditions import (
+    ConditionError,
+    Evaluator,
+    compile_condition,
+    describe,
+    facts_used,
+)
+from vertebra.knowledge.schema import (
+    Bibliography,
+    ConflictEntry,
+    ConflictFile,
+    Derived,
+    DerivedFile,
+    Manifest,
+    Row,
+    SafetyRow,
+    SafetyTable,
+    Source,
+    Table,
+    Vocabulary,
+)
+
+DATA = "data"
+MEDICINE_CATEGORIES = ("analgesia", "bone_health")
+
+
+class KnowledgeError(ValueError):
+    """A knowledge file is invalid. The message names the file and the entry."""
+
+
+@dataclass(frozen=True)
+class CompiledRow:
+    table_id: str
+    index: int
+    row: Row
+    when: Evaluator
+    text: str
+    inputs: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class CompiledTable:
+    table: Table
+    index: int
+    applies: Evaluator
+    rows: tuple[CompiledRow, ...]
+    inputs: tuple[str, ...]
+    file: str
+
+
+@dataclass(frozen=True)
+class CompiledSafetyRow:
+    row: SafetyRow
+    when: Evaluator
+    text: str
+    drugs: frozenset[str]
+
+
+@dataclass(frozen=True)
+class CompiledDerived:
+    spec: Derived
+    cases: tuple[tuple[Evaluator, Any, str | None], ...]
+
+
+@dataclass
+class KnowledgeBase:
+    manifest: Manifest
+    version: str
+    sources: tuple[Source, ...]
+    vocabulary: Vocabulary
+    derived: tuple[CompiledDerived, ...]
+    tables: tuple[CompiledTable, ...]
+    safety: SafetyTable
+    safety_rows: tuple[CompiledSafetyRow, ...]
+    conflicts: dict[str, ConflictEntry]
+    source_index: dict[str, int] = field(default_factory=dict)
+    slot_index: dict[str, int] = field(default_factory=dict)
+
+    def label(self, fact: str) -> str:
+        entry = self.vocabulary.facts.get(fact)
+        return entry.label if entry else fact.replace("_", " ")
+
+    def show(self, fact: str, value: Any) -> str:
+        """A fact's value in words."""
+        if isinstance(value, bool):
+            return "yes" if value else "no"
+        if isinstance(value, int | float):
+            unit = self.vocabulary.facts[fact].unit if fact in self.vocabulary.facts else None
+            text = f"{value:g}"
+            return f"{text} {unit}" if unit else text
+        if isinstance(value, list):
+            return ", ".join(self.show(fact, v) for v in value) or "none"
+        if isinstance(value, str):
+            if value in self.vocabulary.drugs:
+                return self.vocabulary.drugs[value]
+            return self.vocabulary.values.get(value, value.replace("_", " "))
+        return str(value)
+
+    def drug_name(self, drug: str) -> str:
+        return self.vocabulary.drugs.get(drug, drug)
+
+    def rows(self) -> Iterable[CompiledRow]:
+        for table in self.tables:
+            yield from table.rows
+
+
+def _read(folder: Traversable, name: str) -> tuple[Any, bytes]:
+    raw = folder.joinpath(name).read_bytes()
+    try:
+        return yaml.safe_load(raw), raw
+    except yaml.YAMLError as exc:
+        raise KnowledgeError(f"{name}: not valid YAML: {exc}") from None
+
+
+def _model(kind: Any, data: Any, where: str) -> Any:
+    try:
+        return kind.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False)
+        )
+        raise KnowledgeError(f"{where}: {problems}") from None
+
+
+def _allowed_values(fact: str) -> set[Any] | None:
+    info = PatientFacts.model_fields.get(fact)
+    if info is None:
+        return None
+    found: set[Any] = set()
+    stack: list[Any] = [info.annotation]
+    while stack:
+        ann = stack.pop()
+        if getattr(ann, "__origin__", None) is not None and str(ann.__origin__) == "typing.Literal":
+            found.update(get_args(ann))
+        else:
+            stack.extend(get_args(ann))
+    return found or None
+
+
+class _Validator:
+    """Checks conditions against known facts and vocabularies."""
+
+    def __init__(self, derived_values: dict[str, set[Any]]) -> None:
+        self.derived_values = derived_values
+
+    def check(self, cond: Mapping[str, Any], where: str) -> None:
+        for key, value in cond.items():
+            if key in ("any", "all"):
+                if not isinstance(value, list):
+                    raise KnowledgeError(f"{where}: {key!r} takes a list")
+                for sub in value:
+                    self.check(sub, where)
+                continue
+            if key == "not":
+                self.check(value, where)
+                continue
+            if key not in FACT_NAMES and key not in self.derived_values:
+                raise KnowledgeError(f"{where}: unknown fact {key!r}")
+            allowed = self.derived_values.get(key) or _allowed_values(key)
+            if allowed is None:
+                continue
+            for word in _words(value):
+                if word not in allowed:
+                    raise KnowledgeError(
+                        f"{where}: {word!r} is not a value of {key!r}; allowed: "
+                        + ", ".join(sorted(map(str, allowed)))
+                    )
+
+
+def _words(value: Any) -> list[Any]:
+    if isinstance(value, Mapping):
+        out: list[Any] = []
+        for op, arg in value.items():
+            if op in ("unknown", "known", "count_gte", "count_lt", "lt", "lte", "gt", "gte"):
+                continue
+            out.extend(arg if isinstance(arg, list) else [arg])
+        return out
+    if isinstance(value, bool):
+        return []
+    return [value]
+
+
+def _compile(kb_label: Any, kb_show: Any, cond: Mapping[str, Any], where: str) -> Evaluator:
+    try:
+        return compile_condition(cond, kb_label, kb_show)
+    except ConditionError as exc:
+        raise KnowledgeError(f"{where}: {exc}") from None
+
+
+@cache
+def load() -> KnowledgeBase:
+    """Load and validate the shipped knowledge base (cached)."""
+    return load_from(resources.files(__package__).joinpath(DATA))
+
+
+def load_from(folder: Traversable) -> KnowledgeBase:
+    """Load and validate a knowledge folder (the shipped one, or a candidate under review)."""
+    digest = hashlib.sha256()
+
+    def read(name: str) -> Any:
+        data, raw = _read(folder, name)
+        digest.update(name.encode() + b"\0" + raw)
+        return data
+
+    manifest: Manifest = _model(Manifest, read("manifest.yaml"), "manifest.yaml")
+    bib: Bibliography = _model(Bibliography, read("bibliography.yaml"), "bibliography.yaml")
+    vocab: Vocabulary = _model(Vocabulary, read("vocabulary.yaml"), "vocabulary.yaml")
+    derived_file: DerivedFile = _model(DerivedFile, read("derived.yaml"), "derived.yaml")
+    conflict_file: ConflictFile = _model(ConflictFile, read("conflicts.yaml"), "conflicts.yaml")
+    safety: SafetyTable = _model(SafetyTable, read("safety.yaml"), "safety.yaml")
+    table_dir = folder.joinpath("tables")
+    names = sorted(p.name for p in table_dir.iterdir() if p.name.endswith(".yaml"))
+    tables: list[tuple[str, Table]] = []
+    for name in names:
+        data = read(f"tables/{name}")
+        tables.append((name, _model(Table, data, f"tables/{name}")))
+
+    source_ids = [s.id for s in bib.sources]
+    _unique(source_ids, "bibliography.yaml: source id")
+    known_sources = set(source_ids)
+
+    def refs(ids: Iterable[str], where: str) -> None:
+        for ref in ids:
+            if ref not in known_sources:
+                raise KnowledgeError(f"{where}: unknown source id {ref!r}")
+
+    for fact in FACT_NAMES:
+        if fact not in vocab.facts:
+            raise KnowledgeError(f"vocabulary.yaml: no label for fact {fact!r}")
+    for drug in DRUGS:
+        if drug not in vocab.drugs:
+            raise KnowledgeError(f"vocabulary.yaml: no display name for drug {drug!r}")
+    slot_ids = [s.id for s in vocab.timeline]
+    _unique(slot_ids, "vocabulary.yaml: timeline slot")
+
+    conflicts: dict[str, ConflictEntry] = {}
+    for c in conflict_file.conflicts:
+        if c.id in conflicts:
+            raise KnowledgeError(f"conflicts.yaml: duplicate id {c.id!r}")
+        refs((p.source for p in c.positions), f"conflicts.yaml: {c.id}")
+        conflicts[c.id] = c
+
+    # Derived facts, in order: each may use base facts and those defined before it.
+    derived_values: dict[str, set[Any]] = {}
+    label = _labeler(vocab, derived_file.derived)
+    show = _shower(vocab)
+    compiled_derived: list[CompiledDerived] = []
+    for spec in derived_file.derived:
+        where = f"derived.yaml: {spec.name}"
+        if spec.name in FACT_NAMES or spec.name in derived_values:
+            raise KnowledgeError(f"{where}: name already used")
+        refs(spec.references, where)
+        checker = _Validator(derived_values)
+        cases = []
+        for i, case in enumerate(spec.cases):
+            checker.check(case.when, f"{where} case {i + 1}")
+            cases.append((_compile(label, show, case.when, f"{where} case {i + 1}"), case.value,
+                          case.why))  # fmt: skip
+        values = {c.value for c in spec.cases}
+        if spec.default is not None:
+            values.add(spec.default)
+        derived_values[spec.name] = values
+        compiled_derived.append(CompiledDerived(spec, tuple(cases)))
+
+    checker = _Validator(derived_values)
+    row_ids: set[str] = set()
+    compiled_tables: list[CompiledTable] = []
+    for t_index, (name, table) in enumerate(tables):
+        where = f"tables/{name}: {table.id}"
+        checker.check(table.applies_when, f"{where} applies_when")
+        applies = _compile(label, show, table.applies_when, f"{where} applies_when")
+        rows: list[CompiledRow] = []
+        inputs: dict[str, None] = dict.fromkeys(facts_used(table.applies_when))
+        for r_index, row in enumerate(table.rows):
+            rwhere = f"{where} row {row.id}"
+            if row.id in row_ids:
+                raise KnowledgeError(f"{rwhere}: duplicate row id")
+            row_ids.add(row.id)
+            refs(row.references, rwhere)
+            checker.check(row.when, rwhere)
+            _check_outcome(row, rwhere, set(slot_ids), conflicts)
+            _check_test_facts(row.test.fires_with, rwhere, derived_values)
+            if row.test.silent_with is not None:
+                _check_test_facts(row.test.silent_with, rwhere, derived_values)
+            used = tuple(facts_used(row.when))
+            inputs.update(dict.fromkeys(used))
+            rows.append(
+                CompiledRow(
+                    table.id, r_index, row, _compile(label, show, row.when, rwhere),
+                    describe(row.when, label, show), used,
+                )  # fmt: skip
+            )
+        compiled_tables.append(
+            CompiledTable(table, t_index, applies, tuple(rows), tuple(inputs), name)
+        )
+    _unique([t.table.id for t in compiled_tables], "tables: table id")
+
+    safety_rows: list[CompiledSafetyRow] = []
+    for srow in safety.rows:
+        where = f"safety.yaml: {srow.id}"
+        if srow.id in row_ids:
+            raise KnowledgeError(f"{where}: duplicate row id")
+        row_ids.add(srow.id)
+        refs(srow.references, where)
+        checker.check(srow.when, where)
+        for drug in srow.drugs:
+            if drug not in DRUGS:
+                raise KnowledgeError(f"{where}: unknown drug {drug!r}")
+        _check_test_facts(srow.test.fires_with, where, derived_values)
+        safety_rows.append(
+            CompiledSafetyRow(
+                srow, _compile(label, show, srow.when, where), describe(srow.when, label, show),
+                frozenset(srow.drugs),
+            )  # fmt: skip
+        )
+
+    version = f"{manifest.version}+{digest.hexdigest()[:10]}"
+    return KnowledgeBase(
+        manifest=manifest,
+        version=version,
+        sources=tuple(bib.sources),
+        vocabulary=vocab,
+        derived=tuple(compiled_derived),
+        tables=tuple(compiled_tables),
+        safety=safety,
+        safety_rows=tuple(safety_rows),
+        conflicts=conflicts,
+        source_index={s: i for i, s in enumerate(source_ids)},
+        slot_index={s: i for i, s in enumerate(slot_ids)},
+    )
+
+
+def _labeler(vocab: Vocabulary, derived: list[Derived]) -> Any:
+    labels = {k: v.label for k, v in vocab.facts.items()}
+    labels.update({d.name: d.label for d in derived})
+
+    def label(name: str) -> str:
+        return labels.get(name, name.replace("_", " "))
+
+    return label
+
+
+def _shower(vocab: Vocabulary) -> Any:
+    def show(fact: str, value: Any) -> str:
+        if isinstance(value, bool):
+            return "yes" if value else "no"
+        if isinstance(value, int | float):
+            unit = vocab.facts[fact].unit if fact in vocab.facts else None
+            return f"{value:g} {unit}" if unit else f"{value:g}"
+        if isinstance(value, list):
+            return ", ".join(show(fact, v) for v in value) or "none"
+        if isinstance(value, str):
+            if value in vocab.drugs:
+                return vocab.drugs[value]
+            return vocab.values.get(value, value.replace("_", " "))
+        return str(value)
+
+    return show
+
+
+def _unique(ids: list[str], what: str) -> None:
+    seen: set[str] = set()
+    for i in ids:
+        if i in seen:
+            raise KnowledgeError(f"{what} {i!r} is duplicated")
+        seen.add(i)
+
+
+def _check_outcome(row: Row, where: str, slots: set[str], conflicts: Mapping[str, Any]) -> None:
+    out = row.then
+    if out.timing not in slots:
+        raise KnowledgeError(f"{where}: unknown timing {out.timing!r}; allowed: {sorted(slots)}")
+    if out.category == "referral" and (out.target is None or out.urgency is None):
+        raise KnowledgeError(f"{where}: a referral needs a target and an urgency")
+    if out.category != "referral" and out.target is not None:
+        raise KnowledgeError(f"{where}: only referrals have a target")
+    if out.category == "imaging" and out.urgency is None:
+        raise KnowledgeError(f"{where}: imaging needs an urgency")
+    if out.category not in ("referral", "imaging") and out.urgency is not None:
+        raise KnowledgeError(f"{where}: only referrals and imaging have an urgency")
+    if out.drug is not None and out.drug not in DRUGS:
+        raise KnowledgeError(f"{where}: unknown drug {out.drug!r}")
+    if (
+        out.drug is not None
+        and out.category == "analgesia"
+        and out.action in ("do", "consider")
+        and not out.dose
+    ):
+        raise KnowledgeError(f"{where}: an analgesic recommendation needs a dose with its source")
+    for c in out.conflicts:
+        if c not in conflicts:
+            raise KnowledgeError(f"{where}: unknown conflict {c!r}")
+
+
+def _check_test_facts(facts: Mapping[str, Any], where: str, derived: Mapping[str, Any]) -> None:
+    for key in facts:
+        if key not in FACT_NAMES:
+            raise KnowledgeError(f"{where}: test uses unknown fact {key!r}")

@@ -1,0 +1,155 @@
+"""The shape of the knowledge files. Every model rejects unknown keys."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from vertebra.plan import Action, Category, Strength, Target, Urgency
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Manifest(_Strict):
+    name: str
+    version: str
+    reviewed: str = Field(description="Date of the last clinical review (YYYY-MM-DD)")
+    reviewers: list[str]
+    changelog: list[str]
+
+
+class Source(_Strict):
+    id: str
+    title: str
+    organisation: str
+    year: int
+    url: str | None = None
+    kind: Literal["seed", "guideline", "regulatory", "label", "research", "codes", "indicator"]
+    note: str | None = None
+
+
+class Bibliography(_Strict):
+    sources: list[Source]
+
+
+class FactLabel(_Strict):
+    label: str
+    unit: str | None = None
+
+
+class Slot(_Strict):
+    id: str
+    when: str
+    weeks: float | None = None
+
+
+class Vocabulary(_Strict):
+    facts: dict[str, FactLabel]
+    values: dict[str, str] = Field(description="Vocabulary word -> words for clinicians")
+    drugs: dict[str, str] = Field(description="Drug vocabulary word -> display name")
+    timeline: list[Slot]
+
+
+class DerivedCase(_Strict):
+    when: dict[str, Any]
+    value: str | bool
+    why: str | None = None
+
+
+class Derived(_Strict):
+    name: str
+    label: str
+    description: str
+    cases: list[DerivedCase]
+    default: str | bool | None = None
+    on_unknown: Literal["stop", "continue"] = "stop"
+    references: list[str] = Field(min_length=1)
+
+
+class DerivedFile(_Strict):
+    derived: list[Derived]
+
+
+class Outcome(_Strict):
+    """What a row recommends: the recommendation fields of contract §2."""
+
+    category: Category
+    action: Action
+    title: str
+    detail: str
+    strength: Strength
+    timing: str
+    target: Target | None = None
+    urgency: Urgency | None = None
+    drug: str | None = None
+    dose: str | None = None
+    conflicts: list[str] = Field(default_factory=list)
+    cautions: list[str] = Field(default_factory=list)
+
+
+class RowTest(_Strict):
+    """Each row's own test case: partial facts laid over the test suite's baseline patient."""
+
+    fires_with: dict[str, Any]
+    silent_with: dict[str, Any] | None = None
+
+
+class Row(_Strict):
+    id: str
+    when: dict[str, Any] = Field(default_factory=dict)
+    then: Outcome
+    if_unknown: Literal["skip", "consider"] = "skip"
+    why: str | None = Field(
+        default=None, description="Why the row's unknown facts matter (missing_information)"
+    )
+    annotation: str
+    references: list[str] = Field(min_length=1)
+    test: RowTest
+
+
+class Table(_Strict):
+    id: str
+    title: str
+    trigger: str
+    applies_when: dict[str, Any] = Field(default_factory=dict)
+    hit_policy: Literal["collect", "first"] = "collect"
+    rows: list[Row] = Field(min_length=1)
+
+
+class SafetyRow(_Strict):
+    id: str
+    drugs: list[str] = Field(min_length=1)
+    when: dict[str, Any]
+    action: Literal["avoid", "contraindicated"]
+    reason: str
+    alternative: str | None = None
+    why: str | None = None
+    references: list[str] = Field(min_length=1)
+    test: RowTest
+
+
+class SafetyTable(_Strict):
+    id: str
+    title: str
+    trigger: str
+    rows: list[SafetyRow] = Field(min_length=1)
+
+
+class Position(_Strict):
+    source: str
+    position: str
+
+
+class ConflictEntry(_Strict):
+    id: str
+    topic: str
+    summary: str
+    positions: list[Position] = Field(min_length=2)
+    followed: str
+
+
+class ConflictFile(_Strict):
+    conflicts: list[ConflictEntry]
