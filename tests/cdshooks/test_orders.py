@@ -111,11 +111,15 @@ def test_recorded_allergy_contraindicates() -> None:
 
 def test_order_drugs_by_code_then_by_words() -> None:
     rx = "http://www.nlm.nih.gov/research/umls/rxnorm"
-    coded = {"resourceType": "MedicationRequest",
-             "medicationCodeableConcept": {"coding": [{"system": rx, "code": "849574"}]}}
+    coded = {
+        "resourceType": "MedicationRequest",
+        "medicationCodeableConcept": {"coding": [{"system": rx, "code": "849574"}]},
+    }
     assert order_drugs(coded) == ("naproxen",)
-    texted = {"resourceType": "MedicationRequest",
-              "medicationCodeableConcept": {"text": "Zoledronic acid 5 mg IV infusion"}}
+    texted = {
+        "resourceType": "MedicationRequest",
+        "medicationCodeableConcept": {"text": "Zoledronic acid 5 mg IV infusion"},
+    }
     assert order_drugs(texted) == ("zoledronic_acid",)
     unknown = {"resourceType": "MedicationRequest",
                "medicationCodeableConcept": {"text": "Metformin 500 mg"}}  # fmt: skip

@@ -28,11 +28,13 @@ def test_config_file_then_environment(tmp_path: Path) -> None:
         "VERTEBRA_AUDIT_STORE_FACTS=false\n"
         "VERTEBRA_MAX_BODY_BYTES=1000000\n"
     )
-    settings = Settings.from_env({
-        "VERTEBRA_CONFIG": str(config),
-        "VERTEBRA_MAX_BODY_BYTES": "2000000",  # the environment wins
-        "PATH": "/usr/bin",
-    })
+    settings = Settings.from_env(
+        {
+            "VERTEBRA_CONFIG": str(config),
+            "VERTEBRA_MAX_BODY_BYTES": "2000000",  # the environment wins
+            "PATH": "/usr/bin",
+        }
+    )
     assert settings.database_url.startswith("postgresql+psycopg://")
     assert settings.trusted_issuers[0].jwks_file == str(jwks)
     assert settings.cors_origins == ["https://ehr.example.org", "https://app.example.org"]

@@ -1,0 +1,150 @@
+"""The audit store on real SQLite and real PostgreSQL: migrations, append-only, replay cache."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import inspect, text
+from sqlalchemy.exc import DBAPIError
+
+from vertebra.store import (
+    CardRecord,
+    EventRecord,
+    FeedbackRecord,
+    Store,
+    UnknownCardError,
+    downgrade,
+    upgrade,
+)
+
+EVENT = EventRecord(
+    caller="https://ehr.example.org sub=client",
+    hook="patient-view",
+    service="vertebra-patient-view",
+    hook_instance="d1577c69-dfbe-44ad-ba6d-3e05e953b2ea",
+    input_kind="fhir",
+    input_hash="sha256:" + "0" * 64,
+    outcome="ok",
+    knowledge_version="2026.11.0",
+    pathway="stable",
+    recommendation_ids=["refer-fls", "calcium-vitamin-d"],
+    cards=[CardRecord("card-1", "refer-fls", ["sugg-1"]), CardRecord("card-2", None, [])],
+)
+
+
+def test_migrations_create_the_schema_and_are_idempotent(database_url: str) -> None:
+    store = Store(database_url)
+    try:
+        upgrade(store.engine)  # again: nothing to do
+        tables = set(inspect(store.engine).get_table_names())
+        assert {"audit_events", "issued_cards", "card_feedback", "used_jti",
+                "alembic_version"} <= tables  # fmt: skip
+        with store.engine.connect() as conn:
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0001"
+        downgrade(store.engine)
+        assert "audit_events" not in inspect(store.engine).get_table_names()
+        upgrade(store.engine)
+        assert "audit_events" in inspect(store.engine).get_table_names()
+    finally:
+        store.close()
+
+
+def test_events_and_cards_round_trip(database_url: str) -> None:
+    store = Store(database_url)
+    try:
+        event_uuid = store.record_event(EVENT)
+        (row,) = store.events()
+        assert row.event_uuid == event_uuid
+        assert row.recommendation_ids == ["refer-fls", "calcium-vitamin-d"]
+        assert row.card_uuids == ["card-1", "card-2"]
+        assert row.input_facts is None
+        assert row.created_at.year >= 2025
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE audit_events SET caller = 'someone else'",
+        "DELETE FROM audit_events",
+        "UPDATE issued_cards SET service = 'x'",
+        "DELETE FROM card_feedback",
+        "UPDATE card_feedback SET outcome = 'accepted'",
+    ],
+)
+def test_audit_tables_are_append_only(database_url: str, statement: str) -> None:
+    store = Store(database_url)
+    try:
+        store.record_event(EVENT)
+        store.record_feedback("vertebra-patient-view", "c", [
+            FeedbackRecord("card-2", "overridden", datetime.now(UTC))])  # fmt: skip
+        with pytest.raises(DBAPIError, match="append-only"), store.engine.begin() as conn:
+            conn.execute(text(statement))
+        assert len(store.events()) == 1
+        assert len(store.feedback()) == 1
+    finally:
+        store.close()
+
+
+def test_feedback_is_all_or_nothing(database_url: str) -> None:
+    store = Store(database_url)
+    try:
+        store.record_event(EVENT)
+        good = FeedbackRecord("card-1", "accepted", datetime.now(UTC), ["sugg-1"])
+        bad = FeedbackRecord("card-9", "overridden", datetime.now(UTC))
+        wrong = FeedbackRecord("card-1", "accepted", datetime.now(UTC), ["sugg-9"])
+        with pytest.raises(UnknownCardError) as exc:
+            store.record_feedback("vertebra-patient-view", "c", [good, bad, wrong])
+        assert [e["field"] for e in exc.value.errors] == [
+            "feedback[1].card", "feedback[2].acceptedSuggestions[0].id"]  # fmt: skip
+        assert store.feedback() == []
+        with pytest.raises(UnknownCardError):
+            store.record_feedback("vertebra-order-sign", "c", [good])  # not its card
+        assert store.record_feedback("vertebra-patient-view", "c", [good]) == 1
+        (row,) = store.feedback()
+        assert row.accepted_suggestions == ["sugg-1"]
+    finally:
+        store.close()
+
+
+def test_jti_replay_cache(database_url: str) -> None:
+    store = Store(database_url)
+    try:
+        assert store.use_jti("iss-a", "j1", expires_at=2000, now=1000) is True
+        assert store.use_jti("iss-a", "j1", expires_at=2000, now=1500) is False
+        assert store.use_jti("iss-b", "j1", expires_at=2000, now=1500) is True
+        # Once expired the entry is pruned (and a token that old is refused on exp anyway).
+        assert store.prune_jti(now=2500) == 2
+        assert store.use_jti("iss-a", "j1", expires_at=3000, now=2500) is True
+    finally:
+        store.close()
+
+
+def test_two_processes_share_the_replay_cache(database_url: str) -> None:
+    first, second = Store(database_url), Store(database_url, migrate=False)
+    try:
+        assert first.use_jti("iss", "shared", 2000, 1000)
+        assert not second.use_jti("iss", "shared", 2000, 1000)
+    finally:
+        first.close()
+        second.close()
+
+
+def test_default_sqlite_file_needs_no_setup(
+    tmp_path: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pathlib import Path
+
+    from vertebra.settings import Settings
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(Path(str(tmp_path)) / "data"))
+    url = Settings.from_env({}).database_url
+    assert url.endswith("/data/vertebra/vertebra.sqlite3")
+    store = Store(url)
+    try:
+        store.record_event(EVENT)
+        assert (Path(str(tmp_path)) / "data" / "vertebra" / "vertebra.sqlite3").is_file()
+    finally:
+        store.close()
