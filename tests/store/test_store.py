@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from sqlalchemy import inspect, text
@@ -133,18 +134,16 @@ def test_two_processes_share_the_replay_cache(database_url: str) -> None:
 
 
 def test_default_sqlite_file_needs_no_setup(
-    tmp_path: object, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from pathlib import Path
-
     from vertebra.settings import Settings
 
-    monkeypatch.setenv("XDG_DATA_HOME", str(Path(str(tmp_path)) / "data"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     url = Settings.from_env({}).database_url
     assert url.endswith("/data/vertebra/vertebra.sqlite3")
     store = Store(url)
     try:
         store.record_event(EVENT)
-        assert (Path(str(tmp_path)) / "data" / "vertebra" / "vertebra.sqlite3").is_file()
+        assert (tmp_path / "data" / "vertebra" / "vertebra.sqlite3").is_file()
     finally:
         store.close()
