@@ -18,9 +18,10 @@ app = _app.app
 from vertebra.cli import (  # noqa: E402
     knowledge,
     plan,
+    serve,
 )
 
-__all__ = ["app", "main", "knowledge", "plan"]
+__all__ = ["app", "main", "knowledge", "plan", "serve"]
 
 
 def main() -> None:
