@@ -18,10 +18,12 @@ app = _app.app
 from vertebra.cli import (  # noqa: E402
     knowledge,
     plan,
+    screen,
     serve,
+    synth,
 )
 
-__all__ = ["app", "main", "knowledge", "plan", "serve"]
+__all__ = ["app", "main", "knowledge", "plan", "screen", "serve", "synth"]
 
 
 def main() -> None:

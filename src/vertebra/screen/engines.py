@@ -70,9 +70,9 @@ class DuckDBEngine:
                 kind = "TABLE" if st.materialise else "VIEW"
                 con.execute(f"CREATE TEMP {kind} {st.name} AS {st.sql('duckdb')}")
             return EngineResult(
-                worklist=con.sql("SELECT * FROM worklist").fetch_arrow_table(),
-                issues=con.sql("SELECT * FROM issues").fetch_arrow_table(),
-                population=con.sql("SELECT * FROM population").fetch_arrow_table(),
+                worklist=con.sql("SELECT * FROM worklist").to_arrow_table(),
+                issues=con.sql("SELECT * FROM issues").to_arrow_table(),
+                population=con.sql("SELECT * FROM population").to_arrow_table(),
             )
         finally:
             con.close()
@@ -110,6 +110,7 @@ class SparkEngine:
             SparkSession.builder.master(self.master)
             .appName("vertebra-screen")
             .config("spark.ui.enabled", "false")
+            .config("spark.ui.showConsoleProgress", "false")
             .config("spark.sql.shuffle.partitions", str(parts))
             .config("spark.sql.session.timeZone", "UTC")
             .config("spark.sql.ansi.enabled", "false")

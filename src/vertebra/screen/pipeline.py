@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from vertebra.facts import LEVELS
@@ -79,23 +78,15 @@ def finish_worklist(raw: pa.Table, as_of: date, plan_gaps: PlanGaps) -> pa.Table
         row["gaps"] = ";".join(coded_gaps(row))
         row["plan_safety_gaps"] = ";".join(plan_gaps({**row, "fracture_levels": row[
             "fracture_levels"].split(";") if row["fracture_levels"] else []}))
+    # Vertebral first, then the most recent index fracture, then patient id (nulls last).
+    rows.sort(key=lambda r: r["patient_id"] or "")
+    rows.sort(key=lambda r: r["index_fracture_date"] or date.min, reverse=True)
+    rows.sort(key=lambda r: r["vertebral_fracture"] is not True)
     cols = {name: [r.get(name) for r in rows] for name in COLUMNS}
-    table = pa.table(
+    return pa.table(
         {n: pa.array(cols[n], type=WORKLIST_SCHEMA.field(n).type) for n in COLUMNS},
         schema=WORKLIST_SCHEMA,
     )
-    if table.num_rows == 0:
-        return table
-    order = pc.sort_indices(
-        table,
-        sort_keys=[
-            ("vertebral_fracture", "descending"),
-            ("index_fracture_date", "descending"),
-            ("patient_id", "ascending"),
-        ],
-        null_placement="at_end",
-    )
-    return table.take(order)
 
 
 def _pct(num: int, den: int) -> float | None:

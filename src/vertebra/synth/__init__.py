@@ -1,0 +1,297 @@
+"""Deterministic synthetic FHIR R4 bulk exports for tests and benchmarks (``vertebra synth``).
+
+Resources have the shape of Synthea's US Core output (meta, identifiers, display text) so that
+file sizes and parse costs are realistic. Every code comes from the shipped value sets or from the
+Synthea sample. The same ``seed`` and ``patients`` always give byte-identical files.
+
+Prevalence and timings (per patient aged 50+): a fragility fracture in the last five years for
+about 1 in 12; of those, DXA within 12 weeks for ~35 %, an osteoporosis drug started within 16
+weeks for ~30 %, started late for ~12 %, and of starters ~40 % stop before a year. Some have an
+eGFR, a quarter of which are below 35 mL/min.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import random
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from datetime import date, timedelta
+from pathlib import Path
+from typing import IO
+
+REFERENCE_DATE = date(2025, 6, 30)
+CHUNK = 100_000
+TYPES = ("Patient", "Encounter", "Condition", "Observation", "MedicationRequest",
+         "Procedure", "ServiceRequest")  # fmt: skip
+
+SCT = "http://snomed.info/sct"
+ICD = "http://hl7.org/fhir/sid/icd-10-cm"
+LNC = "http://loinc.org"
+RXN = "http://www.nlm.nih.gov/research/umls/rxnorm"
+
+# (system, code, display, site, level)
+FRACTURES = [
+    (SCT, "15724005", "Fracture of vertebral column without spinal cord injury", "vertebral", None),
+    (ICD, "S32.010A", "Wedge compression fracture of first lumbar vertebra", "vertebral", "L1"),
+    (ICD, "S22.040A", "Wedge compression fracture of fourth thoracic vertebra", "vertebral", "T4"),
+    (ICD, "M80.08XA", "Age-related osteoporosis with current pathological fracture, vertebra(e)",
+     "vertebral", None),
+    (SCT, "359817006", "Closed fracture of hip", "hip", None),
+    (SCT, "65966004", "Fracture of forearm", "forearm", None),
+    (SCT, "263102004", "Fracture subluxation of wrist", "wrist", None),
+    (SCT, "443165006", "Pathological fracture due to osteoporosis (disorder)", "unspecified", None),
+]  # fmt: skip
+FRACTURE_WEIGHTS = [18, 8, 4, 6, 20, 20, 10, 14]
+BACKGROUND_CONDITIONS = [
+    ("15777000", "Prediabetes"), ("55822004", "Hyperlipidemia"),
+    ("444814009", "Viral sinusitis (disorder)"), ("73595000", "Stress (finding)"),
+]  # fmt: skip
+DRUGS = [("904419", "Alendronic acid 10 MG Oral Tablet"), ("77655", "zoledronic acid"),
+         ("993449", "denosumab"), ("73056", "risedronate")]  # fmt: skip
+DRUG_WEIGHTS = [60, 15, 15, 10]
+
+
+def _uuid(rng: random.Random) -> str:
+    h = f"{rng.getrandbits(128):032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def _ts(d: date, rng: random.Random) -> str:
+    return f"{d.isoformat()}T{rng.randrange(6, 20):02d}:{rng.randrange(60):02d}:16-05:00"
+
+
+def _subject(pid: str) -> str:
+    return f'"subject":{{"reference":"Patient/{pid}"}}'
+
+
+def _meta(profile: str) -> str:
+    return f'"meta":{{"profile":["http://hl7.org/fhir/us/core/StructureDefinition/{profile}"]}}'
+
+
+def _coding(system: str, code: str, display: str) -> str:
+    d = json.dumps(display)
+    return f'{{"coding":[{{"system":"{system}","code":"{code}","display":{d}}}],"text":{d}}}'
+
+
+class _Writer:
+    def __init__(self, rng: random.Random) -> None:
+        self.rng = rng
+        self.out: dict[str, list[str]] = {t: [] for t in TYPES}
+
+    def encounter(self, pid: str, when: date, reason: str | None = None) -> str:
+        eid = _uuid(self.rng)
+        ts = _ts(when, self.rng)
+        rc = f',"reasonCode":[{_coding(SCT, reason, "Reason")}]' if reason else ""
+        self.out["Encounter"].append(
+            f'{{"resourceType":"Encounter","id":"{eid}",{_meta("us-core-encounter")},'
+            f'"identifier":[{{"use":"official","system":"https://github.com/synthetichealth/'
+            f'synthea","value":"{eid}"}}],"status":"finished","class":{{"system":'
+            f'"http://terminology.hl7.org/CodeSystem/v3-ActCode","code":"AMB"}},"type":['
+            f'{_coding(SCT, "185349003", "Encounter for check up (procedure)")}],{_subject(pid)},'
+            f'"participant":[{{"individual":{{"reference":"Practitioner?identifier=http://hl7.org/'
+            f'fhir/sid/us-npi|9999947499","display":"Dr. Roland928 Hirthe744"}}}}],'
+            f'"period":{{"start":"{ts}","end":"{ts}"}}{rc},"serviceProvider":{{"reference":'
+            f'"Organization?identifier=https://github.com/synthetichealth/synthea|ef58ea08"}}}}'
+        )
+        return eid
+
+    def condition(self, pid: str, eid: str, code: tuple[str, str, str], when: date) -> None:
+        ts = _ts(when, self.rng)
+        self.out["Condition"].append(
+            f'{{"resourceType":"Condition","id":"{_uuid(self.rng)}",'
+            f'{_meta("us-core-condition-encounter-diagnosis")},"clinicalStatus":{{"coding":'
+            f'[{{"system":"http://terminology.hl7.org/CodeSystem/condition-clinical","code":'
+            f'"active"}}]}},"verificationStatus":{{"coding":[{{"system":"http://terminology.hl7.'
+            f'org/CodeSystem/condition-ver-status","code":"confirmed"}}]}},"category":[{{"coding":'
+            f'[{{"system":"http://terminology.hl7.org/CodeSystem/condition-category","code":'
+            f'"encounter-diagnosis","display":"Encounter Diagnosis"}}]}}],'
+            f'"code":{_coding(*code)},{_subject(pid)},"encounter":{{"reference":"Encounter/{eid}"}},'
+            f'"onsetDateTime":"{ts}","recordedDate":"{ts}"}}'
+        )
+
+    def observation(self, pid: str, eid: str, code: tuple[str, str, str], when: date,
+                    value: float, unit: str) -> None:  # fmt: skip
+        ts = _ts(when, self.rng)
+        self.out["Observation"].append(
+            f'{{"resourceType":"Observation","id":"{_uuid(self.rng)}",{_meta("us-core-observation-lab")},'
+            f'"status":"final","category":[{{"coding":[{{"system":"http://terminology.hl7.org/'
+            f'CodeSystem/observation-category","code":"laboratory","display":"Laboratory"}}]}}],'
+            f'"code":{_coding(*code)},{_subject(pid)},"encounter":{{"reference":"Encounter/{eid}"}},'
+            f'"effectiveDateTime":"{ts}","issued":"{ts}","valueQuantity":{{"value":{value},'
+            f'"unit":"{unit}","system":"http://unitsofmeasure.org","code":"{unit}"}}}}'
+        )
+
+    def medication(self, pid: str, eid: str, code: tuple[str, str], when: date,
+                   status: str) -> None:  # fmt: skip
+        ts = _ts(when, self.rng)
+        self.out["MedicationRequest"].append(
+            f'{{"resourceType":"MedicationRequest","id":"{_uuid(self.rng)}",'
+            f'{_meta("us-core-medicationrequest")},"status":"{status}","intent":"order",'
+            f'"category":[{{"coding":[{{"system":"http://terminology.hl7.org/CodeSystem/'
+            f'medicationrequest-category","code":"community","display":"Community"}}],"text":'
+            f'"Community"}}],"medicationCodeableConcept":{_coding(RXN, *code)},{_subject(pid)},'
+            f'"encounter":{{"reference":"Encounter/{eid}"}},"authoredOn":"{ts}","requester":'
+            f'{{"reference":"Practitioner?identifier=http://hl7.org/fhir/sid/us-npi|9999947499",'
+            f'"display":"Dr. Roland928 Hirthe744"}}}}'
+        )
+
+    def procedure(self, pid: str, eid: str, code: tuple[str, str], when: date) -> None:
+        ts = _ts(when, self.rng)
+        self.out["Procedure"].append(
+            f'{{"resourceType":"Procedure","id":"{_uuid(self.rng)}",{_meta("us-core-procedure")},'
+            f'"status":"completed","code":{_coding(SCT, *code)},{_subject(pid)},'
+            f'"encounter":{{"reference":"Encounter/{eid}"}},"performedPeriod":{{"start":"{ts}",'
+            f'"end":"{ts}"}},"location":{{"reference":"Location?identifier=https://github.com/'
+            f'synthetichealth/synthea|3b23bdf7","display":"NEWMAN MEMORIAL COUNTY HOSPITAL"}}}}'
+        )
+
+    def service_request(self, pid: str, when: date) -> None:
+        self.out["ServiceRequest"].append(
+            f'{{"resourceType":"ServiceRequest","id":"{_uuid(self.rng)}","status":"completed",'
+            f'"intent":"order","code":{_coding(SCT, "312681000", "Bone density scan (procedure)")},'
+            f'{_subject(pid)},"authoredOn":"{_ts(when, self.rng)}"}}'
+        )
+
+
+def _patient(w: _Writer, index: int) -> None:
+    rng = w.rng
+    pid = _uuid(rng)
+    age = min(int(rng.triangular(0, 100, 55)), 99)
+    female = rng.random() < 0.55
+    birth = REFERENCE_DATE - timedelta(days=age * 365 + rng.randrange(365))
+    deceased = rng.random() < 0.03 and age > 70
+    dec = f',"deceasedDateTime":"{_ts(REFERENCE_DATE - timedelta(days=30), rng)}"' if deceased else ""
+    w.out["Patient"].append(
+        f'{{"resourceType":"Patient","id":"{pid}",{_meta("us-core-patient")},"identifier":[{{'
+        f'"system":"https://github.com/synthetichealth/synthea","value":"{pid}"}},{{"type":'
+        f'{_coding("http://terminology.hl7.org/CodeSystem/v2-0203", "MR", "Medical Record Number")},'
+        f'"system":"http://hospital.smarthealthit.org","value":"{pid}"}}],"name":[{{"use":'
+        f'"official","family":"Synth{index % 997}","given":["Pat{index % 991}"]}}],'
+        f'"gender":"{"female" if female else "male"}","birthDate":"{birth.isoformat()}"{dec},'
+        f'"address":[{{"city":"Olathe","state":"Kansas","country":"US"}}]}}'
+    )
+    visits = sorted(REFERENCE_DATE - timedelta(days=rng.randrange(1, 3650))
+                    for _ in range(rng.randrange(2, 6)))  # fmt: skip
+    eids = [w.encounter(pid, d) for d in visits]
+    for _ in range(rng.randrange(0, 3)):
+        code, display = rng.choice(BACKGROUND_CONDITIONS)
+        w.condition(pid, rng.choice(eids), (SCT, code, display), rng.choice(visits))
+    if age >= 45 and rng.random() < 0.3:
+        w.medication(pid, eids[-1], ("314231", "Simvastatin 10 MG Oral Tablet"), visits[-1], "active")
+    if age >= 18 and rng.random() < 0.25:
+        w.procedure(pid, eids[0], ("171207006", "Depression screening (procedure)"), visits[0])
+    if age >= 50 and rng.random() < 1 / 12:
+        _fracture(w, pid, age)
+
+
+def _fracture(w: _Writer, pid: str, age: int) -> None:
+    rng = w.rng
+    when = REFERENCE_DATE - timedelta(days=rng.randrange(0, 5 * 365))
+    system, code, display, _site, _level = rng.choices(FRACTURES, FRACTURE_WEIGHTS)[0]
+    eid = w.encounter(pid, when)
+    w.condition(pid, eid, (system, code, display), when)
+    if rng.random() < 0.15:  # an earlier fracture
+        earlier = when - timedelta(days=rng.randrange(200, 2000))
+        s2, c2, d2, _, _ = rng.choices(FRACTURES, FRACTURE_WEIGHTS)[0]
+        w.condition(pid, w.encounter(pid, earlier), (s2, c2, d2), earlier)
+    if rng.random() < 0.45:
+        w.service_request(pid, when + timedelta(days=rng.randrange(0, 30)))
+    u = rng.random()
+    if u < 0.35:
+        dxa_day = when + timedelta(days=rng.randrange(3, 84))
+    elif u < 0.55:
+        dxa_day = when + timedelta(days=rng.randrange(85, 400))
+    else:
+        dxa_day = None
+    if dxa_day is not None and dxa_day <= REFERENCE_DATE:
+        e = w.encounter(pid, dxa_day)
+        w.procedure(pid, e, ("312681000", "Bone density scan (procedure)"), dxa_day)
+        w.observation(pid, e, (LNC, "38265-5", "DXA [T-score] Bone density"), dxa_day,
+                      round(rng.uniform(-4.2, -0.5), 1), "{T-score}")  # fmt: skip
+    if rng.random() < 0.4:
+        egfr_day = when + timedelta(days=rng.randrange(-200, 200))
+        if egfr_day <= REFERENCE_DATE:
+            value = round(rng.uniform(15, 34), 1) if rng.random() < 0.25 else round(
+                rng.uniform(35, 110), 1)
+            w.observation(pid, w.encounter(pid, egfr_day), (LNC, "33914-3",
+                          "Glomerular filtration rate/1.73 sq M.predicted"), egfr_day, value,
+                          "mL/min/{1.73_m2}")  # fmt: skip
+    u = rng.random()
+    if u < 0.30:
+        start = when + timedelta(days=rng.randrange(5, 112))
+    elif u < 0.42:
+        start = when + timedelta(days=rng.randrange(113, 500))
+    else:
+        return
+    drug = rng.choices(DRUGS, DRUG_WEIGHTS)[0]
+    stops = rng.random() < 0.4
+    day = start
+    while day <= REFERENCE_DATE:
+        last = day + timedelta(days=365) > REFERENCE_DATE
+        status = "active" if last and not stops else "stopped"
+        w.medication(pid, w.encounter(pid, day), drug, day, status)
+        if stops:
+            break
+        day += timedelta(days=365)
+
+
+def _chunk(args: tuple[int, int, int]) -> dict[str, list[str]]:
+    seed, start, count = args
+    w = _Writer(random.Random(f"{seed}:{start}"))
+    for i in range(start, start + count):
+        _patient(w, i)
+    return w.out
+
+
+def _open(path: Path, compress: bool) -> IO[str]:
+    if compress:
+        return gzip.open(path, "wt", encoding="utf-8", compresslevel=1)
+    return path.open("w", encoding="utf-8")
+
+
+def generate(
+    patients: int,
+    out_dir: Path,
+    seed: int = 0,
+    compress: bool = False,
+    workers: int = 1,
+    progress: Callable[[int], None] | None = None,
+) -> dict[str, int]:
+    """Write ``Type.NNN.ndjson`` files and a bulk manifest; returns resource counts per type."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    jobs = [(seed, s, min(CHUNK, patients - s)) for s in range(0, patients, CHUNK)]
+    counts = dict.fromkeys(TYPES, 0)
+    ext = ".ndjson.gz" if compress else ".ndjson"
+    outputs: list[dict[str, object]] = []
+
+    def results() -> Iterator[dict[str, list[str]]]:
+        if workers > 1 and len(jobs) > 1:
+            with ProcessPoolExecutor(workers) as pool:
+                yield from pool.map(_chunk, jobs)
+        else:
+            yield from map(_chunk, jobs)
+
+    for n, (job, res) in enumerate(zip(jobs, results(), strict=True)):
+        for rtype in TYPES:
+            lines = res[rtype]
+            if not lines:
+                continue
+            name = f"{rtype}.{n:03d}{ext}"
+            with _open(out_dir / name, compress) as fh:
+                fh.write("\n".join(lines))
+                fh.write("\n")
+            counts[rtype] += len(lines)
+            outputs.append({"type": rtype, "url": name, "count": len(lines)})
+        if progress:
+            progress(job[2])
+    manifest = {
+        "transactionTime": f"{REFERENCE_DATE.isoformat()}T00:00:00Z",
+        "request": f"synthetic://vertebra/$export?patients={patients}&seed={seed}",
+        "requiresAccessToken": False,
+        "output": outputs,
+        "error": [],
+    }
+    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
+    return counts

@@ -1,0 +1,117 @@
+from __future__ import annotations
+
+import csv
+import gzip
+import json
+import shutil
+from datetime import date
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from vertebra.screen.engines import DuckDBEngine
+from vertebra.screen.inputs import ExportError, discover
+from vertebra.screen.pipeline import COLUMNS, screen
+
+OSTEOPOROTIC = "a5cb8ce9-cec6-6b23-0990-cbaf753578a4"
+AS_OF = date(2025, 6, 30)
+
+
+def test_real_synthea_export_finds_the_osteoporotic_fracture(synthea_dir: Path, tmp_path: Path) -> None:
+    result = screen(synthea_dir, tmp_path, DuckDBEngine(), AS_OF)
+    rows = result.worklist.to_pylist()
+    assert [r["patient_id"] for r in rows] == [OSTEOPOROTIC]
+    row = rows[0]
+    assert row["index_fracture_date"] == date(2018, 10, 18)
+    assert row["index_fracture_site"] == "forearm"
+    assert row["age_at_fracture"] == 91
+    assert row["medication_started_drug"] == "alendronate"
+    assert row["medication_started_within_16_weeks"] is True
+    assert row["dxa_within_12_weeks"] is False
+    assert "no_dxa_within_12_weeks" in row["gaps"].split(";")
+    assert result.kpis["population"]["patients"] == 13
+    skipped = {f["file"] for f in result.kpis["data_quality"]["skipped_files"]}
+    assert "DocumentReference.000.ndjson" in skipped
+
+
+def test_outputs_are_written_and_consistent(synthetic_export: Path, tmp_path: Path) -> None:
+    result = screen(synthetic_export, tmp_path, DuckDBEngine(), AS_OF)
+    with (tmp_path / "worklist.csv").open(encoding="utf-8") as fh:
+        lines = list(csv.reader(fh))
+    assert tuple(lines[0]) == COLUMNS
+    assert len(lines) - 1 == result.worklist.num_rows > 50
+    ids = [r[0] for r in lines[1:]]
+    assert len(set(ids)) == len(ids)
+    assert pq.read_table(tmp_path / "worklist.parquet").equals(result.worklist)
+    kpis = json.loads((tmp_path / "kpis.json").read_text(encoding="utf-8"))
+    for ind in kpis["indicators"]:
+        if ind["numerator"] is not None:
+            assert 0 <= ind["numerator"] <= ind["denominator"]
+            expected = round(100 * ind["numerator"] / ind["denominator"], 1)
+            assert ind["percentage"] == (expected if ind["denominator"] else None)
+    # Vertebral fractures come first; within each group the newest fracture first.
+    vert = [r["vertebral_fracture"] for r in result.worklist.to_pylist()]
+    assert vert == sorted(vert, reverse=True)
+    html = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "<svg" in html and "Care funnel" in html
+    assert "http://" not in html.replace("http://www.w3.org/2000/svg", "").split("<table>")[0]
+    assert "<script src" not in html and "<link" not in html
+
+
+def test_indicator_windows_follow_the_data(synthetic_export: Path, tmp_path: Path) -> None:
+    rows = screen(synthetic_export, tmp_path, DuckDBEngine(), AS_OF).worklist.to_pylist()
+    for r in rows:
+        if r["dxa_within_12_weeks"]:
+            assert 0 <= (r["dxa_date"] - r["index_fracture_date"]).days <= 84
+        if r["medication_started_within_16_weeks"]:
+            assert 0 <= (r["medication_start_date"] - r["index_fracture_date"]).days <= 112
+        if r["medication_started_within_16_weeks"] is None and r["index_fracture_date"]:
+            assert (AS_OF - r["index_fracture_date"]).days <= 112
+        assert r["age_at_fracture"] is None or r["age_at_fracture"] >= 50
+
+
+def test_bad_lines_are_counted_and_no_patient_is_dropped(synthea_dir: Path, tmp_path: Path) -> None:
+    src = tmp_path / "export"
+    shutil.copytree(synthea_dir, src)
+    (src / "Patient.000.ndjson").chmod(0o644)
+    # Break the osteoporotic patient's Patient line, and add junk to the conditions (gzipped).
+    text = (src / "Patient.000.ndjson").read_text(encoding="utf-8").splitlines()
+    text = [line[:40] if OSTEOPOROTIC in line else line for line in text]
+    (src / "Patient.000.ndjson").write_text("\n".join(text) + "\n", encoding="utf-8")
+    cond = (src / "Condition.000.ndjson").read_bytes() + (
+        b'{"resourceType": "Condition", broken\n'
+        b'{"resourceType":"Observation","id":"x","subject":{"reference":"Patient/p"}}\n'
+        b"not json at all\n"
+    )
+    (src / "Condition.000.ndjson").unlink()
+    (src / "Condition.000.ndjson.gz").write_bytes(gzip.compress(cond))
+    (src / "Mystery.000.ndjson").write_text('{"resourceType":"Mystery"}\n', encoding="utf-8")
+    result = screen(src, tmp_path / "out", DuckDBEngine(), AS_OF)
+    rows = result.worklist.to_pylist()
+    assert [r["patient_id"] for r in rows] == [OSTEOPOROTIC]
+    assert rows[0]["patient_record_found"] is False
+    assert "patient_record_missing" in rows[0]["gaps"]
+    issues = {(q["resource_type"], q["problem"]): q["lines"]
+              for q in result.kpis["data_quality"]["unusable_lines"]}  # fmt: skip
+    assert issues == {
+        ("Patient", "malformed"): 1,
+        ("Condition", "malformed"): 2,
+        ("Condition", "wrong_type"): 1,
+    }
+    skipped = {f["file"]: f["reason"] for f in result.kpis["data_quality"]["skipped_files"]}
+    assert "Mystery" in skipped["Mystery.000.ndjson"]
+    assert result.kpis["population"]["fracture_patients_without_patient_record"] == 1
+
+
+def test_manifest_input_gives_the_same_worklist(synthetic_export: Path, tmp_path: Path) -> None:
+    by_folder = screen(synthetic_export, tmp_path / "a", DuckDBEngine(), AS_OF)
+    by_manifest = screen(synthetic_export / "manifest.json", tmp_path / "b", DuckDBEngine(), AS_OF)
+    assert by_folder.worklist.equals(by_manifest.worklist)
+
+
+def test_missing_or_empty_input_is_an_export_error(tmp_path: Path) -> None:
+    with pytest.raises(ExportError, match="no such file"):
+        discover(tmp_path / "nope")
+    with pytest.raises(ExportError, match="no FHIR NDJSON"):
+        discover(tmp_path)
