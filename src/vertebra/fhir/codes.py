@@ -37,7 +37,8 @@ def codings(concept: Any) -> list[Coding]:
     if not isinstance(concept, dict):
         return []
     out: list[Coding] = []
-    for item in concept.get("coding") or []:
+    items = concept.get("coding")
+    for item in items if isinstance(items, list) else []:
         if not isinstance(item, dict):
             continue
         system, code, display = item.get("system"), item.get("code"), item.get("display")

@@ -136,6 +136,22 @@ class _State:
         self.problems.append({"field": fact, "message": message, "type": "fhir"})
 
 
+def _list(value: Any) -> list[Any]:
+    """A FHIR array, or [] when the field is missing or malformed."""
+    return value if isinstance(value, list) else []
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _add_years(day: date, years: int) -> date:
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:  # 29 February in a non-leap year
+        return day.replace(year=day.year + years, day=28)
+
+
 def _rid(resource: Resource) -> str | None:
     rid = resource.get("id")
     return rid if isinstance(rid, str) else None
@@ -226,8 +242,10 @@ def _onset(resource: Resource, birth: FhirDate | None) -> tuple[FhirDate | None,
         value = age.get("value")
         unit = age.get("code") or age.get("unit")
         if isinstance(value, int | float) and unit in ("a", "yr", "year", "years"):
-            start = birth.earliest.replace(year=birth.earliest.year + int(value))
-            return FhirDate(f"age {value}", start, start.replace(year=start.year + 1)), "onsetAge"
+            if 0 <= value <= 130:
+                start = _add_years(birth.earliest, int(value))
+                end = _add_years(birth.latest, int(value) + 1) - timedelta(days=1)
+                return FhirDate(f"age {value}", start, end), "onsetAge"
     found = parse_date(resource.get("recordedDate"))
     if found:
         return found, "recordedDate (no onset given)"
@@ -236,7 +254,7 @@ def _onset(resource: Resource, birth: FhirDate | None) -> tuple[FhirDate | None,
 
 def _body_site_level(state: _State, resource: Resource) -> str | None:
     found: set[str] = set()
-    for site in resource.get("bodySite") or []:
+    for site in _list(resource.get("bodySite")):
         texts = [concept_text(site)] + [c.display for c in codings(site)]
         for text in texts:
             if not text:
@@ -491,13 +509,13 @@ def _weight_kg(value: float, unit: str | None) -> float | None:
 
 
 def _observation(state: _State, resource: Resource) -> None:
-    status = resource.get("status")
+    status = _text(resource.get("status"))
     if status not in _OBS_OK:
         state.notes.append(f"{_label(resource)} skipped: status {status}")
         return
     when = _effective(resource)
     parts: list[tuple[Any, dict[str, Any]]] = [(resource.get("code"), resource)]
-    for comp in resource.get("component") or []:
+    for comp in _list(resource.get("component")):
         if isinstance(comp, dict):
             parts.append((comp.get("code"), comp))
     for concept, holder in parts:
@@ -582,7 +600,7 @@ def _medication_concepts(
     if isinstance(ref, dict) and isinstance(ref.get("reference"), str):
         raw: str = ref["reference"]
         if raw.startswith("#"):
-            for item in resource.get("contained") or []:
+            for item in _list(resource.get("contained")):
                 if isinstance(item, dict) and item.get("id") == raw[1:]:
                     return item.get("code"), None
             return None, f"contained Medication {raw} not found"
@@ -595,7 +613,7 @@ def _medication_concepts(
 
 def _medicine(state: _State, resource: Resource, medications: dict[str, Resource]) -> None:
     rtype = str(resource.get("resourceType"))
-    status = resource.get("status")
+    status = _text(resource.get("status"))
     if status == "entered-in-error":
         return
     concept, problem = _medication_concepts(resource, medications)
