@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import logging.config
 import os
 from typing import Annotated, Any
 
@@ -43,6 +44,7 @@ def serve_command(
     except SettingsError as exc:
         raise InvalidInput(f"invalid settings: {exc}") from None
     logging_config = log_config(settings.log_level)
+    logging.config.dictConfig(logging_config)  # so start-up warnings use the same handler
     if workers == 1:
         from vertebra.api import create_app
 
