@@ -241,11 +241,11 @@ def _onset(resource: Resource, birth: FhirDate | None) -> tuple[FhirDate | None,
     if isinstance(age, dict) and birth is not None:
         value = age.get("value")
         unit = age.get("code") or age.get("unit")
-        if isinstance(value, int | float) and unit in ("a", "yr", "year", "years"):
-            if 0 <= value <= 130:
-                start = _add_years(birth.earliest, int(value))
-                end = _add_years(birth.latest, int(value) + 1) - timedelta(days=1)
-                return FhirDate(f"age {value}", start, end), "onsetAge"
+        years_unit = unit in ("a", "yr", "year", "years")
+        if isinstance(value, int | float) and years_unit and 0 <= value <= 130:
+            start = _add_years(birth.earliest, int(value))
+            end = _add_years(birth.latest, int(value) + 1) - timedelta(days=1)
+            return FhirDate(f"age {value}", start, end), "onsetAge"
     found = parse_date(resource.get("recordedDate"))
     if found:
         return found, "recordedDate (no onset given)"
