@@ -490,3 +490,11 @@ def test_levels_are_exactly_the_coded_ones_and_unknowns_are_reported(
     assert got.facts.fracture_levels == expected
     assert sorted(u.code or "" for u in got.unmapped) == sorted(unknown)
     assert got.assumed_levels == []
+
+
+def test_comparator_value_is_used_and_flagged(fx: Any) -> None:
+    egfr = fx.observation(fx.LOINC, "62238-1", 60, unit=GFR)
+    egfr["valueQuantity"]["comparator"] = ">"
+    got = _with(fx, egfr)
+    assert got.facts.creatinine_clearance == 60
+    assert any("reported as >60" in n for n in got.notes)

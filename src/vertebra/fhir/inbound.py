@@ -485,16 +485,17 @@ def _effective(resource: Resource) -> date | None:
     return None
 
 
-def _numeric(holder: dict[str, Any]) -> tuple[float, str | None] | None:
+def _numeric(holder: dict[str, Any]) -> tuple[float, str | None, str | None] | None:
+    """(value, unit, comparator) of a valueQuantity or valueInteger."""
     quantity = holder.get("valueQuantity")
     if isinstance(quantity, dict):
         value = quantity.get("value")
         if isinstance(value, int | float) and not isinstance(value, bool):
-            unit = quantity.get("code") or quantity.get("unit")
-            return float(value), unit if isinstance(unit, str) else None
+            unit = _text(quantity.get("code")) or _text(quantity.get("unit"))
+            return float(value), unit, _text(quantity.get("comparator"))
     value = holder.get("valueInteger")
     if isinstance(value, int) and not isinstance(value, bool):
-        return float(value), None
+        return float(value), None, None
     return None
 
 
@@ -534,7 +535,7 @@ def _observation(state: _State, resource: Resource) -> None:
             why = "no numeric value" + (" (dataAbsentReason given)" if absent else "")
             state.report(resource, m.coding, why)
             continue
-        value, unit = reading
+        value, unit, comparator = reading
         fact = {
             "dxa-t-score": "t_score",
             "egfr": "creatinine_clearance",
@@ -554,9 +555,10 @@ def _observation(state: _State, resource: Resource) -> None:
         if not low <= value <= high:
             state.report(resource, m.coding, f"value {value} outside {low}..{high}; ignored")
             continue
-        state.observations.setdefault(fact, []).append(
-            _Dated(when, value, f"{_describe(m.coding)} ({_label(resource)})")
-        )
+        source = f"{_describe(m.coding)} ({_label(resource)})"
+        if comparator:
+            source += f", reported as {comparator}{value:g}: the value is a bound, used as is"
+        state.observations.setdefault(fact, []).append(_Dated(when, value, source))
 
 
 def _observation_facts(state: _State) -> None:
