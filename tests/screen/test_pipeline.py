@@ -18,7 +18,9 @@ OSTEOPOROTIC = "a5cb8ce9-cec6-6b23-0990-cbaf753578a4"
 AS_OF = date(2025, 6, 30)
 
 
-def test_real_synthea_export_finds_the_osteoporotic_fracture(synthea_dir: Path, tmp_path: Path) -> None:
+def test_real_synthea_export_finds_the_osteoporotic_fracture(
+    synthea_dir: Path, tmp_path: Path
+) -> None:
     result = screen(synthea_dir, tmp_path, DuckDBEngine(), AS_OF)
     rows = result.worklist.to_pylist()
     assert [r["patient_id"] for r in rows] == [OSTEOPOROTIC]

@@ -15,12 +15,12 @@ from vertebra.cli._app import InvalidInput, app
 
 @app.command()
 def screen(
-    source: Annotated[Path, typer.Argument(help="Bulk export folder (Type.*.ndjson[.gz]) or manifest")],
+    source: Annotated[
+        Path, typer.Argument(help="Bulk export folder (Type.*.ndjson[.gz]) or manifest")
+    ],
     engine: Annotated[str, typer.Option(help="duckdb (embedded) or spark")] = "duckdb",
     out: Annotated[Path, typer.Option(help="Output folder")] = Path("screen-out"),
-    master: Annotated[
-        str | None, typer.Option(help="Spark master URL (default local[*])")
-    ] = None,
+    master: Annotated[str | None, typer.Option(help="Spark master URL (default local[*])")] = None,
     as_of: Annotated[
         str | None, typer.Option("--as-of", help="Data cut-off date YYYY-MM-DD (default today)")
     ] = None,
@@ -29,8 +29,8 @@ def screen(
     """Find patients with fragility fractures and measure fracture liaison care gaps."""
     from vertebra.screen.engines import make_engine
     from vertebra.screen.inputs import ExportError, discover
-    from vertebra.screen.pipeline import screen as run_screen
     from vertebra.screen.logic import statements
+    from vertebra.screen.pipeline import screen as run_screen
 
     if engine not in ("duckdb", "spark"):
         raise InvalidInput(f"engine: must be one of duckdb, spark (got {engine!r})")

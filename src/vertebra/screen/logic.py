@@ -28,7 +28,7 @@ class Statement:
 
     name: str
     materialise: bool
-    select: exp.Expression
+    select: exp.Query
 
     def sql(self, dialect: str) -> str:
         return self.select.sql(dialect=dialect)
@@ -52,7 +52,12 @@ def parameters(as_of: date, definition: FlsDefinition | None = None) -> dict[str
 
 def render(as_of: date) -> str:
     """The SQL text with parameters filled in (DuckDB dialect)."""
-    text = resources.files(__package__).joinpath("sql").joinpath("screen.sql").read_text(encoding="utf-8")
+    text = (
+        resources.files(__package__)
+        .joinpath("sql")
+        .joinpath("screen.sql")
+        .read_text(encoding="utf-8")
+    )
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)
     return env.from_string(text).render(**parameters(as_of))
 

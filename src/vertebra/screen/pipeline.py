@@ -76,8 +76,16 @@ def finish_worklist(raw: pa.Table, as_of: date, plan_gaps: PlanGaps) -> pa.Table
     for row in rows:
         row["fracture_levels"] = _levels(row.get("fracture_levels"))
         row["gaps"] = ";".join(coded_gaps(row))
-        row["plan_safety_gaps"] = ";".join(plan_gaps({**row, "fracture_levels": row[
-            "fracture_levels"].split(";") if row["fracture_levels"] else []}))
+        row["plan_safety_gaps"] = ";".join(
+            plan_gaps(
+                {
+                    **row,
+                    "fracture_levels": row["fracture_levels"].split(";")
+                    if row["fracture_levels"]
+                    else [],
+                }
+            )
+        )
     # Vertebral first, then the most recent index fracture, then patient id (nulls last).
     rows.sort(key=lambda r: r["patient_id"] or "")
     rows.sort(key=lambda r: r["index_fracture_date"] or date.min, reverse=True)

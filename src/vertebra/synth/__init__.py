@@ -30,6 +30,7 @@ SCT = "http://snomed.info/sct"
 ICD = "http://hl7.org/fhir/sid/icd-10-cm"
 LNC = "http://loinc.org"
 RXN = "http://www.nlm.nih.gov/research/umls/rxnorm"
+V2_0203 = "http://terminology.hl7.org/CodeSystem/v2-0203"
 
 # (system, code, display, site, level)
 FRACTURES = [
@@ -89,7 +90,7 @@ class _Writer:
             f'"identifier":[{{"use":"official","system":"https://github.com/synthetichealth/'
             f'synthea","value":"{eid}"}}],"status":"finished","class":{{"system":'
             f'"http://terminology.hl7.org/CodeSystem/v3-ActCode","code":"AMB"}},"type":['
-            f'{_coding(SCT, "185349003", "Encounter for check up (procedure)")}],{_subject(pid)},'
+            f"{_coding(SCT, '185349003', 'Encounter for check up (procedure)')}],{_subject(pid)},"
             f'"participant":[{{"individual":{{"reference":"Practitioner?identifier=http://hl7.org/'
             f'fhir/sid/us-npi|9999947499","display":"Dr. Roland928 Hirthe744"}}}}],'
             f'"period":{{"start":"{ts}","end":"{ts}"}}{rc},"serviceProvider":{{"reference":'
@@ -162,11 +163,13 @@ def _patient(w: _Writer, index: int) -> None:
     female = rng.random() < 0.55
     birth = REFERENCE_DATE - timedelta(days=age * 365 + rng.randrange(365))
     deceased = rng.random() < 0.03 and age > 70
-    dec = f',"deceasedDateTime":"{_ts(REFERENCE_DATE - timedelta(days=30), rng)}"' if deceased else ""
+    dec = (
+        f',"deceasedDateTime":"{_ts(REFERENCE_DATE - timedelta(days=30), rng)}"' if deceased else ""
+    )
     w.out["Patient"].append(
         f'{{"resourceType":"Patient","id":"{pid}",{_meta("us-core-patient")},"identifier":[{{'
         f'"system":"https://github.com/synthetichealth/synthea","value":"{pid}"}},{{"type":'
-        f'{_coding("http://terminology.hl7.org/CodeSystem/v2-0203", "MR", "Medical Record Number")},'
+        f"{_coding(V2_0203, 'MR', 'Medical Record Number')},"
         f'"system":"http://hospital.smarthealthit.org","value":"{pid}"}}],"name":[{{"use":'
         f'"official","family":"Synth{index % 997}","given":["Pat{index % 991}"]}}],'
         f'"gender":"{"female" if female else "male"}","birthDate":"{birth.isoformat()}"{dec},'
@@ -179,7 +182,9 @@ def _patient(w: _Writer, index: int) -> None:
         code, display = rng.choice(BACKGROUND_CONDITIONS)
         w.condition(pid, rng.choice(eids), (SCT, code, display), rng.choice(visits))
     if age >= 45 and rng.random() < 0.3:
-        w.medication(pid, eids[-1], ("314231", "Simvastatin 10 MG Oral Tablet"), visits[-1], "active")
+        w.medication(
+            pid, eids[-1], ("314231", "Simvastatin 10 MG Oral Tablet"), visits[-1], "active"
+        )
     if age >= 18 and rng.random() < 0.25:
         w.procedure(pid, eids[0], ("171207006", "Depression screening (procedure)"), visits[0])
     if age >= 50 and rng.random() < 1 / 12:
@@ -213,8 +218,11 @@ def _fracture(w: _Writer, pid: str, age: int) -> None:
     if rng.random() < 0.4:
         egfr_day = when + timedelta(days=rng.randrange(-200, 200))
         if egfr_day <= REFERENCE_DATE:
-            value = round(rng.uniform(15, 34), 1) if rng.random() < 0.25 else round(
-                rng.uniform(35, 110), 1)
+            value = (
+                round(rng.uniform(15, 34), 1)
+                if rng.random() < 0.25
+                else round(rng.uniform(35, 110), 1)
+            )
             w.observation(pid, w.encounter(pid, egfr_day), (LNC, "33914-3",
                           "Glomerular filtration rate/1.73 sq M.predicted"), egfr_day, value,
                           "mL/min/{1.73_m2}")  # fmt: skip
