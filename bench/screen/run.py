@@ -68,12 +68,12 @@ def duckdb_bare_scan(data: Path) -> int:
     export = discover(data)
     files = [str(p) for fs in export.files.values() for p in fs]
     con = duckdb.connect()
-    n = con.sql(
+    rows = con.execute(
         "SELECT count(*) FROM read_json_objects($files, format = 'newline_delimited')",
-        params={"files": files},
-    ).fetchone()
+        {"files": files},
+    ).fetchall()
     con.close()
-    return int(n[0]) if n else 0
+    return int(rows[0][0])
 
 
 DATA = Path()

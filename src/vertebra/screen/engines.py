@@ -60,6 +60,7 @@ class DuckDBEngine:
             if self.memory_limit:
                 con.execute(f"SET memory_limit = '{self.memory_limit}'")
             con.execute("SET preserve_insertion_order = false")
+            con.execute("SET enable_progress_bar = false")
             for rtype in schema.RESOURCES:
                 self._register(con, rtype, export.files.get(rtype, []))
             codes = _codes_table()
