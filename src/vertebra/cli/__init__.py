@@ -23,13 +23,15 @@ from vertebra.cli import (  # noqa: E402
     synth,
 )
 
-__all__ = ["app", "main", "knowledge", "plan", "screen", "serve", "synth"]
+__all__ = ["app", "knowledge", "main", "plan", "screen", "serve", "synth"]
 
 
 def main() -> None:
     """Console entry point."""
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)
+        # click returns the code of a typer.Exit instead of raising it when not standalone
+        sys.exit(code if isinstance(code, int) else 0)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except _app.InvalidInput as exc:

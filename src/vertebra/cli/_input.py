@@ -1,4 +1,4 @@
-"""Reading patient input for the CLI: patient facts JSON or a FHIR R4 Bundle, from a file or stdin."""
+"""CLI input: patient facts JSON or a FHIR R4 Bundle, from a file or standard input."""
 
 from __future__ import annotations
 

@@ -22,7 +22,9 @@ app.add_typer(knowledge_app, name="knowledge")
 def _summary(kb: KnowledgeBase) -> list[str]:
     lines = [f"{kb.manifest.name} — version {kb.version}"]
     for t in kb.tables:
-        lines.append(f"{t.table.id}: {t.table.title} ({len(t.rows)} rows) — trigger: {t.table.trigger}")
+        lines.append(
+            f"{t.table.id}: {t.table.title} ({len(t.rows)} rows) — trigger: {t.table.trigger}"
+        )
         for r in t.rows:
             then = r.row.then
             lines.append(
@@ -55,7 +57,9 @@ def show(table_id: Annotated[str, typer.Argument(help="Decision table id")]) -> 
     typer.echo(f"inputs: {', '.join(t.inputs) or '(none)'}")
     for r in t.rows:
         then = r.row.then
-        typer.echo(f"\n- {r.row.id}\n  when: {r.text}\n  then: {then.action} {then.category}: {then.title}")
+        typer.echo(
+            f"\n- {r.row.id}\n  when: {r.text}\n  then: {then.action} {then.category}: {then.title}"
+        )
         typer.echo(f"  annotation: {r.row.annotation}\n  references: {', '.join(r.row.references)}")
 
 
@@ -67,7 +71,7 @@ def lint(
 ) -> None:
     """Validate the knowledge files: schema, facts, vocabularies, references, tests on every row."""
     try:
-        kb = load_from(path) if path is not None else load()  # type: ignore[arg-type]
+        kb = load_from(path) if path is not None else load()
     except KnowledgeError as exc:
         typer.echo(f"knowledge lint failed: {exc}", err=True)
         raise typer.Exit(1) from None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated
 
 import typer
@@ -15,7 +15,7 @@ from vertebra.facts import facts_json_schema
 from vertebra.render import to_markdown, to_text
 
 
-class Format(str, Enum):
+class Format(StrEnum):
     json = "json"
     text = "text"
     markdown = "markdown"
@@ -23,7 +23,9 @@ class Format(str, Enum):
 
 @app.command("plan")
 def plan_command(
-    file: Annotated[str, typer.Argument(help="Patient facts JSON or a FHIR R4 Bundle; - for stdin")],
+    file: Annotated[
+        str, typer.Argument(help="Patient facts JSON or a FHIR R4 Bundle; - for stdin")
+    ],
     format: Annotated[Format, typer.Option("--format", "-f", help="Output format")] = Format.json,
 ) -> None:
     """Print the cited management plan for one patient."""

@@ -10,16 +10,19 @@ drug into ``avoid``/``contraindicated``; an unknown contraindication turns ``do`
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from vertebra.facts import FACT_NAMES, PatientFacts
 from vertebra.knowledge import CompiledRow, KnowledgeBase, load
 from vertebra.plan import (
     ACTIONS,
+    Action,
     CATEGORIES,
     URGENCIES,
     Conflict,
     MissingInformation,
+    Pathway,
+    Phase,
     Plan,
     Position,
     Recommendation,
@@ -195,6 +198,18 @@ class _Run:
             draft.rationale = _dedupe(draft.rationale)
             draft.citations = _dedupe(draft.citations)
             draft.cautions = _dedupe(draft.cautions)
+        usable = {d.row.row.then.drug for d in drafts if d.action in ("do", "consider")}
+        for draft in drafts:
+            needs = [n for n in draft.row.row.then.requires if n not in usable]
+            if needs and draft.action in ("do", "consider"):
+                names = ", ".join(self.kb.drug_name(n) for n in needs)
+                draft.action = "avoid"
+                drug = self.kb.drug_name(draft.row.row.then.drug or "")
+                draft.title = f"Avoid {drug} — {draft.title[0].lower()}{draft.title[1:]}"
+                draft.cautions.append(
+                    f"Cannot be used safely without {names}, which is not usable for this patient."
+                )
+                draft.rationale.append(f"Companion drug not usable: {names}")
         if allergies is None and any(d.row.row.then.drug for d in drafts):
             self.note_missing(
                 frozenset(("allergies",)),
@@ -230,7 +245,7 @@ def plan(facts: PatientFacts, kb: KnowledgeBase | None = None) -> Plan:
             Recommendation.model_construct(
                 id=d.row.row.id,
                 category=then.category,
-                action=d.action,
+                action=cast(Action, d.action),
                 target=then.target,
                 urgency=then.urgency,
                 drug=then.drug,
@@ -258,8 +273,10 @@ def plan(facts: PatientFacts, kb: KnowledgeBase | None = None) -> Plan:
                 id=c.id,
                 topic=c.topic,
                 summary=c.summary,
-                positions=[Position.model_construct(source=p.source, position=p.position)
-                           for p in c.positions],  # fmt: skip
+                positions=[
+                    Position.model_construct(source=p.source, position=p.position)
+                    for p in c.positions
+                ],
                 followed=c.followed,
             )
         )
@@ -285,8 +302,8 @@ def plan(facts: PatientFacts, kb: KnowledgeBase | None = None) -> Plan:
         for s in kb.sources
         if s.id in cited
     ]
-    pathway = run.ctx.get("pathway") or "stable"
-    phase = run.ctx.get("phase") or "unknown"
+    pathway = cast(Pathway, run.ctx.get("pathway") or "stable")
+    phase = cast(Phase, run.ctx.get("phase") or "unknown")
     return Plan.model_construct(
         knowledge_version=kb.version,
         pathway=pathway,
@@ -301,9 +318,12 @@ def plan(facts: PatientFacts, kb: KnowledgeBase | None = None) -> Plan:
 
 
 def _summary(
-    kb: KnowledgeBase, pathway: str, phase: str, recs: list[Recommendation],
+    kb: KnowledgeBase,
+    pathway: str,
+    phase: str,
+    recs: list[Recommendation],
     missing: list[MissingInformation],
-) -> str:  # fmt: skip
+) -> str:
     first = next((r for r in recs if r.action == "do"), recs[0] if recs else None)
     parts = [f"{kb.show('pathway', pathway).capitalize()} pathway, {phase} phase"]
     if first is not None:

@@ -223,9 +223,10 @@ def _compile_op(name: str, op: str, arg: Any, label: Describer, show: Shower) ->
         if isinstance(arg, bool) or not isinstance(arg, int | float):
             raise ConditionError(f"{name}: {op!r} takes a number")
         return _compare(name, op, float(arg), label, show)
-    if op in SET_OPS or op in ("contains_any", "lacks_all"):
-        if not isinstance(arg, list) or not arg:
-            raise ConditionError(f"{name}: {op!r} takes a non-empty list")
+    if (op in SET_OPS or op in ("contains_any", "lacks_all")) and (
+        not isinstance(arg, list) or not arg
+    ):
+        raise ConditionError(f"{name}: {op!r} takes a non-empty list")
     if op in SET_OPS:
         allowed = frozenset(arg)
         negate = op == "not_in"

@@ -270,8 +270,9 @@ def load_from(folder: Traversable) -> KnowledgeBase:
         cases = []
         for i, case in enumerate(spec.cases):
             checker.check(case.when, f"{where} case {i + 1}")
-            cases.append((_compile(label, show, case.when, f"{where} case {i + 1}"), case.value,
-                          case.why))  # fmt: skip
+            cases.append(
+                (_compile(label, show, case.when, f"{where} case {i + 1}"), case.value, case.why)
+            )
         values = {c.value for c in spec.cases}
         if spec.default is not None:
             values.add(spec.default)
@@ -302,9 +303,13 @@ def load_from(folder: Traversable) -> KnowledgeBase:
             inputs.update(dict.fromkeys(used))
             rows.append(
                 CompiledRow(
-                    table.id, r_index, row, _compile(label, show, row.when, rwhere),
-                    describe(row.when, label, show), used,
-                )  # fmt: skip
+                    table.id,
+                    r_index,
+                    row,
+                    _compile(label, show, row.when, rwhere),
+                    describe(row.when, label, show),
+                    used,
+                )
             )
         compiled_tables.append(
             CompiledTable(table, t_index, applies, tuple(rows), tuple(inputs), name)
@@ -325,9 +330,11 @@ def load_from(folder: Traversable) -> KnowledgeBase:
         _check_test_facts(srow.test.fires_with, where, derived_values)
         safety_rows.append(
             CompiledSafetyRow(
-                srow, _compile(label, show, srow.when, where), describe(srow.when, label, show),
+                srow,
+                _compile(label, show, srow.when, where),
+                describe(srow.when, label, show),
                 frozenset(srow.drugs),
-            )  # fmt: skip
+            )
         )
 
     version = f"{manifest.version}+{digest.hexdigest()[:10]}"
@@ -403,6 +410,9 @@ def _check_outcome(row: Row, where: str, slots: set[str], conflicts: Mapping[str
         and not out.dose
     ):
         raise KnowledgeError(f"{where}: an analgesic recommendation needs a dose with its source")
+    for companion in out.requires:
+        if companion not in DRUGS:
+            raise KnowledgeError(f"{where}: requires unknown drug {companion!r}")
     for c in out.conflicts:
         if c not in conflicts:
             raise KnowledgeError(f"{where}: unknown conflict {c!r}")

@@ -88,6 +88,10 @@ class Outcome(_Strict):
     dose: str | None = None
     conflicts: list[str] = Field(default_factory=list)
     cautions: list[str] = Field(default_factory=list)
+    requires: list[str] = Field(
+        default_factory=list,
+        description="Companion drugs that must be usable too (e.g. oxycodone requires a laxative)",
+    )
 
 
 class RowTest(_Strict):

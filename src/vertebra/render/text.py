@@ -42,11 +42,11 @@ def to_text(plan: Plan) -> str:
             out += _wrap(f"why: {'; '.join(r.rationale)}", "      ")
     if plan.conflicts:
         out += ["", "WHERE THE SOURCES DISAGREE"]
-        for c in plan.conflicts:
-            out += _wrap(f"* {c.topic}: {c.summary}", "  ")
-            for p in c.positions:
+        for conflict in plan.conflicts:
+            out += _wrap(f"* {conflict.topic}: {conflict.summary}", "  ")
+            for p in conflict.positions:
                 out += _wrap(f"[{notes.get(p.source, '?')}] {p.position}", "      ")
-            out += _wrap(f"vertebra follows: {c.followed}", "      ")
+            out += _wrap(f"vertebra follows: {conflict.followed}", "      ")
     if plan.missing_information:
         out += ["", "MISSING INFORMATION"]
         for m in plan.missing_information:

@@ -1,0 +1,142 @@
+"""Properties that hold for every valid patient (hypothesis)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+
+from tests.engine.strategies import patient_facts
+from vertebra.engine import plan
+from vertebra.facts import FACT_NAMES, parse_facts
+from vertebra.knowledge import load
+from vertebra.plan import Plan
+
+KB = load()
+SOURCE_IDS = {s.id for s in KB.sources}
+ORAL_BISPHOSPHONATES = {"alendronate", "risedronate", "ibandronate"}
+NSAIDS = {"naproxen", "diclofenac", "ibuprofen"}
+
+
+# Contraindications stated in the sources, written here independently of the knowledge files:
+# (drug set, predicate on the facts) -> the drug must never be a 'do' or 'consider'.
+def _contraindicated(facts: dict[str, Any], drug: str) -> bool:
+    conds = set(facts.get("conditions") or [])
+    crcl = facts.get("creatinine_clearance")
+    if drug in set(facts.get("allergies") or []):
+        return True
+    if drug in ORAL_BISPHOSPHONATES and conds & {
+        "oesophageal_disorder",
+        "cannot_sit_upright_30_min",
+    }:
+        return True
+    if drug in ORAL_BISPHOSPHONATES | {"zoledronic_acid"} and "hypocalcaemia" in conds:
+        return True
+    if drug == "zoledronic_acid" and crcl is not None and crcl < 35:
+        return True
+    if drug == "romosozumab" and conds & {"mi_or_stroke_history", "hypocalcaemia"}:
+        return True
+    return drug == "teriparatide" and bool(
+        conds & {"pagets_disease", "abnormal_alkaline_phosphatase", "prior_skeletal_radiation"}
+    )
+
+
+def _not_recommended(facts: dict[str, Any], drug: str) -> bool:
+    crcl = facts.get("creatinine_clearance")
+    conds = set(facts.get("conditions") or [])
+    if drug == "alendronate" and crcl is not None and crcl < 35:
+        return True
+    if drug in {"risedronate", "ibandronate"} and crcl is not None and crcl < 30:
+        return True
+    if drug in NSAIDS and (
+        (crcl is not None and crcl < 30)
+        or conds & {"gi_bleeding_history", "cardiovascular_disease", "mi_or_stroke_history"}
+    ):
+        return True
+    return drug == "denosumab" and crcl is not None and crcl < 30
+
+
+def _plan(facts: dict[str, Any]) -> Plan:
+    return plan(parse_facts(facts))
+
+
+SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@SETTINGS
+@given(patient_facts())
+def test_every_recommendation_cites_known_sources(facts: dict[str, Any]) -> None:
+    p = _plan(facts)
+    listed = {s.id for s in p.sources}
+    for r in p.recommendations:
+        assert r.citations, r.id
+        assert set(r.citations) <= SOURCE_IDS
+        assert set(r.citations) <= listed
+    for c in p.conflicts:
+        assert {pos.source for pos in c.positions} <= listed
+
+
+@SETTINGS
+@given(patient_facts())
+def test_no_do_for_a_contraindicated_or_allergic_drug(facts: dict[str, Any]) -> None:
+    for r in _plan(facts).recommendations:
+        if r.drug is None:
+            continue
+        if _contraindicated(facts, r.drug):
+            assert r.action in ("avoid", "contraindicated"), (r.id, r.action)
+            if r.action != "avoid":
+                assert r.action == "contraindicated"
+        if _not_recommended(facts, r.drug):
+            assert r.action in ("avoid", "contraindicated"), (r.id, r.action)
+
+
+@SETTINGS
+@given(patient_facts())
+def test_oxycodone_never_without_a_laxative(facts: dict[str, Any]) -> None:
+    recs = _plan(facts).recommendations
+    if any(r.drug == "oxycodone" and r.action in ("do", "consider") for r in recs):
+        assert any(r.drug == "laxative" and r.action in ("do", "consider") for r in recs)
+
+
+@SETTINGS
+@given(patient_facts())
+def test_medical_management_always_present(facts: dict[str, Any]) -> None:
+    p = _plan(facts)
+    if p.pathway == "out_of_scope":
+        assert any("scope" in r.title for r in p.recommendations)
+        return
+    cats = {r.category for r in p.recommendations if r.action in ("do", "consider")}
+    assert {"analgesia", "referral", "follow_up"} <= cats
+    assert any(r.target == "fracture_liaison_service" for r in p.recommendations)
+    if p.pathway != "pathological_suspected":
+        assert any(r.drug in ("calcium", "vitamin_d") for r in p.recommendations)
+
+
+@SETTINGS
+@given(patient_facts())
+def test_missing_information_names_only_unknown_facts(facts: dict[str, Any]) -> None:
+    p = _plan(facts)
+    for m in p.missing_information:
+        assert m.field in FACT_NAMES
+        assert facts.get(m.field) is None, m.field
+        assert m.why
+
+
+@SETTINGS
+@given(patient_facts())
+def test_deterministic_and_well_formed(facts: dict[str, Any]) -> None:
+    first = _plan(facts).to_json()
+    assert _plan(dict(reversed(list(facts.items())))).to_json() == first
+    p = Plan.model_validate_json(first)
+    ids = [r.id for r in p.recommendations]
+    assert len(ids) == len(set(ids))
+    timeline_ids = [i for slot in p.timeline for i in slot.recommendations]
+    assert sorted(timeline_ids) == sorted(ids)
+    for r in p.recommendations:
+        if r.category == "referral":
+            assert r.target and r.urgency
+        if r.urgency is not None:
+            assert r.category in ("referral", "imaging")
+    urgencies = [r.urgency for r in p.recommendations]
+    ranks = [{"immediate": 0, "urgent": 1, "routine": 2}.get(u or "", 3) for u in urgencies]
+    assert ranks == sorted(ranks), "urgent first"
