@@ -106,15 +106,16 @@ def test_patient_without_vertebral_fracture_gets_no_cards(ehr: Any) -> None:
     assert ehr.client.app.state.vertebra.store.events()[0].outcome == "not_applicable"
 
 
-def test_fracture_without_a_level_asks_for_facts(ehr: Any) -> None:
+def test_fracture_without_a_level_asks_for_it(ehr: Any) -> None:
     prefetch = ehr.prefetch()
     prefetch["conditions"] = ehr.searchset(ehr.condition("M80.08XA", "fx-nolevel"))
     r = ehr.call(SERVICE, ehr.body("patient-view", prefetch))
     assert r.status_code == 200
-    (card,) = r.json()["cards"]
-    check_card(card)
-    assert card["indicator"] == "info"
-    assert "level" in card["detail"].lower()
+    cards = r.json()["cards"]
+    for card in cards:
+        check_card(card)
+    summary = next(c for c in cards if c["source"]["topic"]["code"] == "plan-summary")
+    assert "level" in summary["detail"].lower()
 
 
 @pytest.mark.parametrize("drop", [None, "observations"])

@@ -17,7 +17,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, delete, event, select
+from sqlalchemy import Engine, create_engine, delete, event, insert, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -56,13 +56,13 @@ def make_engine(url: str) -> Engine:
         return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
     database = parsed.database
     if not database or database == ":memory:":
-        engine = create_engine(
-            url, poolclass=StaticPool, connect_args={"check_same_thread": False}
-        )
+        engine = create_engine(url, poolclass=StaticPool, connect_args={"check_same_thread": False})
     else:
         Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
-            url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=10,
+            url,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            pool_size=10,
             max_overflow=20,
         )
 
@@ -163,60 +163,67 @@ class Store:
     def record_event(self, record: EventRecord) -> str:
         """Append one audit event (and its cards) in one transaction; returns its uuid."""
         event_uuid = str(uuid.uuid4())
-        with self._sessions.begin() as session:
-            row = AuditEvent(
-                event_uuid=event_uuid,
-                created_at=datetime.now(UTC),
-                caller=record.caller,
-                hook=record.hook,
-                service=record.service,
-                hook_instance=record.hook_instance,
-                input_kind=record.input_kind,
-                input_hash=record.input_hash,
-                input_facts=record.input_facts,
-                knowledge_version=record.knowledge_version,
-                outcome=record.outcome,
-                pathway=record.pathway,
-                recommendation_ids=list(record.recommendation_ids),
-                card_uuids=[c.uuid for c in record.cards],
-            )
-            session.add(row)
+        row = {
+            "event_uuid": event_uuid,
+            "created_at": datetime.now(UTC),
+            "caller": record.caller,
+            "hook": record.hook,
+            "service": record.service,
+            "hook_instance": record.hook_instance,
+            "input_kind": record.input_kind,
+            "input_hash": record.input_hash,
+            "input_facts": record.input_facts,
+            "knowledge_version": record.knowledge_version,
+            "outcome": record.outcome,
+            "pathway": record.pathway,
+            "recommendation_ids": list(record.recommendation_ids),
+            "card_uuids": [c.uuid for c in record.cards],
+        }
+        # Core statements, not the ORM unit of work: this runs on every call.
+        with self.engine.begin() as conn:
+            result = conn.execute(insert(AuditEvent), row)
             if record.cards:
-                session.flush()
-                session.add_all(
-                    IssuedCard(
-                        card_uuid=card.uuid,
-                        event_id=row.id,
-                        service=record.service or record.hook,
-                        recommendation_id=card.recommendation_id,
-                        suggestion_uuids=list(card.suggestion_uuids),
-                    )
-                    for card in record.cards
+                (event_id,) = result.inserted_primary_key or (None,)
+                conn.execute(
+                    insert(IssuedCard),
+                    [
+                        {
+                            "card_uuid": card.uuid,
+                            "event_id": event_id,
+                            "service": record.service or record.hook,
+                            "recommendation_id": card.recommendation_id,
+                            "suggestion_uuids": list(card.suggestion_uuids),
+                        }
+                        for card in record.cards
+                    ],
                 )
         return event_uuid
 
-    def record_feedback(
-        self, service: str, caller: str, items: Sequence[FeedbackRecord]
-    ) -> int:
+    def record_feedback(self, service: str, caller: str, items: Sequence[FeedbackRecord]) -> int:
         """Append feedback on issued cards: all items or none (unknown cards are refused)."""
         with self._sessions.begin() as session:
             errors: list[dict[str, Any]] = []
             for index, item in enumerate(items):
                 card = session.get(IssuedCard, item.card_uuid)
                 if card is None or card.service != service:
-                    errors.append({
-                        "field": f"feedback[{index}].card",
-                        "message": f"no card {item.card_uuid!r} was issued by {service}",
-                        "type": "unknown_card",
-                    })
+                    errors.append(
+                        {
+                            "field": f"feedback[{index}].card",
+                            "message": f"no card {item.card_uuid!r} was issued by {service}",
+                            "type": "unknown_card",
+                        }
+                    )
                     continue
                 for j, suggestion in enumerate(item.accepted_suggestions):
                     if suggestion not in card.suggestion_uuids:
-                        errors.append({
-                            "field": f"feedback[{index}].acceptedSuggestions[{j}].id",
-                            "message": f"card {item.card_uuid!r} has no suggestion {suggestion!r}",
-                            "type": "unknown_suggestion",
-                        })
+                        errors.append(
+                            {
+                                "field": f"feedback[{index}].acceptedSuggestions[{j}].id",
+                                "message": f"card {item.card_uuid!r} has no suggestion "
+                            f"{suggestion!r}",
+                                "type": "unknown_suggestion",
+                            }
+                        )
             if errors:
                 raise UnknownCardError(errors)
             now = datetime.now(UTC)
@@ -239,8 +246,8 @@ class Store:
     def use_jti(self, iss: str, jti: str, expires_at: int, now: int) -> bool:
         """Remember a JWT id until it expires; False if it was already used (a replay)."""
         try:
-            with self._sessions.begin() as session:
-                session.add(UsedJti(iss=iss, jti=jti, expires_at=expires_at))
+            with self.engine.begin() as conn:
+                conn.execute(insert(UsedJti), {"iss": iss, "jti": jti, "expires_at": expires_at})
         except IntegrityError:
             with self._sessions.begin() as session:
                 stale = session.get(UsedJti, (iss, jti))
