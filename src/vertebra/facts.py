@@ -99,6 +99,14 @@ class PatientFacts(BaseModel):
 FACT_NAMES: tuple[str, ...] = tuple(PatientFacts.model_fields)
 
 
+class RecordFacts(PatientFacts):
+    """Facts read from a health record (FHIR), where a vertebral fracture may be coded without
+    its level. ``fracture_levels`` may then be unknown; the plan asks for it to be confirmed.
+    Patient facts sent as JSON (contract §1) always need at least one level."""
+
+    fracture_levels: Annotated[list[Level], Field(min_length=1)] | None = None  # type: ignore[assignment]
+
+
 class FactsError(ValueError):
     """Invalid patient facts. ``errors`` names every offending field."""
 
@@ -166,6 +174,15 @@ def parse_facts(data: Any) -> PatientFacts:
         )
     try:
         return PatientFacts.model_validate(data)
+    except ValidationError as exc:
+        raise FactsError(explain(exc)) from None
+
+
+def parse_record_facts(data: dict[str, Any]) -> PatientFacts:
+    """Validate facts read from a record: like :func:`parse_facts`, but the fracture level may be
+    unknown (see :class:`RecordFacts`)."""
+    try:
+        return RecordFacts.model_validate(data)
     except ValidationError as exc:
         raise FactsError(explain(exc)) from None
 

@@ -56,11 +56,11 @@ def test_untidy_searchset_example() -> None:
     assert any("bodySite" in n and "T12" in n for n in got.notes)
 
 
-def test_synthea_example_needs_a_level() -> None:
+def test_synthea_example_level_stays_unknown_unless_given() -> None:
     data = load("synthea-osteoporotic-fracture.json")
-    with pytest.raises(FactsError) as exc:
-        to_facts(data, today=TODAY)
-    assert exc.value.errors[0]["field"] == "fracture_levels"
+    unknown = to_facts(data, today=TODAY)
+    assert unknown.facts.fracture_levels is None
+    assert unknown.assumed_levels == []
     got = to_facts(data, today=TODAY, default_level="L1")
     assert got.assumed_levels == ["L1"]
     assert got.facts.osteoporosis_drug == "alendronate"

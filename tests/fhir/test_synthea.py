@@ -85,9 +85,15 @@ def test_osteoporotic_fracture_patient_gets_a_bone_health_plan(
 ) -> None:
     (pid,) = _fracture_patients(groups)
     items = groups[pid]
-    with pytest.raises(FactsError) as exc:
-        to_facts(items, today=TODAY)
-    assert "443165006" in exc.value.errors[0]["message"]
+    unknown_level = to_facts(items, today=TODAY)
+    assert unknown_level.facts.fracture_levels is None
+    assert any("443165006" in n for n in unknown_level.notes)
+    first = plan(unknown_level.facts)
+    assert any(r.category == "bone_health" and r.action == "do" for r in first.recommendations)
+    assert "fracture_levels" in {m.field for m in first.missing_information}
+    assert first.recommendations[0].id == "assess-confirm-fracture-level" or any(
+        r.id == "assess-confirm-fracture-level" for r in first.recommendations
+    )
 
     got = to_facts(items, today=TODAY, default_level="T12")
     assert got.assumed_levels == ["T12"]

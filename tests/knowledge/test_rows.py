@@ -10,7 +10,7 @@ import pytest
 
 from tests.conftest import with_facts
 from vertebra.engine import plan
-from vertebra.facts import FACT_NAMES, parse_facts
+from vertebra.facts import FACT_NAMES, parse_record_facts
 from vertebra.knowledge import CompiledRow, CompiledSafetyRow, load
 from vertebra.knowledge.conditions import facts_used
 from vertebra.plan import Plan, Recommendation
@@ -18,11 +18,11 @@ from vertebra.plan import Plan, Recommendation
 KB = load()
 ROWS: list[CompiledRow] = list(KB.rows())
 SAFETY: list[CompiledSafetyRow] = list(KB.safety_rows)
-REQUIRED = {"age", "sex", "fracture_levels"}
+REQUIRED = {"age", "sex"}
 
 
 def _plan(patch: dict[str, Any]) -> Plan:
-    return plan(parse_facts(with_facts(patch)))
+    return plan(parse_record_facts(with_facts(patch)))
 
 
 def _find(p: Plan, rec_id: str) -> Recommendation | None:

@@ -69,6 +69,7 @@ def _table_rank(row: CompiledRow) -> int:
 class _Missing:
     why: str
     tables: list[str] = field(default_factory=list)
+    explicit: bool = True
 
 
 def _dedupe(items: list[str]) -> list[str]:
@@ -84,12 +85,18 @@ class _Run:
         self.ctx["_deps"] = self.deps
         self.missing: dict[str, _Missing] = {}
 
-    def note_missing(self, fields: frozenset[str], why: str, table: str) -> None:
+    def note_missing(
+        self, fields: frozenset[str], why: str, table: str, explicit: bool = True
+    ) -> None:
+        """Record unknown facts; an explicit ``why`` replaces a fallback one."""
         for name in fields:
             entry = self.missing.get(name)
             if entry is None:
-                self.missing[name] = _Missing(why, [table])
-            elif table not in entry.tables:
+                self.missing[name] = _Missing(why, [table], explicit)
+                continue
+            if explicit and not entry.explicit:
+                entry.why, entry.explicit = why, True
+            if table not in entry.tables:
                 entry.tables.append(table)
 
     def derive(self) -> None:
@@ -104,7 +111,7 @@ class _Run:
                 if out.value is None:
                     unknown |= out.unknown
                     text = why or f"needed to decide the {d.spec.label.lower()}"
-                    self.note_missing(out.unknown, text, f"derived:{d.spec.name}")
+                    self.note_missing(out.unknown, text, f"derived:{d.spec.name}", why is not None)
                     if d.spec.on_unknown == "stop":
                         value = None
                         break
@@ -125,9 +132,12 @@ class _Run:
                 out = row.when(self.ctx)
                 if out.value is True:
                     drafts.append(self._draft(row, row.row.then.action, base + list(out.reasons)))
+                    if out.unknown:
+                        why = row.row.why or row.row.then.title
+                        self.note_missing(out.unknown, why, table.table.id, row.row.why is not None)
                 elif out.value is None:
                     why = row.row.why or f"decides: {row.row.then.title}"
-                    self.note_missing(out.unknown, why, table.table.id)
+                    self.note_missing(out.unknown, why, table.table.id, row.row.why is not None)
                     if row.row.if_unknown == "consider":
                         draft = self._draft(row, _weaker(row.row.then.action), base)
                         labels = ", ".join(sorted(self.kb.label(f) for f in out.unknown))
@@ -145,9 +155,8 @@ class _Run:
 
     def _draft(self, row: CompiledRow, action: str, reasons: list[str]) -> _Draft:
         then = row.row.then
-        rationale = _dedupe(reasons) or [
-            f"Vertebral fracture at {', '.join(self.facts.fracture_levels)}"
-        ]
+        levels = ", ".join(self.facts.fracture_levels or []) or "an unconfirmed level"
+        rationale = _dedupe(reasons) or [f"Vertebral fracture at {levels}"]
         return _Draft(
             row=row,
             action=action,

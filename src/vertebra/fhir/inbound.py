@@ -16,7 +16,14 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from vertebra.facts import DRUGS, LEVELS, FactsError, Level, PatientFacts, parse_facts
+from vertebra.facts import (
+    DRUGS,
+    LEVELS,
+    FactsError,
+    Level,
+    PatientFacts,
+    parse_record_facts,
+)
 from vertebra.fhir.codes import (
     Coding,
     Match,
@@ -409,10 +416,10 @@ def _fracture_facts(state: _State, default_level: Level | None) -> list[Level]:
             )
         )
         if default_level is None:
-            state.problem(
-                "fracture_levels",
-                f"a vertebral fracture was found ({codes}) but no code or bodySite states its "
-                "level; give fracture_levels, or convert with default_level",
+            state.notes.append(
+                f"fracture_levels unknown: a fracture was found ({codes}) but no code or bodySite "
+                "states its level; the level is not guessed and the plan asks for it to be "
+                "confirmed on imaging (or convert with default_level)"
             )
         else:
             state.values["fracture_levels"] = [default_level]
@@ -842,14 +849,14 @@ def to_facts(
     """FHIR R4 (Bundle, resource list or CDS Hooks prefetch) to validated patient facts.
 
     Raises :class:`FactsError` naming each field that is missing (no Patient, no vertebral
-    fracture, a fracture with no stated level and no ``default_level``) or invalid (age < 18).
-    ``default_level`` is used only when fractures are found and none states a level; it is
-    then listed in ``assumed_levels`` and in the notes, never silently.
+    fracture) or invalid (age < 18). A fracture coded without a level leaves
+    ``fracture_levels`` unknown (the plan asks for it); ``default_level``, if given, is used
+    instead and then listed in ``assumed_levels`` and in the notes, never silently.
     """
     extraction = extract_facts(bundle_or_resources, today=today, default_level=default_level)
     if extraction.problems:
         raise FactsError(extraction.problems)
-    facts = parse_facts(extraction.values)
+    facts = parse_record_facts(extraction.values)
     return FhirFacts(
         patient_id=extraction.patient_id,
         facts=facts,

@@ -33,6 +33,8 @@ class Outcome:
     value: bool | None
     reasons: tuple[str, ...] = ()
     unknown: frozenset[str] = frozenset()
+    """When ``value`` is None: the facts whose absence left it unknown. When True: the facts the
+    condition fired *because* they are undocumented (``unknown: true`` tests)."""
 
 
 Evaluator = Callable[[Context], Outcome]
@@ -90,6 +92,7 @@ def _all(parts: Sequence[Evaluator]) -> Evaluator:
     def run(ctx: Context) -> Outcome:
         reasons: list[str] = []
         unknown: set[str] = set()
+        asked: set[str] = set()
         for part in parts:
             out = part(ctx)
             if out.value is False:
@@ -98,9 +101,10 @@ def _all(parts: Sequence[Evaluator]) -> Evaluator:
                 unknown |= out.unknown
             else:
                 reasons.extend(out.reasons)
+                asked |= out.unknown
         if unknown:
             return Outcome(None, (), frozenset(unknown))
-        return Outcome(True, tuple(reasons))
+        return Outcome(True, tuple(reasons), frozenset(asked))
 
     return run
 
@@ -214,9 +218,11 @@ def _compile_op(name: str, op: str, arg: Any, label: Describer, show: Shower) ->
         want_missing = arg if op == "unknown" else not arg
         text = f"{lab}: not documented" if want_missing else f"{lab}: documented"
 
+        asked = frozenset((name,)) if want_missing else frozenset()
+
         def presence(ctx: Context) -> Outcome:
             missing = ctx.get(name) is None
-            return Outcome(True, (text,)) if missing == want_missing else Outcome(False)
+            return Outcome(True, (text,), asked) if missing == want_missing else Outcome(False)
 
         return presence
     if op in SCALAR_OPS:
