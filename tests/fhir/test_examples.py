@@ -12,7 +12,6 @@ from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.requestgroup import RequestGroup
 
 from vertebra.engine import plan
-from vertebra.facts import FactsError
 from vertebra.fhir import plan_to_fhir, to_facts
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "fhir"

@@ -16,9 +16,9 @@ from vertebra.facts import FACT_NAMES, PatientFacts
 from vertebra.knowledge import CompiledRow, KnowledgeBase, load
 from vertebra.plan import (
     ACTIONS,
-    Action,
     CATEGORIES,
     URGENCIES,
+    Action,
     Conflict,
     MissingInformation,
     Pathway,
