@@ -37,7 +37,12 @@ class Clinician(FastHttpUser):
     def patient_view(self) -> None:
         body = json.dumps(next(_HOOKS))
         headers = dict(_HEADERS, Authorization=f"Bearer {next(_TOKENS)}")
-        with self.client.post("/cds-services/vertebra-patient-view", data=body, headers=headers,
-                              name="POST patient-view", catch_response=True) as response:  # fmt: skip
+        with self.client.post(
+            "/cds-services/vertebra-patient-view",
+            data=body,
+            headers=headers,
+            name="POST patient-view",
+            catch_response=True,
+        ) as response:
             if response.status_code != 200 or b'"cards"' not in response.content:
                 response.failure(f"HTTP {response.status_code}")

@@ -41,6 +41,15 @@ LEVEL_CODES = {"T11": "S22.080A", "T12": "S22.080A", "L1": "S32.010A", "L2": "S3
                "L3": "S32.030A"}  # fmt: skip
 
 
+def http_impl() -> str:
+    """What uvicorn will use: httptools/uvloop when installed, else h11/asyncio."""
+    import importlib.util
+
+    http = "httptools" if importlib.util.find_spec("httptools") else "h11"
+    loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
+    return f"{http}+{loop}"
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -100,12 +109,14 @@ def hook_pool(n: int, rng: random.Random) -> list[dict[str, Any]]:
             "medicationStatements": None,
             "allergies": None,
         }  # fmt: skip
-        pool.append({
-            "hook": "patient-view",
-            "hookInstance": str(uuid.uuid4()),
-            "context": {"userId": "Practitioner/bench", "patientId": pid},
-            "prefetch": prefetch,
-        })
+        pool.append(
+            {
+                "hook": "patient-view",
+                "hookInstance": str(uuid.uuid4()),
+                "context": {"userId": "Practitioner/bench", "patientId": pid},
+                "prefetch": prefetch,
+            }
+        )
     return pool
 
 
@@ -152,17 +163,23 @@ def main() -> int:
         raise SystemExit("bounded: at most 600 s and 5000 requests/s")
 
     rng = random.Random(20261121)
+    load_before = list(os.getloadavg())
+    if load_before[0] > 0.5:
+        print(f"note: load average {load_before[0]:.2f} before the run: other processes compete "
+              "for the 2 cores and the figures will be pessimistic")  # fmt: skip
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     signer = EhrSigner(iss="https://bench-ehr.example.org", alg="ES384")
     with tempfile.TemporaryDirectory(prefix="vertebra-bench-") as tmp_name:
         tmp = Path(tmp_name)
         env = dict(os.environ)
-        env.update({
-            "VERTEBRA_DATABASE_URL": f"sqlite:///{tmp / 'audit.sqlite3'}",
-            "VERTEBRA_TRUSTED_ISSUERS": json.dumps([signer.issuer()]),
-            "VERTEBRA_LOG_LEVEL": "WARNING",
-        })
+        env.update(
+            {
+                "VERTEBRA_DATABASE_URL": f"sqlite:///{tmp / 'audit.sqlite3'}",
+                "VERTEBRA_TRUSTED_ISSUERS": json.dumps([signer.issuer()]),
+                "VERTEBRA_LOG_LEVEL": "WARNING",
+            }
+        )
         env.pop("VERTEBRA_CONFIG", None)
         server_log = (tmp / "server.log").open("wb")
         server = subprocess.Popen(
@@ -184,8 +201,11 @@ def main() -> int:
             with httpx.Client(base_url=base, timeout=30) as client:
                 for i in range(20 * args.workers):
                     client.post("/api/plan", json=facts[i])
-                    h = client.post("/cds-services/vertebra-patient-view", json=hooks[i],
-                                    headers={"Authorization": f"Bearer {tokens.pop()}"})
+                    h = client.post(
+                        "/cds-services/vertebra-patient-view",
+                        json=hooks[i],
+                        headers={"Authorization": f"Bearer {tokens.pop()}"},
+                    )
                     h.raise_for_status()
             data = tmp / "data.json"
             data.write_text(json.dumps({"facts": facts, "hooks": hooks, "tokens": tokens}))
@@ -216,10 +236,21 @@ def main() -> int:
     result = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": "uv run --frozen python bench/api/run.py " + " ".join(sys.argv[1:]),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                    "platform": platform.platform()},  # fmt: skip
-        "config": {"rate": args.rate, "duration_s": args.duration, "workers": args.workers,
-                   "users": args.users, "auth": "jwt (ES384)", "store": "sqlite"},  # fmt: skip
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "load_average_before": load_before,
+        },
+        "config": {
+            "rate": args.rate,
+            "duration_s": args.duration,
+            "workers": args.workers,
+            "users": args.users,
+            "auth": "jwt (ES384)",
+            "store": "sqlite",
+            "http": http_impl(),
+        },
         "target": {"p99_ms": TARGET_P99_MS, "rate": args.rate, "errors": 0, "met": met},
         "endpoints": stats,
     }

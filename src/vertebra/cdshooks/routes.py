@@ -16,7 +16,7 @@ from vertebra.cdshooks import prefetch as prefetching
 from vertebra.cdshooks.cards import CardBuilder
 from vertebra.cdshooks.models import CardsResponse, FeedbackRequest, HookRequest
 from vertebra.cdshooks.orders import draft_orders, drug_conflicts
-from vertebra.cdshooks.services import SERVICES, Service, discovery
+from vertebra.cdshooks.services import PREFETCH, SERVICES, Service, discovery
 from vertebra.facts import FactsError, PatientFacts, parse_facts
 from vertebra.security import ANONYMOUS_DEV, AuthError, Caller
 from vertebra.store import EventRecord, FeedbackRecord, UnknownCardError
@@ -81,9 +81,19 @@ async def call_service(
 ) -> Response:
     service = _service(service_id)
     url = endpoint_url(request, state)
-    cards = await run_in_threadpool(_authenticated_hook, request, state, service, body, url)
+    if _may_block(state, body):  # network I/O (JWKS or FHIR fetch): keep it off the loop
+        cards = await run_in_threadpool(_authenticated_hook, request, state, service, body, url)
+    else:  # CPU-bound and short: a thread hop would only add GIL hand-offs under load
+        cards = _authenticated_hook(request, state, service, body, url)
     # The cards are built from validated parts: send them without re-validating 50 kB of JSON.
     return Response(json.dumps(cards, ensure_ascii=False).encode(), media_type="application/json")
+
+
+def _may_block(state: AppState, body: HookRequest) -> bool:
+    if state.settings.auth_enabled and state.verifier.may_fetch():
+        return True
+    given = body.prefetch or {}
+    return body.fhirServer is not None and any(key not in given for key in PREFETCH)
 
 
 def _authenticated_hook(

@@ -146,6 +146,18 @@ class JWTVerifier:
             tenant=tenant if isinstance(tenant, str) else None,
         )
 
+    def may_fetch(self) -> bool:
+        """True when verifying could fetch a JWKS over the network (a URL issuer whose keys
+        are not cached or are stale): the caller should then verify off the event loop."""
+        now = self._clock()
+        for issuer in self._issuers.values():
+            if issuer.jwks_url is None:
+                continue
+            cached = self._cache.get(issuer.iss)
+            if cached is None or now - cached.fetched_at >= self.settings.jwks_cache_seconds:
+                return True
+        return False
+
     # -- claims -------------------------------------------------------------------------
 
     def _check_claims(self, claims: dict[str, Any], audiences: Sequence[str], now: int) -> None:
