@@ -10,7 +10,9 @@ drug into ``avoid``/``contraindicated``; an unknown contraindication turns ``do`
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, TypeVar, cast
+
+from pydantic import BaseModel
 
 from vertebra.facts import FACT_NAMES, PatientFacts
 from vertebra.knowledge import CompiledRow, KnowledgeBase, load
@@ -59,6 +61,50 @@ class _Draft:
 
 
 _TABLE_ORDER: dict[str, int] = {}
+
+_M = TypeVar("_M", bound=BaseModel)
+
+
+def _build(cls: type[_M], values: dict[str, Any]) -> _M:
+    """Instantiate an output model from complete, already-validated values.
+
+    Like pydantic's ``model_construct`` without its per-field default handling (7x faster,
+    which matters at half a millisecond per plan). Safe because every value comes from the
+    knowledge base, which is validated at load time, and ``values`` names every field."""
+    obj = cls.__new__(cls)
+    object.__setattr__(obj, "__dict__", values)
+    object.__setattr__(obj, "__pydantic_fields_set__", set(values))
+    object.__setattr__(obj, "__pydantic_extra__", None)
+    object.__setattr__(obj, "__pydantic_private__", None)
+    return obj
+
+
+_STATIC: dict[int, tuple[KnowledgeBase, dict[str, Source], dict[str, Conflict]]] = {}
+
+
+def _static(kb: KnowledgeBase) -> tuple[dict[str, Source], dict[str, Conflict]]:
+    """Sources and conflicts never change for one knowledge base: build their models once."""
+    cached = _STATIC.get(id(kb))
+    if cached is None or cached[0] is not kb:
+        sources = {
+            s.id: Source(
+                id=s.id, title=s.title, organisation=s.organisation, year=s.year, url=s.url
+            )
+            for s in kb.sources
+        }
+        conflicts = {
+            c.id: Conflict(
+                id=c.id,
+                topic=c.topic,
+                summary=c.summary,
+                positions=[Position(source=p.source, position=p.position) for p in c.positions],
+                followed=c.followed,
+            )
+            for c in kb.conflicts.values()
+        }
+        cached = (kb, sources, conflicts)
+        _STATIC[id(kb)] = cached
+    return cached[1], cached[2]
 
 
 def _table_rank(row: CompiledRow) -> int:
@@ -251,78 +297,72 @@ def plan(facts: PatientFacts, kb: KnowledgeBase | None = None) -> Plan:
         conflict_ids.update(dict.fromkeys(then.conflicts))
         cited.update(dict.fromkeys(d.citations))
         recs.append(
-            Recommendation.model_construct(
-                id=d.row.row.id,
-                category=then.category,
-                action=cast(Action, d.action),
-                target=then.target,
-                urgency=then.urgency,
-                drug=then.drug,
-                dose=then.dose,
-                title=d.title,
-                detail=d.detail,
-                rationale=d.rationale,
-                citations=d.citations,
-                strength=then.strength,
-                table=d.row.table_id,
-                timing=then.timing,
-                conflicts=list(then.conflicts),
-                cautions=d.cautions,
+            _build(
+                Recommendation,
+                {
+                    "id": d.row.row.id,
+                    "category": then.category,
+                    "action": cast(Action, d.action),
+                    "target": then.target,
+                    "urgency": then.urgency,
+                    "drug": then.drug,
+                    "dose": then.dose,
+                    "title": d.title,
+                    "detail": d.detail,
+                    "rationale": d.rationale,
+                    "citations": d.citations,
+                    "strength": then.strength,
+                    "table": d.row.table_id,
+                    "timing": then.timing,
+                    "conflicts": list(then.conflicts),
+                    "cautions": d.cautions,
+                },
             )
         )
 
+    static_sources, static_conflicts = _static(kb)
     conflicts: list[Conflict] = []
     for cid in kb.conflicts:
-        if cid not in conflict_ids:
-            continue
-        c = kb.conflicts[cid]
-        cited.update(dict.fromkeys(p.source for p in c.positions))
-        conflicts.append(
-            Conflict.model_construct(
-                id=c.id,
-                topic=c.topic,
-                summary=c.summary,
-                positions=[
-                    Position.model_construct(source=p.source, position=p.position)
-                    for p in c.positions
-                ],
-                followed=c.followed,
-            )
+        if cid in conflict_ids:
+            cited.update(dict.fromkeys(p.source for p in kb.conflicts[cid].positions))
+            conflicts.append(static_conflicts[cid])
+
+    by_slot: dict[str, list[str]] = {}
+    for r in recs:
+        by_slot.setdefault(r.timing, []).append(r.id)
+    timeline = [
+        _build(
+            TimelineEntry,
+            {
+                "id": slot.id,
+                "when": slot.when,
+                "weeks": slot.weeks,
+                "recommendations": by_slot[slot.id],
+            },
         )
-
-    timeline: list[TimelineEntry] = []
-    for slot in kb.vocabulary.timeline:
-        ids = [r.id for r in recs if r.timing == slot.id]
-        if ids:
-            timeline.append(
-                TimelineEntry.model_construct(
-                    id=slot.id, when=slot.when, weeks=slot.weeks, recommendations=ids
-                )
-            )
-
+        for slot in kb.vocabulary.timeline
+        if slot.id in by_slot
+    ]
     missing = [
-        MissingInformation.model_construct(field=name, why=m.why, tables=m.tables)
+        _build(MissingInformation, {"field": name, "why": m.why, "tables": m.tables})
         for name, m in sorted(run.missing.items(), key=lambda kv: _FACT_RANK.get(kv[0], 999))
     ]
-    sources = [
-        Source.model_construct(
-            id=s.id, title=s.title, organisation=s.organisation, year=s.year, url=s.url
-        )
-        for s in kb.sources
-        if s.id in cited
-    ]
+    sources = [static_sources[s.id] for s in kb.sources if s.id in cited]
     pathway = cast(Pathway, run.ctx.get("pathway") or "stable")
     phase = cast(Phase, run.ctx.get("phase") or "unknown")
-    return Plan.model_construct(
-        knowledge_version=kb.version,
-        pathway=pathway,
-        phase=phase,
-        recommendations=recs,
-        conflicts=conflicts,
-        missing_information=missing,
-        timeline=timeline,
-        sources=sources,
-        summary=_summary(kb, pathway, phase, recs, missing),
+    return _build(
+        Plan,
+        {
+            "knowledge_version": kb.version,
+            "pathway": pathway,
+            "phase": phase,
+            "recommendations": recs,
+            "conflicts": conflicts,
+            "missing_information": missing,
+            "timeline": timeline,
+            "sources": sources,
+            "summary": _summary(kb, pathway, phase, recs, missing),
+        },
     )
 
 

@@ -1,0 +1,92 @@
+"""Plan engine benchmark: plans per second in-process over the shipped examples.
+
+Measures, in the same run and process (one core):
+  * baseline — validate the facts JSON and serialise the validated facts back to JSON
+    (the cheapest thing any adapter does with a request);
+  * plan — validate the facts JSON, run ``plan()`` and serialise the plan to JSON.
+
+Reports plans/s, median and p99 latency per plan, and the ratio plan/baseline. Target: median
+under 0.5 ms per plan including JSON serialisation. Writes bench/plan/results.json.
+
+    uv run --frozen python bench/plan/run.py [--rounds 300]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+from vertebra.engine import plan
+from vertebra.facts import parse_facts
+from vertebra.knowledge import load
+
+ROOT = Path(__file__).resolve().parents[2]
+TARGET_MEDIAN_MS = 0.5
+
+
+def _time(fn: Any, inputs: list[str], rounds: int) -> list[float]:
+    samples: list[float] = []
+    for _ in range(rounds):
+        for text in inputs:
+            start = time.perf_counter_ns()
+            fn(text)
+            samples.append((time.perf_counter_ns() - start) / 1e6)
+    return samples
+
+
+def baseline(text: str) -> str:
+    return parse_facts(json.loads(text)).model_dump_json()
+
+
+def full(text: str) -> str:
+    return plan(parse_facts(json.loads(text))).to_json()
+
+
+def summary(samples: list[float]) -> dict[str, float]:
+    ordered = sorted(samples)
+    return {
+        "n": len(ordered),
+        "median_ms": round(statistics.median(ordered), 4),
+        "p99_ms": round(ordered[int(len(ordered) * 0.99) - 1], 4),
+        "per_second": round(1000 / statistics.fmean(ordered), 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rounds", type=int, default=300)
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "plan" / "results.json")
+    args = parser.parse_args()
+    inputs = [p.read_text() for p in sorted((ROOT / "examples").glob("*.json"))]
+    load()  # knowledge loading is start-up work, not per plan
+    for text in inputs:  # warm up
+        full(text)
+    base = summary(_time(baseline, inputs, args.rounds))
+    planned = summary(_time(full, inputs, args.rounds))
+    result = {
+        "command": f"uv run --frozen python bench/plan/run.py --rounds {args.rounds}",
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": f"{platform.machine()} {platform.python_implementation()} "
+        f"{platform.python_version()}, 1 core in-process",
+        "examples": len(inputs),
+        "baseline_validate_and_serialise_facts": base,
+        "plan_validate_plan_serialise": planned,
+        "ratio_plan_to_baseline_median": round(planned["median_ms"] / base["median_ms"], 1),
+        "target_median_ms": TARGET_MEDIAN_MS,
+        "target_met": planned["median_ms"] < TARGET_MEDIAN_MS,
+    }
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"{'run':<40}{'median ms':>10}{'p99 ms':>10}{'per s':>10}")
+    for name, row in (("baseline (validate + serialise facts)", base), ("plan (validate + plan + JSON)", planned)):
+        print(f"{name:<40}{row['median_ms']:>10}{row['p99_ms']:>10}{row['per_second']:>10}")
+    print(f"ratio plan/baseline (median): {result['ratio_plan_to_baseline_median']}x; "
+          f"target median < {TARGET_MEDIAN_MS} ms: {'met' if result['target_met'] else 'NOT met'}")
+
+
+if __name__ == "__main__":
+    main()
