@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Annotated, Any
 
+import pydantic_core
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
@@ -86,7 +86,7 @@ async def call_service(
     else:  # CPU-bound and short: a thread hop would only add GIL hand-offs under load
         cards = _authenticated_hook(request, state, service, body, url)
     # The cards are built from validated parts: send them without re-validating 50 kB of JSON.
-    return Response(json.dumps(cards, ensure_ascii=False).encode(), media_type="application/json")
+    return Response(pydantic_core.to_json(cards), media_type="application/json")
 
 
 def _may_block(state: AppState, body: HookRequest) -> bool:
