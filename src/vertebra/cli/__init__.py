@@ -16,6 +16,7 @@ app = _app.app
 
 # Each module registers its commands on import; keep this list sorted.
 from vertebra.cli import (  # noqa: E402
+    ask,
     knowledge,
     plan,
     screen,
@@ -23,7 +24,7 @@ from vertebra.cli import (  # noqa: E402
     synth,
 )
 
-__all__ = ["app", "knowledge", "main", "plan", "screen", "serve", "synth"]
+__all__ = ["app", "ask", "knowledge", "main", "plan", "screen", "serve", "synth"]
 
 
 def main() -> None:

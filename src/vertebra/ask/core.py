@@ -1,0 +1,557 @@
+"""Answer a clinician's question from the knowledge base, with numbered citations.
+
+A question about a patient is read into partial patient facts (stated assumptions for the
+required ones), the plan engine runs, and the answer is the part of the plan the question asks
+about, with what depends on facts not given. A question about a fact is answered by retrieval
+over the knowledge base's statements. Anything else is reported as not covered, with the nearest
+topics. Every clinical sentence is a knowledge-base text carrying its sources.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+from pydantic import ValidationError
+
+from vertebra import facts as facts_module
+from vertebra.ask.extract import Extracted, extract
+from vertebra.ask.index import Index, Statement, index
+from vertebra.ask.lexicon import Intent, Layout, intents, lexicon
+from vertebra.ask.model import MAX_QUESTION_CHARS, Answer, AskError, AskFacts, Match, Mode
+from vertebra.ask.text import content_words
+from vertebra.engine import plan as make_plan
+from vertebra.engine.core import _Run
+from vertebra.facts import PatientFacts
+from vertebra.knowledge import CompiledRow, KnowledgeBase
+from vertebra.plan import Plan, Recommendation
+from vertebra.render.markdown import ACTION_WORDS, CATEGORY_TITLES
+
+ASSUMED_AGE = 70
+ASSUMED_SEX = "female"
+ASSUMED_LEVEL = "L1"
+_URGENT = ("immediate", "urgent")
+
+
+def _phrase(text: str) -> re.Pattern[str]:
+    return re.compile(r"(?<![a-z0-9])" + re.escape(text.lower()) + r"(?![a-z0-9])")
+
+
+@dataclass(frozen=True)
+class _Matchers:
+    anchors: tuple[re.Pattern[str], ...]
+    off_topic: tuple[re.Pattern[str], ...]
+    cues: tuple[re.Pattern[str], ...]
+    intents: tuple[tuple[Intent, tuple[re.Pattern[str], ...]], ...]
+
+
+@cache
+def _matchers() -> _Matchers:
+    lex = lexicon()
+    return _Matchers(
+        anchors=tuple(_phrase(p) for p in lex.spine_anchors),
+        off_topic=tuple(_phrase(p) for p in lex.off_topic),
+        cues=tuple(_phrase(p) for p in lex.fact_cues),
+        intents=tuple((i, tuple(_phrase(p) for p in i.phrases)) for i in intents().intents),
+    )
+
+
+def validate_question(question: Any) -> str:
+    """The question, trimmed; :class:`AskError` naming ``question`` when it is unusable."""
+    if not isinstance(question, str):
+        raise AskError("must be a string", "string_type")
+    text = unicodedata.normalize("NFC", question).strip()
+    if not text:
+        raise AskError("must not be empty", "string_too_short")
+    if len(text) > MAX_QUESTION_CHARS:
+        raise AskError(
+            f"is too long ({len(text)} characters; at most {MAX_QUESTION_CHARS})", "string_too_long"
+        )
+    if any(unicodedata.category(ch) == "Cc" and ch not in "\t\n\r" for ch in text):
+        raise AskError("must not contain control characters", "value_error")
+    return " ".join(text.split())
+
+
+# --------------------------------------------------------------------------- citations
+
+
+class _Notes:
+    """Footnote numbers in order of first use."""
+
+    def __init__(self) -> None:
+        self.order: dict[str, int] = {}
+
+    def cite(self, ids: list[str] | tuple[str, ...]) -> str:
+        out = []
+        for i in dict.fromkeys(ids):
+            if i not in self.order:
+                self.order[i] = len(self.order) + 1
+            out.append(f"[^{self.order[i]}]")
+        return "".join(out)
+
+    def references(self, kb: KnowledgeBase, heading: str) -> list[str]:
+        if not self.order:
+            return []
+        by_id = {s.id: s for s in kb.sources}
+        lines = ["", f"## {heading}", ""]
+        for sid, n in self.order.items():
+            s = by_id.get(sid)
+            if s is None:
+                lines.append(f"[^{n}]: {sid}")
+                continue
+            link = f" <{s.url}>" if s.url else ""
+            lines.append(f"[^{n}]: {_sentence(s.title)} {s.organisation}, {s.year}.{link}")
+        return lines
+
+
+def _lower_first(text: str) -> str:
+    """Lower-case a leading capital unless it starts an acronym (MRI, NSAID)."""
+    if len(text) > 1 and text[0].isupper() and not text[1].isupper():
+        return text[0].lower() + text[1:]
+    return text
+
+
+def _sentence(text: str) -> str:
+    text = text.strip()
+    return text if text.endswith((".", "?", "!", ")")) else text + "."
+
+
+# --------------------------------------------------------------------------- intent
+
+
+def _intent(question: str, ex: Extracted) -> tuple[Intent, list[str], int]:
+    low = question.lower()
+    best: Intent | None = None
+    best_score = 0
+    for intent, patterns in _matchers().intents:
+        score = sum(1 for p in patterns if p.search(low))
+        if score > best_score:
+            best, best_score = intent, score
+    by_id = {i.id: i for i in intents().intents}
+    topic = [
+        d
+        for d in ex.drugs
+        if d != ex.values.get("osteoporosis_drug") and d not in (ex.values.get("allergies") or [])
+    ]
+    if topic and (best is None or best.id in ("treatment", "analgesia", "bone_health")):
+        return by_id["drug"], topic, best_score
+    return best or by_id["treatment"], topic, best_score
+
+
+# --------------------------------------------------------------------------- facts
+
+
+@dataclass
+class _PatientRun:
+    facts: PatientFacts
+    plan: Plan
+    ctx: dict[str, Any]
+    assumed: dict[str, Any]
+    assumptions: list[str]
+
+
+def _record_parser() -> Any:
+    return getattr(facts_module, "RecordFacts", None)
+
+
+def _patient(ex: Extracted, layout: Layout, kb: KnowledgeBase) -> _PatientRun:
+    values = dict(ex.values)
+    assumed: dict[str, Any] = {}
+    assumptions: list[str] = []
+    if "age" not in values and "sex" not in values:
+        assumed.update(age=ASSUMED_AGE, sex=ASSUMED_SEX)
+        assumptions.append(layout.assumed_patient)
+    elif "age" not in values:
+        assumed["age"] = ASSUMED_AGE
+        assumptions.append(layout.assumed_age)
+    elif "sex" not in values:
+        assumed["sex"] = ASSUMED_SEX
+        assumptions.append(layout.assumed_sex)
+    if "conditions" in values:
+        assumptions.append(layout.assumed_conditions)
+    if ex.egfr:
+        assumptions.append(layout.egfr_as_crcl)
+    record = _record_parser()
+    model: Any = PatientFacts
+    if "fracture_levels" not in values:
+        if record is not None:
+            model = record
+            assumptions.append(layout.no_level)
+        else:
+            assumed["fracture_levels"] = [ASSUMED_LEVEL]
+            assumptions.append(layout.assumed_level)
+    data = {**values, **assumed}
+    for _ in range(len(data) + 1):
+        try:
+            facts: PatientFacts = model.model_validate(data)
+            break
+        except ValidationError as exc:  # drop what cannot be a fact, keep the rest
+            bad = {str(e["loc"][0]) for e in exc.errors() if e["loc"]}
+            bad -= {"age", "sex", "fracture_levels"}
+            if not bad:
+                raise
+            for name in bad:
+                data.pop(name, None)
+                values.pop(name, None)
+                ex.values.pop(name, None)
+    plan = make_plan(facts, kb)
+    run = _Run(kb, facts)
+    run.derive()
+    return _PatientRun(facts, plan, run.ctx, assumed, assumptions)
+
+
+# --------------------------------------------------------------------------- rendering
+
+
+def _rec_lines(rec: Recommendation, notes: _Notes, layout: Layout, detail: bool) -> list[str]:
+    head = f"**{ACTION_WORDS[rec.action]}** {rec.title}"
+    if rec.urgency:
+        head += f" *({rec.urgency})*"
+    lines = [f"- {head} {notes.cite(rec.citations)}"]
+    if detail:
+        lines.append(f"  - {rec.detail.strip()} {notes.cite(rec.citations)}")
+    if rec.dose:
+        lines.append(f"  - {layout.dose_prefix} {rec.dose} {notes.cite(rec.citations)}")
+    if detail:
+        lines += [f"  - {layout.caution_prefix} {c}" for c in rec.cautions]
+    return lines
+
+
+def _conditional_lines(row: CompiledRow, notes: _Notes, layout: Layout) -> list[str]:
+    then = row.row.then
+    head = f"{layout.conditional_prefix} {_lower_first(row.text)}: "
+    head += f"**{ACTION_WORDS[then.action]}** {then.title}"
+    if then.urgency:
+        head += f" *({then.urgency})*"
+    cites = notes.cite(row.row.references)
+    lines = [f"- {head} {cites}", f"  - {then.detail.strip()} {cites}"]
+    if then.dose:
+        lines.append(f"  - {layout.dose_prefix} {then.dose} {cites}")
+    return lines
+
+
+def _statement_line(s: Statement, kb: KnowledgeBase, notes: _Notes) -> str:
+    cites = notes.cite(s.citations)
+    if s.kind == "row":
+        return f"**{s.title}** — {_sentence(s.text)} {cites}"
+    if s.kind == "safety":
+        extra = f" {s.cautions[0]}" if s.cautions else ""
+        return f"{_sentence(s.text)}{extra} {cites}"
+    if s.kind == "position":
+        return f"{s.title}: {_sentence(s.text)} {cites}"
+    if s.kind == "conflict":
+        return f"**{s.title}** — {_sentence(s.text)} {cites}"
+    return f"**{s.title}** — {_sentence(s.text)} {cites}"
+
+
+def _conflict_lines(cid: str, kb: KnowledgeBase, notes: _Notes, layout: Layout) -> list[str]:
+    c = kb.conflicts[cid]
+    lines = [f"### {c.topic}", "", f"{c.summary.strip()} {notes.cite([p.source for p in c.positions])}", ""]
+    lines += [f"- {notes.cite([p.source])} {p.position}" for p in c.positions]
+    lines += ["", f"*{layout.followed_prefix}* {c.followed.strip()}", ""]
+    return lines
+
+
+def _show_fact(kb: KnowledgeBase, name: str, value: Any) -> str:
+    return f"{kb.label(name)}: {kb.show(name, value)}"
+
+
+# --------------------------------------------------------------------------- patient answers
+
+
+@dataclass
+class _Compose:
+    kb: KnowledgeBase
+    layout: Layout
+    notes: _Notes = field(default_factory=_Notes)
+    lines: list[str] = field(default_factory=list)
+
+
+def _patient_answer(
+    question: str,
+    intent: Intent,
+    topic_drugs: list[str],
+    ex: Extracted,
+    run: _PatientRun,
+    matches: list[tuple[Statement, float]],
+    kb: KnowledgeBase,
+    layout: Layout,
+) -> tuple[str, list[str]]:
+    c = _Compose(kb, layout)
+    plan = run.plan
+    recs = plan.recommendations
+    fired = {r.id for r in recs}
+
+    def in_focus(category: str, drug: str | None) -> bool:
+        if intent.id == "drug":
+            return drug in topic_drugs
+        return category in intent.focus
+
+    focus = [r for r in recs if in_focus(r.category, r.drug)]
+    supporting = [
+        r for r in recs if not in_focus(r.category, r.drug) and r.category in intent.supporting
+    ]
+    urgent_other = [
+        r
+        for r in recs
+        if r.urgency == "immediate" and r not in focus and r not in supporting
+    ]
+
+    conditional: list[CompiledRow] = []
+    unknown_facts: dict[str, None] = {}
+    for table in kb.tables:
+        if table.applies(run.ctx).value is not True:
+            continue
+        for row in table.rows:
+            if row.row.id in fired:
+                continue
+            then = row.row.then
+            wanted = in_focus(then.category, then.drug) or then.urgency in _URGENT
+            if not wanted:
+                continue
+            out = row.when(run.ctx)
+            if out.value is None:
+                conditional.append(row)
+                unknown_facts.update(dict.fromkeys(sorted(out.unknown)))
+    conditional.sort(key=lambda r: (0 if r.row.then.urgency == "immediate" else 1
+                                    if r.row.then.urgency == "urgent" else 2))  # fmt: skip
+
+    # The direct answer: the plan's strongest items for what was asked, then the urgent
+    # branches that depend on facts the question did not give.
+    strong = [r for r in focus if r.action in ("do", "avoid", "contraindicated")]
+    lead = strong[:3] if len(strong) >= 2 else (strong + [r for r in focus if r.action == "consider"])[:3]
+    sentences = [f"{_sentence(r.title)}{c.notes.cite(r.citations)}" for r in lead]
+    for row in [r for r in conditional if r.row.then.urgency in _URGENT][:3]:
+        cond = _lower_first(row.text)
+        sentences.append(
+            f"{layout.conditional_prefix} {cond}: {_sentence(row.row.then.title)}"
+            f"{c.notes.cite(row.row.references)}"
+        )
+    if not sentences:
+        sentences = [f"{_sentence(plan.summary)}"]
+    out = [f"# {question}", "", f"**{layout.answer_heading}.** " + " ".join(sentences)]
+
+    if run.assumptions:
+        out += ["", f"> **{layout.assumptions_heading}:** " + " ".join(run.assumptions)]
+    if ex.values or run.assumed:
+        out += ["", f"## {layout.facts_heading}", ""]
+        for name, value in ex.values.items():
+            out.append(f"- {_show_fact(kb, name, value)} (“{ex.evidence.get(name, '')}”)")
+        for name, value in run.assumed.items():
+            out.append(f"- {_show_fact(kb, name, value)} (assumed)")
+
+    shown: set[str] = set()
+    if intent.id == "drug":
+        names = ", ".join(kb.drug_name(d) for d in topic_drugs)
+        out += ["", f"## {names}", ""]
+        for r in focus:
+            out += _rec_lines(r, c.notes, layout, detail=True)
+            shown.add(r.id)
+        for s in index().statements:
+            if s.kind == "safety" and set(s.drugs) & set(topic_drugs):
+                out.append(
+                    f"- {layout.conditional_prefix} {_lower_first(s.condition or '')}: "
+                    f"{_statement_line(s, kb, c.notes)}"
+                )
+    else:
+        for category in intent.focus:
+            group = [r for r in focus if r.category == category]
+            if not group:
+                continue
+            out += ["", f"## {CATEGORY_TITLES[category]}", ""]
+            for r in group:
+                out += _rec_lines(r, c.notes, layout, detail=True)
+                shown.add(r.id)
+    if conditional:
+        out += ["", f"## {layout.conditional_heading}", ""]
+        for row in conditional:
+            out += _conditional_lines(row, c.notes, layout)
+    if urgent_other:
+        out += ["", f"## {CATEGORY_TITLES['referral']}", ""]
+        for r in urgent_other:
+            out += _rec_lines(r, c.notes, layout, detail=True)
+            shown.add(r.id)
+    for category in intent.supporting:
+        group = [r for r in supporting if r.category == category and r.id not in shown]
+        if not group:
+            continue
+        out += ["", f"## {CATEGORY_TITLES[category]}", ""]
+        for r in group:
+            out += _rec_lines(r, c.notes, layout, detail=False)
+            shown.add(r.id)
+
+    conflict_ids = [
+        cid
+        for cid in kb.conflicts
+        if any(cid in r.conflicts for r in recs if r.id in shown)
+        or any(cid in row.row.then.conflicts for row in conditional)
+    ]
+    if conflict_ids:
+        out += ["", f"## {layout.disagree_heading}", ""]
+        for cid in conflict_ids:
+            out += _conflict_lines(cid, kb, c.notes, layout)
+
+    shown_tables = {r.table for r in recs if r.id in shown} | {row.table_id for row in conditional}
+    missing = [
+        m
+        for m in plan.missing_information
+        if m.field in unknown_facts or set(m.tables) & shown_tables
+    ]
+    if missing:
+        out += ["", f"## {layout.missing_heading}", ""]
+        out += [f"- **{kb.label(m.field)}** — {m.why}" for m in missing]
+
+    pitfalls = [
+        r
+        for r in recs
+        if r.id not in shown and (r.action in ("avoid", "contraindicated") or r.category == "education")
+    ]
+    if pitfalls:
+        out += ["", f"## {layout.pitfalls_heading}", ""]
+        for r in pitfalls:
+            out.append(f"- **{ACTION_WORDS[r.action]}** {r.title} {c.notes.cite(r.citations)}")
+            if r.category == "education":
+                out.append(f"  - {r.detail.strip()} {c.notes.cite(r.citations)}")
+
+    shown_rows = shown | {row.row.id for row in conditional} | {p.id for p in pitfalls}
+    related = [(s, sc) for s, sc in matches if (s.row_id or s.id) not in shown_rows]
+    related = [(s, sc) for s, sc in related if s.kind in ("row", "safety")][:2]
+    if related:
+        out += ["", f"## {layout.related_heading}", ""]
+        out += [f"- {_statement_line(s, kb, c.notes)}" for s, _ in related]
+
+    out += c.notes.references(kb, layout.references_heading)
+    return "\n".join(out) + "\n", list(c.notes.order)
+
+
+# --------------------------------------------------------------------------- fact answers
+
+
+def _fact_answer(
+    question: str, matches: list[tuple[Statement, float]], kb: KnowledgeBase, layout: Layout
+) -> tuple[str, list[str]]:
+    notes = _Notes()
+    top = matches[0][0]
+    out = [f"# {question}", "", f"**{layout.answer_heading}.** {_statement_line(top, kb, notes)}"]
+    if top.kind == "row" and top.dose:
+        out.append(f"{layout.dose_prefix} {top.dose} {notes.cite(top.citations)}")
+    rest = matches[1:]
+    if rest:
+        out += ["", f"## {layout.statements_heading}", ""]
+        for s, _ in rest:
+            out.append(f"- {_statement_line(s, kb, notes)}")
+            if s.kind == "row" and s.dose:
+                out.append(f"  - {layout.dose_prefix} {s.dose} {notes.cite(s.citations)}")
+    conflict_ids = list(dict.fromkeys(cid for s, _ in matches for cid in s.conflicts))
+    if conflict_ids:
+        out += ["", f"## {layout.disagree_heading}", ""]
+        for cid in conflict_ids[:3]:
+            out += _conflict_lines(cid, kb, notes, layout)
+    cautions = [
+        (s, c) for s, _ in matches if s.kind == "row" for c in s.cautions
+    ]
+    avoid = [s for s, _ in matches if s.action in ("avoid", "contraindicated") and s is not top]
+    if cautions or avoid:
+        out += ["", f"## {layout.pitfalls_heading}", ""]
+        out += [f"- {c} {notes.cite(s.citations)}" for s, c in cautions]
+        out += [f"- **{ACTION_WORDS[s.action or 'avoid']}** {s.title} {notes.cite(s.citations)}" for s in avoid]
+    out += notes.references(kb, layout.references_heading)
+    return "\n".join(out) + "\n", list(notes.order)
+
+
+def _not_covered(
+    question: str, matches: list[tuple[Statement, float]], kb: KnowledgeBase, layout: Layout
+) -> tuple[str, list[str]]:
+    notes = _Notes()
+    out = [f"# {question}", "", f"**{layout.answer_heading}.** {layout.not_covered}"]
+    nearest = [s for s, _ in matches][:3] or [
+        s for s in index().statements if s.id in ("refer-fracture-liaison-service", "analgesia-paracetamol", "bone-start-now")
+    ]
+    out += ["", f"## {layout.nearest_heading}", ""]
+    out += [f"- {s.title} {notes.cite(s.citations)}" for s in nearest]
+    out += notes.references(kb, layout.references_heading)
+    return "\n".join(out) + "\n", list(notes.order)
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def _matches(ix: Index, question: str, drugs: list[str], k: int = 6) -> list[tuple[Statement, float]]:
+    found = ix.search(question, k=24)
+    if drugs:
+        found = [(s, sc * (1.5 if set(s.drugs) & set(drugs) else 1.0)) for s, sc in found]
+        found.sort(key=lambda p: -p[1])
+    if not found:
+        return []
+    floor = max(lexicon().min_score, 0.45 * found[0][1])
+    return [(s, sc) for s, sc in found if sc >= floor][:k]
+
+
+def answer(question: str) -> Answer:
+    """Answer ``question`` from the knowledge base (see the module docstring)."""
+    text = validate_question(question)
+    ix = index()
+    kb = ix.kb
+    lex = lexicon()
+    layout = intents().layout
+    m = _matchers()
+    low = text.lower()
+    ex = extract(text)
+    intent, topic_drugs, intent_score = _intent(text, ex)
+    matches = _matches(ix, text, topic_drugs or ex.drugs)
+
+    anchored = bool(ex.values.get("fracture_levels")) or any(p.search(low) for p in m.anchors)
+    off_topic = any(p.search(low) for p in m.off_topic)
+    words = content_words(text)
+    unknown = [w for w in words if w not in ix.known]
+    share = len(unknown) / len(words) if words else 1.0
+    intent_hit = intent_score > 0
+    cue = any(p.search(low) for p in m.cues)
+
+    mode: Mode
+    if off_topic and not anchored:
+        mode = "not_covered"
+    elif ex.describes_patient and (anchored or share <= lex.max_unknown_share):
+        mode = "patient"
+    elif share > lex.max_unknown_share and not anchored:
+        mode = "not_covered"
+    elif not cue and intent_hit and intent.id != "drug" and (anchored or share == 0.0):
+        mode = "patient"
+    elif matches:
+        mode = "fact"
+    else:
+        mode = "not_covered"
+
+    facts: AskFacts | None = None
+    plan: Plan | None = None
+    if mode == "patient":
+        run = _patient(ex, layout, kb)
+        plan = run.plan
+        facts = AskFacts(
+            extracted=dict(ex.values), evidence=dict(ex.evidence),
+            assumed=run.assumed, assumptions=run.assumptions,
+        )  # fmt: skip
+        body, cites = _patient_answer(text, intent, topic_drugs, ex, run, matches, kb, layout)
+    elif mode == "fact":
+        body, cites = _fact_answer(text, matches, kb, layout)
+    else:
+        body, cites = _not_covered(text, matches, kb, layout)
+    return Answer(
+        question=text,
+        answer=body,
+        citations=cites,
+        intent=intent.id if mode != "not_covered" else "none",
+        mode=mode,
+        covered=mode != "not_covered",
+        facts=facts,
+        plan=plan,
+        matches=[
+            Match(id=s.id, kind=s.kind, title=s.title, text=s.text,
+                  citations=list(s.citations), score=round(sc, 3))
+            for s, sc in matches
+        ],  # fmt: skip
+        knowledge_version=kb.version,
+    )

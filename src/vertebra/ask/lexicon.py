@@ -1,0 +1,173 @@
+"""The data behind ``vertebra ask``: synonyms, intents, answer layout and extraction phrases.
+
+Everything is read from YAML shipped in ``vertebra/ask/data`` with :mod:`importlib.resources` and
+validated once (unknown keys, unknown facts, drugs, conditions and categories are rejected).
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from vertebra.facts import CONDITIONS, DRUGS, FACT_NAMES
+from vertebra.plan import CATEGORIES
+
+
+class LexiconError(ValueError):
+    """An ask data file is invalid; the message names the file and the entry."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SynonymGroup(_Strict):
+    terms: list[str] = Field(min_length=1)
+    variants: list[str] = Field(min_length=1)
+
+
+class Lexicon(_Strict):
+    stopwords: list[str]
+    question_words: list[str]
+    synonyms: list[SynonymGroup]
+    spine_anchors: list[str]
+    off_topic: list[str]
+    fact_cues: list[str]
+    min_score: float = Field(gt=0)
+    max_unknown_share: float = Field(gt=0, le=1)
+
+
+class Intent(_Strict):
+    id: str
+    label: str
+    phrases: list[str]
+    focus: list[str]
+    supporting: list[str]
+
+    @field_validator("focus", "supporting")
+    @classmethod
+    def _categories(cls, value: list[str]) -> list[str]:
+        unknown = [c for c in value if c not in CATEGORIES]
+        if unknown:
+            raise ValueError(f"unknown categories {unknown}; allowed: {list(CATEGORIES)}")
+        return value
+
+
+class Layout(_Strict):
+    answer_heading: str
+    assumptions_heading: str
+    facts_heading: str
+    conditional_heading: str
+    conditional_prefix: str
+    disagree_heading: str
+    followed_prefix: str
+    missing_heading: str
+    pitfalls_heading: str
+    statements_heading: str
+    related_heading: str
+    references_heading: str
+    not_covered: str
+    nearest_heading: str
+    dose_prefix: str
+    caution_prefix: str
+    assumed_patient: str
+    assumed_age: str
+    assumed_sex: str
+    assumed_conditions: str
+    no_level: str
+    assumed_level: str
+    egfr_as_crcl: str
+
+
+class IntentFile(_Strict):
+    intents: list[Intent] = Field(min_length=1)
+    layout: Layout
+
+
+class ValuePatterns(_Strict):
+    value: str | bool
+    patterns: list[str] = Field(min_length=1)
+
+
+class Extraction(_Strict):
+    negations: list[str]
+    values: dict[str, list[ValuePatterns]]
+    conditions: dict[str, list[str]]
+    drugs: dict[str, list[str]]
+    current_drug: list[str]
+    allergy: list[str]
+
+
+def _read(name: str) -> Any:
+    raw = resources.files(__package__).joinpath("data").joinpath(name).read_bytes()
+    try:
+        return yaml.safe_load(raw)
+    except yaml.YAMLError as exc:
+        raise LexiconError(f"{name}: not valid YAML: {exc}") from None
+
+
+def _model(kind: Any, name: str) -> Any:
+    try:
+        return kind.model_validate(_read(name))
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False)
+        )
+        raise LexiconError(f"{name}: {problems}") from None
+
+
+def _compile(pattern: str, where: str) -> None:
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise LexiconError(f"{where}: bad pattern {pattern!r}: {exc}") from None
+
+
+@cache
+def lexicon() -> Lexicon:
+    lex: Lexicon = _model(Lexicon, "lexicon.yaml")
+    return lex
+
+
+@cache
+def intents() -> IntentFile:
+    data: IntentFile = _model(IntentFile, "intents.yaml")
+    ids = [i.id for i in data.intents]
+    if len(set(ids)) != len(ids):
+        raise LexiconError("intents.yaml: duplicate intent id")
+    for required in ("treatment", "drug"):
+        if required not in ids:
+            raise LexiconError(f"intents.yaml: the {required!r} intent is required")
+    return data
+
+
+@cache
+def extraction() -> Extraction:
+    data: Extraction = _model(Extraction, "extraction.yaml")
+    for fact, options in data.values.items():
+        if fact not in FACT_NAMES:
+            raise LexiconError(f"extraction.yaml: values: unknown fact {fact!r}")
+        for option in options:
+            for p in option.patterns:
+                _compile(p, f"extraction.yaml: values.{fact}")
+    for cond, patterns in data.conditions.items():
+        if cond not in CONDITIONS:
+            raise LexiconError(f"extraction.yaml: conditions: unknown condition {cond!r}")
+        for p in patterns:
+            _compile(p, f"extraction.yaml: conditions.{cond}")
+    for drug in data.drugs:
+        if drug not in DRUGS:
+            raise LexiconError(f"extraction.yaml: drugs: unknown drug {drug!r}")
+    missing = [d for d in DRUGS if d not in data.drugs]
+    if missing:
+        raise LexiconError(f"extraction.yaml: drugs: no names for {missing}")
+    for p in (*data.current_drug, *data.allergy):
+        if "{drug}" not in p:
+            raise LexiconError(f"extraction.yaml: pattern {p!r} needs a {{drug}} placeholder")
+        _compile(p.replace("{drug}", "x"), "extraction.yaml")
+    return data

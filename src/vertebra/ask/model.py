@@ -1,0 +1,64 @@
+"""The answer to a question (``vertebra ask``, ``POST /api/ask``)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from vertebra.plan import Plan
+
+MAX_QUESTION_CHARS = 2000
+
+Mode = Literal["patient", "fact", "not_covered"]
+
+
+class AskError(ValueError):
+    """Invalid question. ``field`` is always ``question``; ``errors`` is the API's error list."""
+
+    field = "question"
+
+    def __init__(self, message: str, kind: str = "value_error") -> None:
+        self.message = message
+        self.errors = [{"field": "question", "message": message, "type": kind}]
+        super().__init__(f"question: {message}")
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AskFacts(_Out):
+    """The patient facts used for the plan: read from the question, or assumed (and said so)."""
+
+    extracted: dict[str, Any] = Field(description="Facts stated in the question")
+    evidence: dict[str, str] = Field(description="Fact -> the words of the question it came from")
+    assumed: dict[str, Any] = Field(description="Facts assumed to run the plan (stated in the answer)")
+    assumptions: list[str] = Field(description="The assumptions, as stated in the answer")
+
+
+class Match(_Out):
+    """A knowledge-base statement retrieved for the question."""
+
+    id: str
+    kind: str = Field(description="row, safety, conflict, position or derived")
+    title: str
+    text: str
+    citations: list[str]
+    score: float
+
+
+class Answer(_Out):
+    question: str
+    answer: str = Field(description="The answer as Markdown, with numbered citations")
+    citations: list[str] = Field(description="Source ids in footnote order")
+    intent: str
+    mode: Mode
+    covered: bool
+    facts: AskFacts | None = None
+    plan: Plan | None = None
+    matches: list[Match] = Field(default_factory=list)
+    knowledge_version: str
+
+    def to_json(self) -> str:
+        return self.model_dump_json(indent=2)

@@ -1,0 +1,39 @@
+"""``vertebra ask "QUESTION"``: a cited answer from the knowledge base (contract §4)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated
+
+import typer
+
+from vertebra.ask import AskError, answer, to_text
+from vertebra.cli._app import InvalidInput, app
+
+
+class Format(StrEnum):
+    json = "json"
+    text = "text"
+    markdown = "markdown"
+
+
+@app.command("ask")
+def ask_command(
+    question: Annotated[str, typer.Argument(help="The question, in quotes; - reads stdin")],
+    format: Annotated[Format, typer.Option("--format", "-f", help="Output format")] = Format.json,
+) -> None:
+    """Answer a clinician's question from the knowledge base, with numbered citations."""
+    if question == "-":
+        import sys
+
+        question = sys.stdin.read()
+    try:
+        result = answer(question)
+    except AskError as exc:
+        raise InvalidInput(str(exc)) from None
+    if format is Format.json:
+        typer.echo(result.to_json())
+    elif format is Format.markdown:
+        typer.echo(result.answer, nl=False)
+    else:
+        typer.echo(to_text(result.answer), nl=False)
