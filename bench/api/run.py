@@ -50,6 +50,25 @@ def http_impl() -> str:
     return f"{http}+{loop}"
 
 
+def cpu_seconds(root: int) -> float:
+    """User + system CPU time of a process and its children (from /proc; 0 elsewhere)."""
+    total = 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    pids = [root]
+    try:
+        children = Path(f"/proc/{root}/task/{root}/children").read_text().split()
+        pids += [int(c) for c in children]
+    except OSError:
+        return 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -218,9 +237,16 @@ def main() -> int:
                    "--exit-code-on-error", "0", "--loglevel", "WARNING"]  # fmt: skip
             print(f"locust: {args.users} users, {args.rate:g} requests/s for {args.duration} s "
                   f"against {args.workers} server worker(s) on {base}")  # fmt: skip
+            server_cpu = cpu_seconds(server.pid)
+            before = os.times()
             subprocess.run(cmd, env=locust_env, check=True, stdout=subprocess.DEVNULL,
                            stderr=(tmp / "locust.log").open("wb"),
                            timeout=args.duration + 120)  # fmt: skip
+            after = os.times()
+            server_cpu = cpu_seconds(server.pid) - server_cpu
+            locust_cpu = (after.children_user + after.children_system) - (
+                before.children_user + before.children_system
+            )
             stats = read_stats(prefix)
         finally:
             os.killpg(server.pid, signal.SIGTERM)
@@ -253,6 +279,13 @@ def main() -> int:
         },
         "target": {"p99_ms": TARGET_P99_MS, "rate": args.rate, "errors": 0, "met": met},
         "endpoints": stats,
+        "cpu_seconds": {
+            "server": round(server_cpu, 1),
+            "locust": round(locust_cpu, 1),
+            "server_ms_per_request": round(
+                1000 * server_cpu / max(1, int(stats.get("Aggregated", {}).get("requests", 1))), 2
+            ),
+        },
     }
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print()
@@ -261,6 +294,9 @@ def main() -> int:
     for name, s in stats.items():
         print(f"{name:<22}{s['requests']:>10}{s['failures']:>8}{s['rps']:>9}{s['p50_ms']:>9g}"
               f"{s['p90_ms']:>9g}{s['p99_ms']:>9g}{s['max_ms']:>9g}")  # fmt: skip
+    cpu = result["cpu_seconds"]
+    print(f"\nCPU: server {cpu['server']} s ({cpu['server_ms_per_request']} ms/request), "
+          f"locust {cpu['locust']} s, over {args.duration} s on {os.cpu_count()} cores")
     verdict = "MET" if met else "NOT MET"
     print(f"\ntarget p99 < {TARGET_P99_MS:g} ms at {args.rate:g} requests/s, no errors: {verdict}")
     print(f"results: {args.out}")
