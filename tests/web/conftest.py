@@ -1,0 +1,108 @@
+"""Web app fixtures: an in-process client, a real uvicorn server on loopback, and headless
+Chromium (Debian's ``chromium`` driven by Playwright)."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import EXAMPLES, ROOT
+from vertebra.api import create_app
+from vertebra.api.testing import ASGIClient, LoopbackServer
+from vertebra.settings import Settings
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+ARTIFACTS = ROOT / "test-artifacts" / "web"
+
+
+def example(name: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((EXAMPLES / f"{name}.json").read_text(encoding="utf-8"))
+    return data
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """VERTEBRA_DATA_DIR for the whole session: the FLS page reads <data_dir>/fls."""
+    folder = tmp_path_factory.mktemp("vertebra-data")
+    old = os.environ.get("VERTEBRA_DATA_DIR")
+    os.environ["VERTEBRA_DATA_DIR"] = str(folder)
+    yield folder
+    if old is None:
+        os.environ.pop("VERTEBRA_DATA_DIR", None)
+    else:
+        os.environ["VERTEBRA_DATA_DIR"] = old
+
+
+def _app(folder: Path) -> Any:
+    return create_app(
+        Settings(database_url=f"sqlite:///{folder / 'audit.sqlite3'}", auth="disabled")
+    )
+
+
+@pytest.fixture(scope="session")
+def client(data_dir: Path) -> Iterator[ASGIClient]:
+    app = _app(data_dir)
+    yield ASGIClient(app)
+    app.state.vertebra.close()
+
+
+@pytest.fixture(scope="session")
+def live_url(data_dir: Path) -> Iterator[str]:
+    """The real app served by uvicorn on a free loopback port."""
+    app = _app(data_dir)
+    with LoopbackServer(app) as url:
+        yield url
+    app.state.vertebra.close()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    if not CHROMIUM.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"{CHROMIUM} is missing: CI must install Debian's chromium package")
+        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return ARTIFACTS
+
+
+@pytest.fixture
+def page(browser: Any, live_url: str) -> Iterator[Any]:
+    """A fresh browser tab on the live server that fails the test on any request elsewhere."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, base_url=live_url)
+    outside: list[str] = []
+    context.on(
+        "request",
+        lambda request: None if request.url.startswith(live_url) else outside.append(request.url),
+    )
+    tab = context.new_page()
+    errors: list[str] = []
+    tab.on("pageerror", lambda exc: errors.append(str(exc)))
+    tab.set_default_timeout(10_000)
+    yield tab
+    context.close()
+    assert not outside, f"the page loaded something from outside the server: {outside}"
+    assert not errors, f"JavaScript errors: {errors}"
