@@ -82,10 +82,15 @@ def main() -> None:
     }
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"{'run':<40}{'median ms':>10}{'p99 ms':>10}{'per s':>10}")
-    for name, row in (("baseline (validate + serialise facts)", base), ("plan (validate + plan + JSON)", planned)):
+    for name, row in (
+        ("baseline (validate + serialise facts)", base),
+        ("plan (validate + plan + JSON)", planned),
+    ):
         print(f"{name:<40}{row['median_ms']:>10}{row['p99_ms']:>10}{row['per_second']:>10}")
-    print(f"ratio plan/baseline (median): {result['ratio_plan_to_baseline_median']}x; "
-          f"target median < {TARGET_MEDIAN_MS} ms: {'met' if result['target_met'] else 'NOT met'}")
+    print(
+        f"ratio plan/baseline (median): {result['ratio_plan_to_baseline_median']}x; "
+        f"target median < {TARGET_MEDIAN_MS} ms: {'met' if result['target_met'] else 'NOT met'}"
+    )
 
 
 if __name__ == "__main__":
