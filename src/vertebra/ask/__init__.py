@@ -29,7 +29,7 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     if name == "router":
-        from vertebra.ask.router import router
+        from vertebra.ask.routes import router
 
         return router
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -249,7 +249,12 @@ def _statement_line(s: Statement, kb: KnowledgeBase, notes: _Notes) -> str:
 
 def _conflict_lines(cid: str, kb: KnowledgeBase, notes: _Notes, layout: Layout) -> list[str]:
     c = kb.conflicts[cid]
-    lines = [f"### {c.topic}", "", f"{c.summary.strip()} {notes.cite([p.source for p in c.positions])}", ""]
+    lines = [
+        f"### {c.topic}",
+        "",
+        f"{c.summary.strip()} {notes.cite([p.source for p in c.positions])}",
+        "",
+    ]
     lines += [f"- {notes.cite([p.source])} {p.position}" for p in c.positions]
     lines += ["", f"*{layout.followed_prefix}* {c.followed.strip()}", ""]
     return lines
@@ -295,9 +300,7 @@ def _patient_answer(
         r for r in recs if not in_focus(r.category, r.drug) and r.category in intent.supporting
     ]
     urgent_other = [
-        r
-        for r in recs
-        if r.urgency == "immediate" and r not in focus and r not in supporting
+        r for r in recs if r.urgency == "immediate" and r not in focus and r not in supporting
     ]
 
     conditional: list[CompiledRow] = []
@@ -312,17 +315,21 @@ def _patient_answer(
             wanted = in_focus(then.category, then.drug) or then.urgency in _URGENT
             if not wanted:
                 continue
-            out = row.when(run.ctx)
-            if out.value is None:
+            res = row.when(run.ctx)
+            if res.value is None:
                 conditional.append(row)
-                unknown_facts.update(dict.fromkeys(sorted(out.unknown)))
+                unknown_facts.update(dict.fromkeys(sorted(res.unknown)))
     conditional.sort(key=lambda r: (0 if r.row.then.urgency == "immediate" else 1
                                     if r.row.then.urgency == "urgent" else 2))  # fmt: skip
 
     # The direct answer: the plan's strongest items for what was asked, then the urgent
     # branches that depend on facts the question did not give.
     strong = [r for r in focus if r.action in ("do", "avoid", "contraindicated")]
-    lead = strong[:3] if len(strong) >= 2 else (strong + [r for r in focus if r.action == "consider"])[:3]
+    lead = (
+        strong[:3]
+        if len(strong) >= 2
+        else (strong + [r for r in focus if r.action == "consider"])[:3]
+    )
     sentences = [f"{_sentence(r.title)}{c.notes.cite(r.citations)}" for r in lead]
     for row in [r for r in conditional if r.row.then.urgency in _URGENT][:3]:
         cond = _lower_first(row.text)
@@ -407,7 +414,8 @@ def _patient_answer(
     pitfalls = [
         r
         for r in recs
-        if r.id not in shown and (r.action in ("avoid", "contraindicated") or r.category == "education")
+        if r.id not in shown
+        and (r.action in ("avoid", "contraindicated") or r.category == "education")
     ]
     if pitfalls:
         out += ["", f"## {layout.pitfalls_heading}", ""]
@@ -450,14 +458,15 @@ def _fact_answer(
         out += ["", f"## {layout.disagree_heading}", ""]
         for cid in conflict_ids[:3]:
             out += _conflict_lines(cid, kb, notes, layout)
-    cautions = [
-        (s, c) for s, _ in matches if s.kind == "row" for c in s.cautions
-    ]
+    cautions = [(s, c) for s, _ in matches if s.kind == "row" for c in s.cautions]
     avoid = [s for s, _ in matches if s.action in ("avoid", "contraindicated") and s is not top]
     if cautions or avoid:
         out += ["", f"## {layout.pitfalls_heading}", ""]
         out += [f"- {c} {notes.cite(s.citations)}" for s, c in cautions]
-        out += [f"- **{ACTION_WORDS[s.action or 'avoid']}** {s.title} {notes.cite(s.citations)}" for s in avoid]
+        out += [
+            f"- **{ACTION_WORDS[s.action or 'avoid']}** {s.title} {notes.cite(s.citations)}"
+            for s in avoid
+        ]
     out += notes.references(kb, layout.references_heading)
     return "\n".join(out) + "\n", list(notes.order)
 
@@ -468,7 +477,9 @@ def _not_covered(
     notes = _Notes()
     out = [f"# {question}", "", f"**{layout.answer_heading}.** {layout.not_covered}"]
     nearest = [s for s, _ in matches][:3] or [
-        s for s in index().statements if s.id in ("refer-fracture-liaison-service", "analgesia-paracetamol", "bone-start-now")
+        s
+        for s in index().statements
+        if s.id in ("refer-fracture-liaison-service", "analgesia-paracetamol", "bone-start-now")
     ]
     out += ["", f"## {layout.nearest_heading}", ""]
     out += [f"- {s.title} {notes.cite(s.citations)}" for s in nearest]
@@ -479,7 +490,9 @@ def _not_covered(
 # --------------------------------------------------------------------------- entry point
 
 
-def _matches(ix: Index, question: str, drugs: list[str], k: int = 6) -> list[tuple[Statement, float]]:
+def _matches(
+    ix: Index, question: str, drugs: list[str], k: int = 6
+) -> list[tuple[Statement, float]]:
     found = ix.search(question, k=24)
     if drugs:
         found = [(s, sc * (1.5 if set(s.drugs) & set(drugs) else 1.0)) for s, sc in found]
@@ -549,9 +562,15 @@ def answer(question: str) -> Answer:
         facts=facts,
         plan=plan,
         matches=[
-            Match(id=s.id, kind=s.kind, title=s.title, text=s.text,
-                  citations=list(s.citations), score=round(sc, 3))
+            Match(
+                id=s.id,
+                kind=s.kind,
+                title=s.title,
+                text=s.text,
+                citations=list(s.citations),
+                score=round(sc, 3),
+            )
             for s, sc in matches
-        ],  # fmt: skip
+        ],
         knowledge_version=kb.version,
     )

@@ -29,7 +29,10 @@ _AGE = (
     re.compile(r"\baged? (\d{2,3})\b"),
     re.compile(r"\b(\d{2,3}) ?(?:yo|y/o|y\.o\.)(?![a-z])"),
     re.compile(r"\b(\d{2,3}) ?(?:f|m)\b"),
-    re.compile(r"\b(?:woman|man|female|male|lady|gentleman|patient),? (?:of |aged )?(\d{2,3})\b(?! ?(?:%|mg|ml|kg|iu|days?|weeks?|months?))"),
+    re.compile(
+        r"\b(?:woman|man|female|male|lady|gentleman|patient),? (?:of |aged )?(\d{2,3})\b"
+        r"(?! ?(?:%|mg|ml|kg|iu|days?|weeks?|months?))"
+    ),
 )
 _CONSERVATIVE = re.compile(
     _NUM + r"[- ](day|week|month)s?(?:'s)? (?:of )?(?:\w+ ){0,2}"
@@ -43,11 +46,15 @@ _RELATIVE = (
     (re.compile(r"\blast week\b"), 7),
 )
 _PAIN = (
-    re.compile(r"\b(?:pain|vas|nrs)(?: score)?(?: of| is| was|:|=| at)?\s*(\d{1,2}(?:\.\d)?)\s*(?:/|out of )\s*10\b"),
+    re.compile(
+        r"\b(?:pain|vas|nrs)(?: score)?(?: of| is| was|:|=| at)?\s*"
+        r"(\d{1,2}(?:\.\d)?)\s*(?:/|out of )\s*10\b"
+    ),
     re.compile(r"\b(\d{1,2}(?:\.\d)?)\s*/\s*10\b"),
 )
 _CRCL = re.compile(
-    r"\b(creatinine clearance|crcl|cr cl|egfr|gfr)\s*(?:of|is|was|=|:|at|around|about|only|below|under|<)?"
+    r"\b(creatinine clearance|crcl|cr cl|egfr|gfr)\s*"
+    r"(?:of|is|was|=|:|at|around|about|only|below|under|<)?"
     r"\s*(\d{1,3}(?:\.\d+)?)"
 )
 _TSCORE = re.compile(r"\bt[- ]?score\s*(?:of|is|was|=|:)?\s*(-|−|minus )?(\d(?:\.\d+)?)")
@@ -130,6 +137,7 @@ def extract(question: str) -> Extracted:
     out = Extracted()
     c = _compiled()
 
+    m: re.Match[str] | None
     levels: list[str] = []
     for m in _LEVEL.finditer(text):
         level = f"{m.group(1).upper()}{int(m.group(2))}"

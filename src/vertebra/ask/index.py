@@ -157,8 +157,8 @@ def index() -> Index:
     retriever.index(corpus, show_progress=False)
     vocab = {str(k): int(v) for k, v in retriever.vocab_dict.items()}
     known: set[str] = {t for doc in corpus for t in doc}
-    for s in kb.sources:
-        known.update(stem(w) for w in words(expand(f"{s.title} {s.organisation} {s.id}")))
+    for src in kb.sources:
+        known.update(stem(w) for w in words(expand(f"{src.title} {src.organisation} {src.id}")))
     return Index(
         kb=kb,
         statements=tuple(statements),

@@ -33,7 +33,9 @@ class AskFacts(_Out):
 
     extracted: dict[str, Any] = Field(description="Facts stated in the question")
     evidence: dict[str, str] = Field(description="Fact -> the words of the question it came from")
-    assumed: dict[str, Any] = Field(description="Facts assumed to run the plan (stated in the answer)")
+    assumed: dict[str, Any] = Field(
+        description="Facts assumed to run the plan (stated in the answer)"
+    )
     assumptions: list[str] = Field(description="The assumptions, as stated in the answer")
 
 

@@ -29,7 +29,7 @@ class AskRequest(BaseModel):
     "/ask",
     summary="Answer a clinician's question from the knowledge base, with citations",
     description=(
-        "Body: `{\"question\": \"…\"}` (1–2,000 characters). Answer: the same JSON as "
+        'Body: `{"question": "…"}` (1–2,000 characters). Answer: the same JSON as '
         "`vertebra ask QUESTION --format json` — `answer` (Markdown), `citations` (source ids "
         "in footnote order), `intent`, `mode`, `covered`, `facts`, `plan`, `matches`."
     ),
