@@ -69,7 +69,7 @@ def live_url(data_dir: Path) -> Iterator[str]:
     app.state.vertebra.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     if not CHROMIUM.exists():
         if os.environ.get("CI"):

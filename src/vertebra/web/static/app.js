@@ -12,7 +12,7 @@
     event.preventDefault();
     var input = target.matches("input, select, textarea")
       ? target
-      : target.querySelector("input:checked, input, select, textarea");
+      : target.querySelector("input:checked") || target.querySelector("input, select, textarea");
     target.scrollIntoView({ block: "center" });
     (input || target).focus({ preventScroll: true });
     target.classList.add("flash");
