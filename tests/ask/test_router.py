@@ -10,15 +10,13 @@ import pytest
 
 from vertebra.api import create_app
 from vertebra.api.testing import ASGIClient
-from vertebra.ask import answer, router
+from vertebra.ask import answer
 from vertebra.settings import Settings
 
 
 @pytest.fixture
 def client(tmp_path: Path) -> Iterator[ASGIClient]:
     app = create_app(Settings(database_url=f"sqlite:///{tmp_path / 'a.sqlite3'}", auth="disabled"))
-    if not any(getattr(r, "path", "") == "/api/ask" for r in app.routes):
-        app.include_router(router)
     c = ASGIClient(app)
     yield c
     app.state.vertebra.close()

@@ -27,6 +27,7 @@ log = logging.getLogger("vertebra.api")
 DESCRIPTION = """Cited clinical decision support for osteoporotic vertebral compression fractures.
 
 * `POST /api/plan` — patient facts or a FHIR R4 Bundle → the plan (same JSON as the CLI).
+* `POST /api/ask` — `{"question": "…"}` → a cited answer (same JSON as `vertebra ask`).
 * CDS Hooks 2.0 — discovery at `GET /cds-services`.
 
 Every error has one shape: `{"error": code, "message": text, "errors": [{field, message, type,
@@ -77,6 +78,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
 
     app.include_router(api_router)
+
+    from vertebra.ask import router as ask_router
+
+    app.include_router(ask_router)
 
     from vertebra.cdshooks import router as cds_router
 

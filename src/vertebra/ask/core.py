@@ -24,7 +24,7 @@ from vertebra.ask.lexicon import Intent, Layout, intents, lexicon
 from vertebra.ask.model import MAX_QUESTION_CHARS, Answer, AskError, AskFacts, Match, Mode
 from vertebra.ask.text import content_words
 from vertebra.engine import plan as make_plan
-from vertebra.engine.core import _Run
+from vertebra.engine import context
 from vertebra.facts import PatientFacts
 from vertebra.knowledge import CompiledRow, KnowledgeBase
 from vertebra.plan import Plan, Recommendation
@@ -198,9 +198,7 @@ def _patient(ex: Extracted, layout: Layout, kb: KnowledgeBase) -> _PatientRun:
                 values.pop(name, None)
                 ex.values.pop(name, None)
     plan = make_plan(facts, kb)
-    run = _Run(kb, facts)
-    run.derive()
-    return _PatientRun(facts, plan, run.ctx, assumed, assumptions)
+    return _PatientRun(facts, plan, context(facts, kb), assumed, assumptions)
 
 
 # --------------------------------------------------------------------------- rendering

@@ -106,16 +106,15 @@ def draft_orders(bundle: Any, selections: list[str] | None = None) -> list[Draft
 
 def drug_conflicts(kb: KnowledgeBase, facts: PatientFacts, drug: str) -> DrugConflict | None:
     """What the knowledge base says about giving ``drug`` to this patient (None: no concern)."""
-    from vertebra.engine.core import _Run  # the engine's fact context, derived facts included
+    from vertebra.engine import context  # the engine's fact context, derived facts included
 
-    run = _Run(kb, facts)
-    run.derive()
+    ctx = context(facts, kb)
     conflict = DrugConflict(drug=drug, action="check")
     strength = {"check": 0, "avoid": 1, "contraindicated": 2}
     for srow in kb.safety_rows:
         if drug not in srow.drugs:
             continue
-        out = srow.when(run.ctx)
+        out = srow.when(ctx)
         if out.value is True:
             if strength[srow.row.action] > strength[conflict.action]:
                 conflict.action = srow.row.action

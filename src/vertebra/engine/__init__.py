@@ -3,6 +3,6 @@ base; this module only evaluates decision tables and assembles the plan."""
 
 from __future__ import annotations
 
-from vertebra.engine.core import plan, plan_json
+from vertebra.engine.core import context, plan, plan_json
 
-__all__ = ["plan", "plan_json"]
+__all__ = ["context", "plan", "plan_json"]

@@ -383,6 +383,15 @@ def _summary(
     return "; ".join(parts) + "."
 
 
+def context(facts: PatientFacts, kb: KnowledgeBase | None = None) -> dict[str, Any]:
+    """The facts as the decision tables see them: the patient's facts plus every derived fact
+    (pathway, phase, …), with ``_deps`` naming the unknown inputs of unknown derived facts.
+    Adapters use it to evaluate single rows (e.g. a drug's safety rows for a draft order)."""
+    run = _Run(kb or load(), facts)
+    run.derive()
+    return run.ctx
+
+
 def plan_json(facts: PatientFacts) -> str:
     """The plan as deterministic JSON text."""
     return plan(facts).to_json()
