@@ -23,8 +23,8 @@ from vertebra.ask.index import Index, Statement, index
 from vertebra.ask.lexicon import Intent, Layout, intents, lexicon
 from vertebra.ask.model import MAX_QUESTION_CHARS, Answer, AskError, AskFacts, Match, Mode
 from vertebra.ask.text import content_words
-from vertebra.engine import plan as make_plan
 from vertebra.engine import context
+from vertebra.engine import plan as make_plan
 from vertebra.facts import PatientFacts
 from vertebra.knowledge import CompiledRow, KnowledgeBase
 from vertebra.plan import Plan, Recommendation
