@@ -32,6 +32,8 @@ def test_stable_acute_opens_on_a_real_plan(page: Any, artifacts: Path) -> None:
     assert page.locator("#phase").inner_text() == "acute (0–4 weeks)"
     assert page.locator("#immediate").count() == 0
     assert page.locator("#f-age").input_value() == "72"
+    page.screenshot(path=str(artifacts / "stable-acute.png"), full_page=False)
+    page.screenshot(path=str(artifacts / "stable-acute-full.png"), full_page=True)
     paracetamol = page.locator("#medicines tr[data-drug=paracetamol]")
     assert "maximum 4000 mg/day" in paracetamol.inner_text()
     assert "Do" in paracetamol.locator(".badge").text_content()
@@ -49,8 +51,6 @@ def test_stable_acute_opens_on_a_real_plan(page: Any, artifacts: Path) -> None:
     # a footnote goes to its source
     rec.locator(".cite a").first.click()
     assert "#source-" in page.url
-    page.screenshot(path=str(artifacts / "stable-acute.png"), full_page=False)
-    page.screenshot(path=str(artifacts / "stable-acute-full.png"), full_page=True)
 
 
 def test_neurological_deficit_shows_the_red_banner(page: Any, artifacts: Path) -> None:
@@ -137,6 +137,10 @@ def test_print_plan_and_referral_letter(page: Any, artifacts: Path) -> None:
     printed.emulate_media(media="print")
     assert not printed.locator(".print-toolbar").is_visible()
     printed.screenshot(path=str(artifacts / "print-plan.png"), full_page=True)
+    pdf = printed.pdf(format="A4", print_background=True)
+    (artifacts / "print-plan.pdf").write_bytes(pdf)
+    pages = pdf.count(b"/Type /Page") - pdf.count(b"/Type /Pages")
+    assert 1 <= pages <= 2, f"the printed plan takes {pages} A4 pages"
     printed.close()
     with page.expect_popup() as popup:
         page.locator("#rec-refer-spine-surgery-neurological-deficit button").click()

@@ -156,3 +156,18 @@ def test_ask_page_hook(client: ASGIClient, monkeypatch: pytest.MonkeyPatch) -> N
     assert answer.tags("strong")[0].text() == "Paracetamol"
     assert not answer.tags("b")  # raw HTML in an answer is shown as text, never run
     assert client.post("/ask", data={"question": " "}).status_code == 422
+
+
+def test_ask_page_answers_from_vertebra_ask(client: ASGIClient) -> None:
+    from vertebra.web import routes
+
+    if routes.ask_function() is None:
+        pytest.skip("vertebra.ask is not installed")
+    doc = parse(client.get("/ask").text)
+    assert doc.by_id("question").tag == "textarea"
+    response = client.post("/ask", data={"question": "What is the maximum dose of paracetamol?"})
+    assert response.status_code == 200
+    answer = parse(response.text).by_class("answer")[0]
+    assert "4000" in answer.text()
+    too_long = client.post("/ask", data={"question": "x" * 100_000})
+    assert too_long.status_code in (413, 422)

@@ -185,7 +185,10 @@ async def ask_post(request: Request) -> HTMLResponse:
         return html(pages.ask_page(False, question, None, None), 404)
     if not question:
         return html(pages.ask_page(True, "", None, "question: please type a question"), 422)
-    result = await run_in_threadpool(answer, question)
+    try:
+        result = await run_in_threadpool(answer, question)
+    except ValueError as exc:  # vertebra.ask.AskError: the message names the field
+        return html(pages.ask_page(True, question, None, f"question: {exc}"), 422)
     return html(pages.ask_page(True, question, markdown_html(_answer_text(result)), None))
 
 
