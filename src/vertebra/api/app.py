@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from vertebra import __name__ as _package
@@ -88,8 +88,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(cds_router)
 
     @app.get("/healthz", tags=["meta"], summary="Liveness: the store answers")
-    def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    async def healthz() -> Response:
+        # async and pre-encoded: no thread-pool hop, no JSON encoding per call
+        return Response(b'{"status":"ok"}', media_type="application/json")
 
     # The web app (HTML pages, src/vertebra/web/) mounts here when it is installed:
     # `vertebra.web.router` is an APIRouter included last, so the JSON API and CDS Hooks

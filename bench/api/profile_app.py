@@ -1,0 +1,139 @@
+"""CPU per request of the ASGI application itself, without HTTP or a load generator.
+
+    uv run --frozen python bench/api/profile_app.py [--n 2000] [--profile plan|hook|healthz]
+
+Builds the app exactly as ``vertebra serve`` does (a throw-away SQLite audit store, JWT
+verification ON with a generated ES384 EHR key) and calls it directly over ASGI, one request at a
+time on one event loop: ``GET /healthz``, ``POST /api/plan`` and the patient-view hook with
+the same request pools as ``bench/api/run.py``. Prints milliseconds of CPU per request (process
+time, so other work on the machine does not inflate it); ``--profile`` prints the cProfile
+top functions for one endpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import io
+import json
+import os
+import pstats
+import random
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from run import hook_pool, patient_pool  # noqa: E402
+
+from vertebra.security.devkeys import EhrSigner  # noqa: E402
+
+HOST = "127.0.0.1:8000"
+HOOK_PATH = "/cds-services/vertebra-patient-view"
+
+
+def _call(app: Any, method: str, path: str, body: bytes, headers: list[tuple[bytes, bytes]]) -> Any:
+    scope = {
+        "type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"}, "http_version": "1.1",
+        "method": method, "scheme": "http", "path": path, "raw_path": path.encode(),
+        "query_string": b"", "root_path": "", "server": ("127.0.0.1", 8000),
+        "client": ("127.0.0.1", 50000),
+        "headers": [(b"host", HOST.encode()), (b"content-length", str(len(body)).encode()),
+                    (b"content-type", b"application/json"), *headers],
+    }  # fmt: skip
+    sent: list[dict[str, Any]] = []
+    done = False
+
+    async def receive() -> dict[str, Any]:
+        nonlocal done
+        if done:
+            await asyncio.sleep(3600)
+        done = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    async def go() -> int:
+        await app(scope, receive, send)
+        return int(sent[0]["status"])
+
+    return go()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=2000, help="requests per endpoint")
+    parser.add_argument("--profile", choices=["plan", "hook", "healthz"], default=None)
+    parser.add_argument("--top", type=int, default=40)
+    args = parser.parse_args()
+
+    rng = random.Random(20261121)
+    signer = EhrSigner(iss="https://bench-ehr.example.org", alg="ES384")
+    with tempfile.TemporaryDirectory(prefix="vertebra-profile-") as tmp:
+        os.environ.update(
+            {
+                "VERTEBRA_DATABASE_URL": f"sqlite:///{Path(tmp) / 'audit.sqlite3'}",
+                "VERTEBRA_TRUSTED_ISSUERS": json.dumps([signer.issuer()]),
+                "VERTEBRA_LOG_LEVEL": "WARNING",
+            }
+        )
+        os.environ.pop("VERTEBRA_CONFIG", None)
+        from vertebra.api.app import create_app
+
+        app = create_app()
+        facts = [json.dumps(f).encode() for f in patient_pool(500, rng)]
+        hooks = [json.dumps(h).encode() for h in hook_pool(500, rng)]
+        aud = f"http://{HOST}{HOOK_PATH}"
+        tokens = [signer.token(aud, lifetime=600) for _ in range(args.n + 100)]
+        loop = asyncio.new_event_loop()
+
+        def plan(i: int) -> Any:
+            return _call(app, "POST", "/api/plan", facts[i % len(facts)], [])
+
+        def hook(i: int) -> Any:
+            auth = f"Bearer {tokens.pop()}".encode()
+            return _call(app, "POST", HOOK_PATH, hooks[i % len(hooks)],
+                         [(b"authorization", auth)])  # fmt: skip
+
+        def healthz(_i: int) -> Any:
+            return _call(app, "GET", "/healthz", b"", [])
+
+        cases: dict[str, Callable[[int], Any]] = {"healthz": healthz, "plan": plan, "hook": hook}
+        for name, make in cases.items():  # warm-up: knowledge base, value sets, key objects
+            for i in range(50):
+                status = loop.run_until_complete(make(i))
+                if status != 200:
+                    raise SystemExit(f"{name}: HTTP {status}")
+        if args.profile:
+            make = cases[args.profile]
+            profiler = cProfile.Profile()
+            profiler.enable()
+            for i in range(args.n):
+                loop.run_until_complete(make(i))
+            profiler.disable()
+            out = io.StringIO()
+            pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(args.top)
+            print(out.getvalue())
+            out = io.StringIO()
+            pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(args.top)
+            print(out.getvalue())
+            return 0
+        print(f"{'endpoint':<10}{'CPU ms/request':>16}")
+        for name, make in cases.items():
+            t0 = time.process_time()
+            for i in range(args.n):
+                loop.run_until_complete(make(i))
+            cpu = (time.process_time() - t0) / args.n * 1000
+            print(f"{name:<10}{cpu:>16.3f}")
+        loop.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
