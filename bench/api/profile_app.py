@@ -29,9 +29,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from run import hook_pool, patient_pool  # noqa: E402
+from run import hook_pool, patient_pool
 
-from vertebra.security.devkeys import EhrSigner  # noqa: E402
+from vertebra.security.devkeys import EhrSigner
 
 HOST = "127.0.0.1:8000"
 HOOK_PATH = "/cds-services/vertebra-patient-view"
