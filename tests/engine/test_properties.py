@@ -140,3 +140,17 @@ def test_deterministic_and_well_formed(facts: dict[str, Any]) -> None:
     urgencies = [r.urgency for r in p.recommendations]
     ranks = [{"immediate": 0, "urgent": 1, "routine": 2}.get(u or "", 3) for u in urgencies]
     assert ranks == sorted(ranks), "urgent first"
+
+
+@SETTINGS
+@given(patient_facts())
+def test_unknown_level_from_a_record_still_plans_and_asks_for_it(facts: dict[str, Any]) -> None:
+    from vertebra.facts import parse_record_facts
+
+    record = {k: v for k, v in facts.items() if k != "fracture_levels"}
+    p = plan(parse_record_facts(record))
+    if p.pathway == "out_of_scope":
+        return
+    assert "fracture_levels" in {m.field for m in p.missing_information}
+    assert any(r.id == "assess-confirm-fracture-level" for r in p.recommendations)
+    assert all(r.citations for r in p.recommendations)
