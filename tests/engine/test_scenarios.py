@@ -67,7 +67,8 @@ def test_renal_impairment_changes_drug_choices() -> None:
 def test_unknown_renal_function_never_gives_a_plain_do_for_a_bisphosphonate() -> None:
     p = _plan({"creatinine_clearance": None})
     assert _drug(p, "alendronate")[0].action == "consider"
-    assert any(r.id == "lab-renal-function" for r in p.recommendations)
+    renal = next(r for r in p.recommendations if r.id == "assess-renal-function")
+    assert renal.category == "assessment"
     assert "creatinine_clearance" in {m.field for m in p.missing_information}
 
 
