@@ -1,23 +1,33 @@
-"""Load test of the JSON API and the patient-view hook on loopback, in one command.
+"""Load test of the JSON API and the patient-view hook on loopback, at a constant rate.
 
+    apt-get install wrk            # once: the load generator (Debian's wrk 4, C + LuaJIT)
     uv run --frozen python bench/api/run.py [--rate 500] [--duration 30] [--workers 2]
 
 Starts ``vertebra serve`` on 127.0.0.1 (a free port; a throw-away SQLite audit store; JWT
-verification ON with a generated ES384 EHR key), then drives it with locust (headless,
-FastHttpUser) at a fixed total rate: half ``POST /api/plan`` with varied patient facts, half
-``POST /cds-services/vertebra-patient-view`` with varied FHIR prefetch and a fresh signed JWT per
-call (each jti is used once). Writes ``bench/api/results.json`` and prints requests/s and
-p50/p99 latency per endpoint. Traffic never leaves the machine; the run stops by itself.
+verification ON with a generated ES384 EHR key; ``--workers`` processes) and drives it with
+``wrk`` paced by ``paced.lua`` to a fixed schedule (open model: a request every 1/rate s,
+whatever the answers do). Two phases, in the same run:
+
+1. baseline: ``GET /healthz`` at ``--rate`` requests/s (the HTTP stack alone);
+2. mixed: ``POST /api/plan`` with varied patient facts at ``--rate``/2 requests/s and, at the
+   same time, ``POST /cds-services/vertebra-patient-view`` with varied FHIR prefetch and a fresh
+   signed JWT per call (each jti is used once) at ``--rate``/2.
+
+Reports achieved requests/s, p50/p90/p99 latency, errors and sends that started late (the server
+had fallen behind) per endpoint, the ratios to the baseline, and the server's CPU per request;
+writes ``bench/api/results.json``. Traffic never leaves the machine; the run stops by itself.
+Without ``wrk`` it exits with status 2 and says how to install it (``--install-wrk`` runs
+``apt-get install -y wrk`` when run as root).
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import platform
 import random
+import shutil
 import signal
 import socket
 import subprocess
@@ -37,8 +47,13 @@ HERE = Path(__file__).resolve().parent
 TARGET_P99_MS = 50.0
 LEVELS = ["T11", "T12", "L1", "L2", "L3"]
 # ICD-10-CM fracture codes by level (from the shipped vertebral-fracture value set).
-LEVEL_CODES = {"T11": "S22.080A", "T12": "S22.080A", "L1": "S32.010A", "L2": "S32.020A",
-               "L3": "S32.030A"}  # fmt: skip
+LEVEL_CODES = {
+    "T11": "S22.080A",
+    "T12": "S22.080A",
+    "L1": "S32.010A",
+    "L2": "S32.020A",
+    "L3": "S32.030A",
+}
 
 
 def http_impl() -> str:
@@ -50,23 +65,28 @@ def http_impl() -> str:
     return f"{http}+{loop}"
 
 
-def cpu_seconds(root: int) -> float:
-    """User + system CPU time of a process and its children (from /proc; 0 elsewhere)."""
-    total = 0.0
+def cpu_by_process(root: int) -> dict[int, float]:
+    """User + system CPU seconds of a process and each of its children (from /proc)."""
     tick = os.sysconf("SC_CLK_TCK")
     pids = [root]
     try:
         children = Path(f"/proc/{root}/task/{root}/children").read_text().split()
         pids += [int(c) for c in children]
     except OSError:
-        return 0.0
+        return {}
+    out: dict[int, float] = {}
     for pid in pids:
         try:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        total += (int(fields[11]) + int(fields[12])) / tick
-    return total
+        out[pid] = (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
+def cpu_seconds(root: int) -> float:
+    """User + system CPU time of a process and its children (from /proc; 0 elsewhere)."""
+    return sum(cpu_by_process(root).values())
 
 
 def free_port() -> int:
@@ -86,8 +106,12 @@ def patient_pool(n: int, rng: random.Random) -> list[dict[str, Any]]:
             "mechanism": "low_energy",
             "pain_score": rng.randint(0, 10),
         }
-        for name in ("neurological_deficit", "history_of_cancer", "hospitalised",
-                     "analgesia_failed"):  # fmt: skip
+        for name in (
+            "neurological_deficit",
+            "history_of_cancer",
+            "hospitalised",
+            "analgesia_failed",
+        ):
             if rng.random() < 0.7:
                 facts[name] = rng.random() < 0.2
         if rng.random() < 0.7:
@@ -106,28 +130,55 @@ def hook_pool(n: int, rng: random.Random) -> list[dict[str, Any]]:
         born = f"{rng.randint(1930, 1965)}-0{rng.randint(1, 9)}-1{rng.randint(0, 9)}"
         observations = []
         if rng.random() < 0.7:
-            observations.append({
-                "resourceType": "Observation", "id": f"egfr-{i}", "status": "final",
-                "subject": {"reference": f"Patient/{pid}"},
-                "code": {"coding": [{"system": "http://loinc.org", "code": "33914-3"}]},
-                "effectiveDateTime": "2026-10-01",
-                "valueQuantity": {"value": rng.randint(15, 110), "code": "mL/min/{1.73_m2}"},
-            })  # fmt: skip
+            observations.append(
+                {
+                    "resourceType": "Observation",
+                    "id": f"egfr-{i}",
+                    "status": "final",
+                    "subject": {"reference": f"Patient/{pid}"},
+                    "code": {"coding": [{"system": "http://loinc.org", "code": "33914-3"}]},
+                    "effectiveDateTime": "2026-10-01",
+                    "valueQuantity": {"value": rng.randint(15, 110), "code": "mL/min/{1.73_m2}"},
+                }
+            )
         prefetch = {
-            "patient": {"resourceType": "Patient", "id": pid,
-                        "gender": rng.choice(["female", "male"]), "birthDate": born},
-            "conditions": {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": {
-                "resourceType": "Condition", "id": f"fx-{i}",
-                "subject": {"reference": f"Patient/{pid}"},
-                "onsetDateTime": f"2026-{rng.randint(6, 11):02d}-0{rng.randint(1, 9)}",
-                "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm",
-                                     "code": LEVEL_CODES[level]}]}}}]},
-            "observations": {"resourceType": "Bundle", "type": "searchset",
-                             "entry": [{"resource": o} for o in observations]},
+            "patient": {
+                "resourceType": "Patient",
+                "id": pid,
+                "gender": rng.choice(["female", "male"]),
+                "birthDate": born,
+            },
+            "conditions": {
+                "resourceType": "Bundle",
+                "type": "searchset",
+                "entry": [
+                    {
+                        "resource": {
+                            "resourceType": "Condition",
+                            "id": f"fx-{i}",
+                            "subject": {"reference": f"Patient/{pid}"},
+                            "onsetDateTime": f"2026-{rng.randint(6, 11):02d}-0{rng.randint(1, 9)}",
+                            "code": {
+                                "coding": [
+                                    {
+                                        "system": "http://hl7.org/fhir/sid/icd-10-cm",
+                                        "code": LEVEL_CODES[level],
+                                    }
+                                ]
+                            },
+                        }
+                    }
+                ],
+            },
+            "observations": {
+                "resourceType": "Bundle",
+                "type": "searchset",
+                "entry": [{"resource": o} for o in observations],
+            },
             "medicationRequests": None,
             "medicationStatements": None,
             "allergies": None,
-        }  # fmt: skip
+        }
         pool.append(
             {
                 "hook": "patient-view",
@@ -153,42 +204,172 @@ def wait_ready(base: str, server: subprocess.Popen[bytes], timeout: float = 60) 
     raise SystemExit("the server did not become ready")
 
 
-def read_stats(prefix: Path) -> dict[str, dict[str, float]]:
-    out: dict[str, dict[str, float]] = {}
-    with Path(f"{prefix}_stats.csv").open() as fh:
-        for row in csv.DictReader(fh):
-            out[row["Name"]] = {
-                "requests": int(row["Request Count"]),
-                "failures": int(row["Failure Count"]),
-                "rps": round(float(row["Requests/s"]), 1),
-                "p50_ms": float(row["50%"]),
-                "p90_ms": float(row["90%"]),
-                "p99_ms": float(row["99%"]),
-                "max_ms": round(float(row["Max Response Time"]), 1),
-                "mean_ms": round(float(row["Average Response Time"]), 1),
-            }
-    return out
+HOOK_PATH = "/cds-services/vertebra-patient-view"
+
+
+def raw_request(
+    method: str, path: str, host: str, body: bytes = b"", headers: tuple[tuple[str, str], ...] = ()
+) -> bytes:
+    """One HTTP/1.1 request as bytes (keep-alive), ready for ``paced.lua``."""
+    lines = [f"{method} {path} HTTP/1.1", f"Host: {host}", *(f"{k}: {v}" for k, v in headers)]
+    if method == "POST":
+        lines += ["Content-Type: application/json", f"Content-Length: {len(body)}"]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+def write_requests(path: Path, requests: list[bytes], close_every: int = 0) -> Path:
+    """Write the requests for ``paced.lua``; every ``close_every``-th one asks the server to
+    close the connection (``Connection: close``), so that wrk reconnects."""
+    with path.open("wb") as fh:
+        for i, r in enumerate(requests):
+            if close_every and i % close_every == close_every - 1:
+                r = r.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n", 1)
+            fh.write(f"{len(r)}\n".encode())
+            fh.write(r)
+    return path
+
+
+def find_wrk(install: bool) -> str:
+    wrk = shutil.which("wrk")
+    if wrk is None and install:
+        subprocess.run(["apt-get", "install", "-y", "wrk"], check=False)
+        wrk = shutil.which("wrk")
+    if wrk is None:
+        print(
+            "skipped: this load test needs wrk (Debian: apt-get install wrk; or run with "
+            "--install-wrk as root)",
+            file=sys.stderr,
+        )
+        raise SystemExit(2)
+    return wrk
+
+
+def start_wrk(
+    wrk: str, base: str, requests: Path, rate: float, duration: int, connections: int, log: Path
+) -> subprocess.Popen[str]:
+    env = dict(os.environ, VERTEBRA_WRK_REQUESTS=str(requests), VERTEBRA_WRK_RATE=str(rate))
+    cmd = [
+        wrk,
+        "-t1",
+        f"-c{connections}",
+        f"-d{duration}s",
+        "--timeout",
+        "5s",
+        "-s",
+        str(HERE / "paced.lua"),
+        f"{base}/",
+    ]
+    return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=log.open("w"), text=True)
+
+
+def wrk_result(proc: subprocess.Popen[str], offered: float, timeout: float) -> dict[str, Any]:
+    out, _ = proc.communicate(timeout=timeout)
+    line = next((x for x in out.splitlines() if x.startswith("VERTEBRA_RESULT ")), None)
+    if proc.returncode != 0 or line is None:
+        raise SystemExit(f"wrk failed (exit {proc.returncode}):\n{out}")
+    raw = json.loads(line.removeprefix("VERTEBRA_RESULT "))
+    lat = raw["latency_us"]
+    seconds = raw["duration_us"] / 1e6
+    errors = sum(raw["errors"].values())
+    return {
+        "offered_rps": offered,
+        "requests": raw["requests"],
+        "rps": round(raw["requests"] / seconds, 1),
+        "errors": errors,
+        "error_kinds": raw["errors"],
+        "p50_ms": round(lat["p50"] / 1000, 2),
+        "p90_ms": round(lat["p90"] / 1000, 2),
+        "p99_ms": round(lat["p99"] / 1000, 2),
+        "p999_ms": round(lat["p999"] / 1000, 2),
+        "max_ms": round(lat["max"] / 1000, 1),
+        "mean_ms": round(lat["mean"] / 1000, 2),
+        "late_sends": raw["late_sends"],
+        "worst_late_ms": raw["worst_late_ms"],
+        "pool_wrapped": raw["pool_wrapped"],
+    }
+
+
+def run_phase(
+    wrk: str,
+    base: str,
+    loads: dict[str, tuple[Path, float]],
+    duration: int,
+    connections: int,
+    server_pid: int,
+    tmp: Path,
+) -> tuple[dict[str, Any], float, float]:
+    """Run one wrk per endpoint at the same time; returns results, server and wrk CPU s."""
+    cpu_before = cpu_by_process(server_pid)
+    before = os.times()
+    procs = {
+        name: start_wrk(
+            wrk,
+            base,
+            path,
+            rate,
+            duration,
+            connections,
+            tmp / f"wrk-{name.replace('/', '_').replace(' ', '_')}.log",
+        )
+        for name, (path, rate) in loads.items()
+    }
+    results = {
+        name: wrk_result(proc, loads[name][1], duration + 60) for name, proc in procs.items()
+    }
+    after = os.times()
+    cpu_after = cpu_by_process(server_pid)
+    by_pid = {pid: cpu_after[pid] - cpu_before.get(pid, 0.0) for pid in cpu_after}
+    server_cpu = sum(by_pid.values())
+    print(
+        "  server CPU s by process: "
+        + ", ".join(f"{v:.1f}" for v in sorted(by_pid.values(), reverse=True))
+    )
+    wrk_cpu = (after.children_user + after.children_system) - (
+        before.children_user + before.children_system
+    )
+    return results, server_cpu, wrk_cpu
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rate", type=float, default=500, help="total requests/s (default 500)")
-    parser.add_argument("--duration", type=int, default=30, help="seconds (default 30)")
+    parser.add_argument("--duration", type=int, default=30, help="seconds per phase (default 30)")
     parser.add_argument("--workers", type=int, default=2, help="server processes (default 2)")
-    parser.add_argument("--users", type=int, default=50, help="locust users (default 50)")
+    parser.add_argument(
+        "--connections",
+        type=int,
+        default=32,
+        help="keep-alive connections per endpoint (default 32)",
+    )
+    parser.add_argument(
+        "--close-every",
+        type=int,
+        default=0,
+        help="every Nth request says Connection: close (0: keep-alive throughout)",
+    )
+    parser.add_argument(
+        "--install-wrk",
+        action="store_true",
+        help="apt-get install -y wrk when it is missing (root)",
+    )
     parser.add_argument("--out", type=Path, default=HERE / "results.json")
     args = parser.parse_args()
     if args.duration > 600 or args.rate > 5000:
-        raise SystemExit("bounded: at most 600 s and 5000 requests/s")
+        raise SystemExit("bounded: at most 600 s per phase and 5000 requests/s")
+    wrk = find_wrk(args.install_wrk)
 
     rng = random.Random(20261121)
     load_before = list(os.getloadavg())
     if load_before[0] > 0.5:
-        print(f"note: load average {load_before[0]:.2f} before the run: other processes compete "
-              "for the 2 cores and the figures will be pessimistic")  # fmt: skip
+        print(
+            f"note: load average {load_before[0]:.2f} before the run: other processes compete "
+            "for the 2 cores and the figures will be pessimistic"
+        )
     port = free_port()
-    base = f"http://127.0.0.1:{port}"
+    host = f"127.0.0.1:{port}"
+    base = f"http://{host}"
     signer = EhrSigner(iss="https://bench-ehr.example.org", alg="ES384")
+    half = args.rate / 2
     with tempfile.TemporaryDirectory(prefix="vertebra-bench-") as tmp_name:
         tmp = Path(tmp_name)
         env = dict(os.environ)
@@ -202,52 +383,92 @@ def main() -> int:
         env.pop("VERTEBRA_CONFIG", None)
         server_log = (tmp / "server.log").open("wb")
         server = subprocess.Popen(
-            [sys.executable, "-c", "from vertebra.cli import main; main()", "serve",
-             "--host", "127.0.0.1", "--port", str(port), "--workers", str(args.workers),
-             "--no-access-log"],
-            env=env, stdout=server_log, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-c",
+                "from vertebra.cli import main; main()",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--workers",
+                str(args.workers),
+                "--no-access-log",
+            ],
+            env=env,
+            stdout=server_log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         try:
             wait_ready(base, server)
-            hooks = hook_pool(500, rng)
-            facts = patient_pool(500, rng)
-            aud = f"{base}/cds-services/vertebra-patient-view"
-            n_tokens = int(args.rate / 2 * args.duration * 1.3) + 200
+            hooks = [json.dumps(h).encode() for h in hook_pool(500, rng)]
+            facts = [json.dumps(f).encode() for f in patient_pool(500, rng)]
+            aud = f"{base}{HOOK_PATH}"
+            n_tokens = int(half * args.duration * 1.1) + 200
             t0 = time.perf_counter()
             tokens = [signer.token(aud, lifetime=600) for _ in range(n_tokens)]
             print(f"signed {n_tokens} ES384 JWTs in {time.perf_counter() - t0:.1f} s")
             # Warm-up: every worker loads the knowledge base and the FHIR value sets.
             with httpx.Client(base_url=base, timeout=30) as client:
                 for i in range(20 * args.workers):
-                    client.post("/api/plan", json=facts[i])
-                    h = client.post(
-                        "/cds-services/vertebra-patient-view",
-                        json=hooks[i],
-                        headers={"Authorization": f"Bearer {tokens.pop()}"},
-                    )
-                    h.raise_for_status()
-            data = tmp / "data.json"
-            data.write_text(json.dumps({"facts": facts, "hooks": hooks, "tokens": tokens}))
-            prefix = tmp / "locust"
-            locust_env = dict(os.environ, VERTEBRA_BENCH_DATA=str(data),
-                              VERTEBRA_BENCH_USER_RPS=str(args.rate / args.users))  # fmt: skip
-            cmd = [sys.executable, "-m", "locust", "-f", str(HERE / "locustfile.py"), "--headless",
-                   "-u", str(args.users), "-r", str(args.users), "-t", f"{args.duration}s",
-                   "--host", base, "--csv", str(prefix), "--only-summary",
-                   "--exit-code-on-error", "0", "--loglevel", "WARNING"]  # fmt: skip
-            print(f"locust: {args.users} users, {args.rate:g} requests/s for {args.duration} s "
-                  f"against {args.workers} server worker(s) on {base}")  # fmt: skip
-            server_cpu = cpu_seconds(server.pid)
-            before = os.times()
-            subprocess.run(cmd, env=locust_env, check=True, stdout=subprocess.DEVNULL,
-                           stderr=(tmp / "locust.log").open("wb"),
-                           timeout=args.duration + 120)  # fmt: skip
-            after = os.times()
-            server_cpu = cpu_seconds(server.pid) - server_cpu
-            locust_cpu = (after.children_user + after.children_system) - (
-                before.children_user + before.children_system
+                    client.post("/api/plan", content=facts[i]).raise_for_status()
+                    client.post(
+                        HOOK_PATH,
+                        content=hooks[i],
+                        headers={
+                            "Authorization": f"Bearer {tokens.pop()}",
+                            "Content-Type": "application/json",
+                        },
+                    ).raise_for_status()
+            healthz = write_requests(
+                tmp / "healthz.req",
+                [raw_request("GET", "/healthz", host)] * max(1, args.close_every),
+                args.close_every,
             )
-            stats = read_stats(prefix)
+            plans = write_requests(
+                tmp / "plan.req",
+                [raw_request("POST", "/api/plan", host, f) for f in facts],
+                args.close_every,
+            )
+            hook_requests = [
+                raw_request(
+                    "POST",
+                    HOOK_PATH,
+                    host,
+                    hooks[i % len(hooks)],
+                    (("Authorization", f"Bearer {token}"),),
+                )
+                for i, token in enumerate(tokens)
+            ]
+            hook_file = write_requests(tmp / "hook.req", hook_requests, args.close_every)
+            print(
+                f"wrk (paced.lua), {args.connections} connections per endpoint, "
+                f"{args.workers} server worker(s), {http_impl()}, {args.duration} s per phase"
+            )
+            print(f"phase 1 (baseline): GET /healthz at {args.rate:g} requests/s")
+            base_res, base_cpu, base_wrk_cpu = run_phase(
+                wrk,
+                base,
+                {"GET /healthz": (healthz, args.rate)},
+                args.duration,
+                args.connections,
+                server.pid,
+                tmp,
+            )
+            print(
+                f"phase 2 (mixed): POST /api/plan at {half:g} + patient-view at {half:g} requests/s"
+            )
+            mixed, mixed_cpu, mixed_wrk_cpu = run_phase(
+                wrk,
+                base,
+                {"POST /api/plan": (plans, half), "POST patient-view": (hook_file, half)},
+                args.duration,
+                args.connections,
+                server.pid,
+                tmp,
+            )
         finally:
             os.killpg(server.pid, signal.SIGTERM)
             try:
@@ -256,9 +477,22 @@ def main() -> int:
                 os.killpg(server.pid, signal.SIGKILL)
             server_log.close()
 
-    total = stats.get("Aggregated", {})
-    met = bool(total) and total["failures"] == 0 and total["p99_ms"] < TARGET_P99_MS \
-        and total["rps"] >= 0.95 * args.rate  # fmt: skip
+    baseline = base_res["GET /healthz"]
+    for stats in mixed.values():
+        stats["ratio_to_baseline"] = {
+            "p50": round(stats["p50_ms"] / max(baseline["p50_ms"], 1e-3), 1),
+            "p99": round(stats["p99_ms"] / max(baseline["p99_ms"], 1e-3), 1),
+        }
+    total_requests = sum(s["requests"] for s in mixed.values())
+    total_rps = round(sum(s["rps"] for s in mixed.values()), 1)
+    met = all(
+        s["errors"] == 0 and s["p99_ms"] < TARGET_P99_MS and s["rps"] >= 0.95 * half
+        for s in mixed.values()
+    )
+    per_req = {
+        "baseline_healthz": round(1000 * base_cpu / max(1, baseline["requests"]), 3),
+        "mixed_plan_and_hook": round(1000 * mixed_cpu / max(1, total_requests), 3),
+    }
     result = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": "uv run --frozen python bench/api/run.py " + " ".join(sys.argv[1:]),
@@ -266,39 +500,54 @@ def main() -> int:
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
             "platform": platform.platform(),
-            "load_average_before": load_before,
+            "load_average_before": [round(x, 2) for x in load_before],
+            "load_average_after": [round(x, 2) for x in os.getloadavg()],
         },
         "config": {
             "rate": args.rate,
             "duration_s": args.duration,
             "workers": args.workers,
-            "users": args.users,
+            "connections_per_endpoint": args.connections,
+            "close_every": args.close_every,
+            "generator": "wrk 4 (Debian) paced to a constant rate by bench/api/paced.lua",
             "auth": "jwt (ES384)",
             "store": "sqlite",
             "http": http_impl(),
         },
         "target": {"p99_ms": TARGET_P99_MS, "rate": args.rate, "errors": 0, "met": met},
-        "endpoints": stats,
+        "baseline": {"GET /healthz": baseline},
+        "endpoints": mixed,
+        "mixed_total": {"offered_rps": args.rate, "rps": total_rps, "requests": total_requests},
         "cpu_seconds": {
-            "server": round(server_cpu, 1),
-            "locust": round(locust_cpu, 1),
-            "server_ms_per_request": round(
-                1000 * server_cpu / max(1, int(stats.get("Aggregated", {}).get("requests", 1))), 2
-            ),
+            "server_baseline": round(base_cpu, 2),
+            "server_mixed": round(mixed_cpu, 2),
+            "wrk_baseline": round(base_wrk_cpu, 2),
+            "wrk_mixed": round(mixed_wrk_cpu, 2),
+            "server_ms_per_request": per_req,
         },
     }
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print()
-    print(f"{'endpoint':<22}{'requests':>10}{'errors':>8}{'req/s':>9}{'p50 ms':>9}"
-          f"{'p90 ms':>9}{'p99 ms':>9}{'max ms':>9}")  # fmt: skip
-    for name, s in stats.items():
-        print(f"{name:<22}{s['requests']:>10}{s['failures']:>8}{s['rps']:>9}{s['p50_ms']:>9g}"
-              f"{s['p90_ms']:>9g}{s['p99_ms']:>9g}{s['max_ms']:>9g}")  # fmt: skip
+    print(
+        f"{'endpoint':<20}{'offered':>8}{'req/s':>8}{'errors':>7}{'late':>6}{'p50 ms':>8}"
+        f"{'p90 ms':>8}{'p99 ms':>8}{'max ms':>8}{'p50 x':>7}{'p99 x':>7}"
+    )
+    rows = {"GET /healthz": baseline, **mixed}
+    for name, s in rows.items():
+        ratio = s.get("ratio_to_baseline", {"p50": 1.0, "p99": 1.0})
+        print(
+            f"{name:<20}{s['offered_rps']:>8g}{s['rps']:>8}{s['errors']:>7}{s['late_sends']:>6}"
+            f"{s['p50_ms']:>8g}{s['p90_ms']:>8g}{s['p99_ms']:>8g}{s['max_ms']:>8g}"
+            f"{ratio['p50']:>7g}{ratio['p99']:>7g}"
+        )
     cpu = result["cpu_seconds"]
-    print(f"\nCPU: server {cpu['server']} s ({cpu['server_ms_per_request']} ms/request), "
-          f"locust {cpu['locust']} s, over {args.duration} s on {os.cpu_count()} cores")
+    print(
+        f"\nserver CPU: {per_req['baseline_healthz']} ms/request (healthz), "
+        f"{per_req['mixed_plan_and_hook']} ms/request (plan + patient-view); wrk CPU "
+        f"{cpu['wrk_mixed']} s over {args.duration} s; {os.cpu_count()} cores"
+    )
     verdict = "MET" if met else "NOT MET"
-    print(f"\ntarget p99 < {TARGET_P99_MS:g} ms at {args.rate:g} requests/s, no errors: {verdict}")
+    print(f"target p99 < {TARGET_P99_MS:g} ms at {args.rate:g} requests/s, no errors: {verdict}")
     print(f"results: {args.out}")
     return 0
 
