@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import importlib
 import json
-from collections.abc import Callable, Mapping
+import multiprocessing
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Executor, ProcessPoolExecutor
 from datetime import date
 from typing import Any
 
@@ -80,12 +82,73 @@ def facts_for(row: Mapping[str, Any], as_of: date) -> PatientFacts | None:
         return None
 
 
-class PlanGaps:
-    """Asks the plan engine about each patient's current drug; caches identical facts."""
+def drug_gaps(plan: Any, drug: str) -> list[str]:
+    """``action:drug:recommendation-id`` for each *avoid*/*contraindicated* recommendation."""
+    found = []
+    for rec in getattr(plan, "recommendations", []):
+        if getattr(rec, "drug", None) == drug and getattr(rec, "action", None) in (
+            "avoid",
+            "contraindicated",
+        ):
+            found.append(f"{rec.action}:{drug}:{rec.id}")
+    return sorted(set(found))
 
-    def __init__(self, plan_fn: PlanFn | None, as_of: date) -> None:
+
+def _worker_ready() -> bool:
+    """Pool warm-up: import the plan engine and load the knowledge base in the worker."""
+    fn = load_plan_engine()
+    if fn is None:
+        return False
+    from vertebra.knowledge.loader import load
+
+    load()
+    return True
+
+
+def _worker_ask(batch: list[tuple[PatientFacts, str]]) -> list[list[str] | None]:
+    """Plan-engine gaps for a batch of (facts, drug); None where the engine failed."""
+    fn = load_plan_engine()
+    assert fn is not None
+    out: list[list[str] | None] = []
+    for facts, drug in batch:
+        try:
+            out.append(drug_gaps(fn(facts), drug))
+        except Exception:  # counted by the caller, as in PlanGaps._ask
+            out.append(None)
+    return out
+
+
+def plan_pool(workers: int) -> ProcessPoolExecutor:
+    """Worker processes for :meth:`PlanGaps.many`, started and warmed up (knowledge base loaded)
+    at once.
+
+    Call it before the engine runs: the workers are forked from the still single-threaded
+    parent (no DuckDB/Arrow threads yet; fork, unlike spawn, does not re-run the caller's main
+    script) and load the knowledge base while the engine scans.
+    """
+    methods = multiprocessing.get_all_start_methods()
+    ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    pool = ProcessPoolExecutor(workers, mp_context=ctx)
+    for _ in range(workers):
+        pool.submit(_worker_ready)
+    return pool
+
+
+class PlanGaps:
+    """Asks the plan engine about each patient's current drug; caches identical facts.
+
+    :meth:`prefetch` evaluates many patients at once, optionally across worker processes (the
+    plan engine is pure Python: one core per process); results are identical to asking one by one.
+    """
+
+    # Below this many distinct patients a pool costs more (process start-up) than it saves.
+    MIN_PARALLEL = 400
+    BATCH = 200
+
+    def __init__(self, plan_fn: PlanFn | None, as_of: date, pool: Executor | None = None) -> None:
         self.plan_fn = plan_fn
         self.as_of = as_of
+        self.pool = pool
         self.errors = 0
         self._cache: dict[str, list[str]] = {}
 
@@ -93,17 +156,44 @@ class PlanGaps:
     def available(self) -> bool:
         return self.plan_fn is not None
 
-    def __call__(self, row: Mapping[str, Any]) -> list[str]:
+    def _key(self, row: Mapping[str, Any]) -> tuple[str, PatientFacts, str] | None:
         drug = row.get("current_drug")
         if self.plan_fn is None or drug is None:
-            return []
+            return None
         facts = facts_for(row, self.as_of)
         if facts is None:
-            return []
-        key = json.dumps(facts.model_dump(mode="json"), sort_keys=True)
-        if key not in self._cache:
-            self._cache[key] = self._ask(facts, drug)
-        return self._cache[key]
+            return None
+        return json.dumps(facts.model_dump(mode="json"), sort_keys=True), facts, drug
+
+    def many(self, rows: Iterable[Mapping[str, Any]]) -> list[list[str]]:
+        """Gaps for each row; distinct facts not cached yet are evaluated together, across the
+        pool when one is given and there are enough of them (same results as one by one)."""
+        keys = [self._key(row) for row in rows]
+        todo: dict[str, tuple[PatientFacts, str]] = {}
+        for k in keys:
+            if k is not None and k[0] not in self._cache:
+                todo.setdefault(k[0], (k[1], k[2]))
+        # The pool's workers load vertebra.engine.plan themselves: only for that function.
+        parallel = self.pool is not None and self.plan_fn is load_plan_engine()
+        if parallel and len(todo) >= self.MIN_PARALLEL:
+            assert self.pool is not None
+            names = list(todo)
+            batches = [
+                [todo[n] for n in names[i : i + self.BATCH]]
+                for i in range(0, len(names), self.BATCH)
+            ]
+            results = [r for batch in self.pool.map(_worker_ask, batches) for r in batch]
+            for name, res in zip(names, results, strict=True):
+                if res is None:
+                    self.errors += 1
+                self._cache[name] = res or []
+        else:
+            for name, (facts, drug) in todo.items():
+                self._cache[name] = self._ask(facts, drug)
+        return [[] if k is None else self._cache[k[0]] for k in keys]
+
+    def __call__(self, row: Mapping[str, Any]) -> list[str]:
+        return self.many([row])[0]
 
     def _ask(self, facts: PatientFacts, drug: str) -> list[str]:
         assert self.plan_fn is not None
@@ -112,11 +202,4 @@ class PlanGaps:
         except Exception:  # an engine failure must not stop a population run; it is counted
             self.errors += 1
             return []
-        found = []
-        for rec in getattr(plan, "recommendations", []):
-            if getattr(rec, "drug", None) == drug and getattr(rec, "action", None) in (
-                "avoid",
-                "contraindicated",
-            ):
-                found.append(f"{rec.action}:{drug}:{rec.id}")
-        return sorted(set(found))
+        return drug_gaps(plan, drug)

@@ -47,7 +47,17 @@ def parameters(as_of: date, definition: FlsDefinition | None = None) -> dict[str
         "persistence_days": persistence.window_days,
         "persistence_from_days": persistence.persistence_from_days,
         "persistence_to_days": persistence.persistence_to_days,
+        "code_head": code_head(d),
     }
+
+
+def code_head(definition: FlsDefinition | None = None) -> int:
+    """Length of the fracture-code prefix used as the equi-join key of the value-set join.
+
+    Every fracture code (exact or prefix) is at least this long, so a coding can only match
+    value-set codes that share its first ``code_head`` characters.
+    """
+    return min(len(str(r[2])) for r in code_rows(definition) if r[0] == "fracture")
 
 
 def render(as_of: date) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ import pyarrow.parquet as pq
 from vertebra.facts import LEVELS
 from vertebra.screen.config import load_definition
 from vertebra.screen.engines import Engine, EngineResult
-from vertebra.screen.gaps import PlanGaps, coded_gaps, load_plan_engine
+from vertebra.screen.gaps import PlanGaps, coded_gaps, load_plan_engine, plan_pool
 from vertebra.screen.inputs import ExportFiles, discover
 
 # The worklist columns, in order (stable names: part of the output contract of this command).
@@ -76,16 +77,14 @@ def finish_worklist(raw: pa.Table, as_of: date, plan_gaps: PlanGaps) -> pa.Table
     for row in rows:
         row["fracture_levels"] = _levels(row.get("fracture_levels"))
         row["gaps"] = ";".join(coded_gaps(row))
-        row["plan_safety_gaps"] = ";".join(
-            plan_gaps(
-                {
-                    **row,
-                    "fracture_levels": row["fracture_levels"].split(";")
-                    if row["fracture_levels"]
-                    else [],
-                }
-            )
-        )
+    plans = plan_gaps.many(
+        {**row, "fracture_levels": row["fracture_levels"].split(";")}
+        if row["fracture_levels"]
+        else {**row, "fracture_levels": []}
+        for row in rows
+    )
+    for row, found in zip(rows, plans, strict=True):
+        row["plan_safety_gaps"] = ";".join(found)
     # Vertebral first, then the most recent index fracture, then patient id (nulls last).
     rows.sort(key=lambda r: r["patient_id"] or "")
     rows.sort(key=lambda r: r["index_fracture_date"] or date.min, reverse=True)
@@ -185,12 +184,32 @@ def _csv_value(value: Any) -> str:
     return str(value)
 
 
+def _csv_column(column: pa.ChunkedArray) -> list[str]:
+    """One column as CSV text (as :func:`_csv_value`, without a call per value)."""
+    values = column.to_pylist()
+    if pa.types.is_string(column.type):
+        return ["" if v is None else v for v in values]
+    if pa.types.is_boolean(column.type):
+        return ["" if v is None else ("true" if v else "false") for v in values]
+    if pa.types.is_floating(column.type):
+        return ["" if v is None else repr(round(v, 3)) for v in values]
+    if pa.types.is_integer(column.type) or pa.types.is_date(column.type):
+        return ["" if v is None else str(v) for v in values]
+    return [_csv_value(v) for v in values]
+
+
 def write_csv(table: pa.Table, path: Path) -> None:
     with path.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh, lineterminator="\n")
         writer.writerow(table.column_names)
-        for row in table.to_pylist():
-            writer.writerow([_csv_value(row[c]) for c in table.column_names])
+        writer.writerows(zip(*(_csv_column(c) for c in table.columns), strict=True))
+
+
+def plan_workers(export: ExportFiles) -> int:
+    """Worker processes for the plan-engine checks: only for large exports (>= 256 MB), where
+    thousands of patients are checked; small runs stay in one process."""
+    size = sum(p.stat().st_size for files in export.files.values() for p in files)
+    return min(4, os.cpu_count() or 1) if size >= 256 * 2**20 else 0
 
 
 def screen(
@@ -200,16 +219,28 @@ def screen(
     as_of: date | None = None,
     progress: Callable[[str], None] | None = None,
     export: ExportFiles | None = None,
+    workers: int | None = None,
 ) -> ScreenResult:
-    """Screen a bulk export and write worklist.csv/.parquet, kpis.json and report.html."""
+    """Screen a bulk export and write worklist.csv/.parquet, kpis.json and report.html.
+
+    ``workers``: processes for the plan-engine checks (default: :func:`plan_workers`).
+    """
     from vertebra.screen.report import render_report
 
     as_of = as_of or date.today()
     export = export or discover(source)
     started = time.perf_counter()
-    result = engine.run(export, as_of, progress or (lambda _name: None))
-    plan_gaps = PlanGaps(load_plan_engine(), as_of)
-    worklist = finish_worklist(result.worklist, as_of, plan_gaps)
+    plan_fn = load_plan_engine()
+    workers = plan_workers(export) if workers is None else workers
+    # Started now, the workers load the knowledge base while the engine scans.
+    pool = plan_pool(workers) if plan_fn is not None and workers > 1 else None
+    try:
+        result = engine.run(export, as_of, progress or (lambda _name: None))
+        plan_gaps = PlanGaps(plan_fn, as_of, pool)
+        worklist = finish_worklist(result.worklist, as_of, plan_gaps)
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
     kpis = compute_kpis(worklist, result, as_of, plan_gaps.available)
     kpis["run"] = {
         "engine": engine.name,

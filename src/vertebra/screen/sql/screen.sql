@@ -12,49 +12,71 @@ CASE WHEN {{ x }}.resourceType IS NULL THEN 'malformed'
          WHEN {{ x }}.subject.reference IS NULL THEN 'no_subject'
          ELSE 'ok' END
 {%- endmacro %}
+{#- The id after the last '/' or ':' of a reference; the common 'Patient/<id>' form without a
+    regular expression (a per-line regexp costs more than parsing the line). -#}
+{% macro patient_id(ref) -%}
+CASE WHEN starts_with({{ ref }}, 'Patient/') AND NOT contains(substr({{ ref }}, 9), '/')
+      AND NOT contains(substr({{ ref }}, 9), ':') THEN substr({{ ref }}, 9)
+     ELSE regexp_replace({{ ref }}, '^.*[/:]', '') END
+{%- endmacro %}
 {% macro codings(x, rtype, field) -%}
 UNNEST(CASE WHEN {{ flag(x, rtype) }} = 'ok'
     THEN coalesce({{ x }}.{{ field }}.coding, [{'system': NULL, 'code': NULL}])
-    ELSE [{'system': NULL, 'code': NULL}] END) AS t(cd)
+    ELSE [{'system': NULL, 'code': NULL}] END) AS cd
 {%- endmacro %}
 
--- Patients: every Patient line, flagged. patient_id is the FHIR id.
+-- Patients: one row per patient id (flag 'ok'), plus one row per kind of unusable line with
+-- its count in n. Aggregated while scanning: no per-line table is kept.
 CREATE TEMP TABLE patients AS
-SELECT
-  CASE WHEN resourceType IS NULL THEN 'malformed'
-       WHEN resourceType <> 'Patient' THEN 'wrong_type'
-       WHEN id IS NULL THEN 'no_id'
-       ELSE 'ok' END AS flag,
-  id AS patient_id,
-  gender,
-  TRY_CAST(substr(birthDate, 1, 10) AS DATE) AS birth_date,
-  coalesce(deceasedBoolean, deceasedDateTime IS NOT NULL) AS deceased
-FROM raw_patient;
+SELECT flag, CASE WHEN flag = 'ok' THEN id END AS patient_id, max(gender) AS gender,
+  max(TRY_CAST(substr(birthDate, 1, 10) AS DATE)) AS birth_date,
+  bool_or(coalesce(deceasedBoolean, deceasedDateTime IS NOT NULL)) AS deceased,
+  count(*) AS n
+FROM (
+  SELECT
+    CASE WHEN resourceType IS NULL THEN 'malformed'
+         WHEN resourceType <> 'Patient' THEN 'wrong_type'
+         WHEN id IS NULL THEN 'no_id'
+         ELSE 'ok' END AS flag,
+    id, gender, birthDate, deceasedBoolean, deceasedDateTime
+  FROM raw_patient
+) AS x
+GROUP BY flag, CASE WHEN flag = 'ok' THEN id END;
 
-CREATE TEMP TABLE patient_one AS
-SELECT patient_id, max(gender) AS gender, max(birth_date) AS birth_date, bool_or(deceased) AS deceased
-FROM patients
-WHERE flag = 'ok'
-GROUP BY patient_id;
+CREATE TEMP VIEW patient_one AS
+SELECT patient_id, gender, birth_date, deceased FROM patients WHERE flag = 'ok';
 
--- Conditions with a fragility fracture code, plus one row per bad line.
+-- Conditions with a fragility fracture code, plus one row per bad line. The value-set join is an
+-- equi-join on (system, first {{ code_head }} characters) -- every value-set code is at least
+-- that long -- with the exact/prefix test as a residual, so each coding meets a handful of
+-- candidate codes instead of the whole value set. The patient id is derived after the join.
 CREATE TEMP TABLE condition_events AS
-WITH base AS (
+WITH lines AS (
   SELECT
     {{ flag('c', 'Condition') }} AS flag,
-    regexp_replace(c.subject.reference, '^.*[/:]', '') AS patient_id,
-    TRY_CAST(substr(coalesce(c.onsetDateTime, c.onsetPeriod.start, c.recordedDate), 1, 10) AS DATE)
-      AS event_date,
-    cd.system AS system,
+    c.subject.reference AS subject_ref,
+    coalesce(c.onsetDateTime, c.onsetPeriod.start, c.recordedDate) AS event_time,
+    {{ codings('c', 'Condition', 'code') }}
+  FROM raw_condition AS c
+),
+base AS (
+  SELECT flag, subject_ref, event_time, cd.system AS system,
     CASE WHEN cd.system = 'http://hl7.org/fhir/sid/icd-10-cm'
          THEN upper(replace(cd.code, '.', '')) ELSE cd.code END AS code
-  FROM raw_condition AS c,
-    {{ codings('c', 'Condition', 'code') }}
+  FROM lines
+),
+vs AS (
+  SELECT system, code, match_kind, site, site_rank, level,
+    substr(code, 1, {{ code_head }}) AS head
+  FROM vs_codes
+  WHERE category = 'fracture'
 )
-SELECT b.flag, b.patient_id, b.event_date, b.system, b.code, v.site, v.site_rank, v.level
+SELECT b.flag, {{ patient_id('b.subject_ref') }} AS patient_id,
+  TRY_CAST(substr(b.event_time, 1, 10) AS DATE) AS event_date,
+  b.system, b.code, v.site, v.site_rank, v.level
 FROM base AS b
-LEFT JOIN vs_codes AS v
-  ON v.category = 'fracture' AND v.system = b.system AND b.flag = 'ok'
+LEFT JOIN vs AS v
+  ON v.system = b.system AND v.head = substr(b.code, 1, {{ code_head }}) AND b.flag = 'ok'
   AND (v.code = b.code OR (v.match_kind = 'prefix' AND starts_with(b.code, v.code)))
 WHERE b.flag <> 'ok' OR v.site IS NOT NULL;
 
@@ -96,102 +118,126 @@ JOIN index_fracture AS i ON i.patient_id = f.patient_id
 GROUP BY f.patient_id;
 
 -- Bone density: procedures, requests and T-score results, only for worklist patients.
+-- Coded resources: value-set equi-join first, patient id only for the rows that matched.
 CREATE TEMP TABLE procedure_events AS
-WITH base AS (
+WITH lines AS (
   SELECT
     {{ flag('x', 'Procedure') }} AS flag,
-    regexp_replace(x.subject.reference, '^.*[/:]', '') AS patient_id,
-    TRY_CAST(substr(coalesce(x.performedDateTime, x.performedPeriod.start), 1, 10) AS DATE)
-      AS event_date,
+    x.subject.reference AS subject_ref,
+    coalesce(x.performedDateTime, x.performedPeriod.start) AS event_time,
     x.status AS status,
-    cd.system AS system,
-    cd.code AS code
-  FROM raw_procedure AS x, {{ codings('x', 'Procedure', 'code') }}
-)
-SELECT b.flag, b.patient_id, b.event_date, v.category
+    {{ codings('x', 'Procedure', 'code') }}
+  FROM raw_procedure AS x
+),
+base AS (
+  SELECT flag, subject_ref, event_time, status, cd.system AS system, cd.code AS code
+  FROM lines
+),
+vs AS (SELECT * FROM vs_codes WHERE category = 'dxa_scan')
+SELECT b.flag, {{ patient_id('b.subject_ref') }} AS patient_id,
+  TRY_CAST(substr(b.event_time, 1, 10) AS DATE) AS event_date, v.category
 FROM base AS b
-LEFT JOIN vs_codes AS v
-  ON v.category = 'dxa_scan' AND v.system = b.system AND v.code = b.code AND b.flag = 'ok'
+LEFT JOIN vs AS v
+  ON v.system = b.system AND v.code = b.code AND b.flag = 'ok'
   AND coalesce(b.status, 'completed') NOT IN ('entered-in-error', 'not-done')
 WHERE b.flag <> 'ok'
-  OR (v.category IS NOT NULL AND b.patient_id IN (SELECT patient_id FROM index_fracture));
+  OR (v.category IS NOT NULL
+      AND {{ patient_id('b.subject_ref') }} IN (SELECT patient_id FROM index_fracture));
 
 CREATE TEMP TABLE servicerequest_events AS
-WITH base AS (
+WITH lines AS (
   SELECT
     {{ flag('x', 'ServiceRequest') }} AS flag,
-    regexp_replace(x.subject.reference, '^.*[/:]', '') AS patient_id,
-    TRY_CAST(substr(x.authoredOn, 1, 10) AS DATE) AS event_date,
+    x.subject.reference AS subject_ref,
+    x.authoredOn AS event_time,
     x.status AS status,
-    cd.system AS system,
-    cd.code AS code
-  FROM raw_servicerequest AS x, {{ codings('x', 'ServiceRequest', 'code') }}
-)
-SELECT b.flag, b.patient_id, b.event_date, v.category
+    {{ codings('x', 'ServiceRequest', 'code') }}
+  FROM raw_servicerequest AS x
+),
+base AS (
+  SELECT flag, subject_ref, event_time, status, cd.system AS system, cd.code AS code
+  FROM lines
+),
+vs AS (SELECT * FROM vs_codes WHERE category = 'dxa_scan')
+SELECT b.flag, {{ patient_id('b.subject_ref') }} AS patient_id,
+  TRY_CAST(substr(b.event_time, 1, 10) AS DATE) AS event_date, v.category
 FROM base AS b
-LEFT JOIN vs_codes AS v
-  ON v.category = 'dxa_scan' AND v.system = b.system AND v.code = b.code AND b.flag = 'ok'
+LEFT JOIN vs AS v
+  ON v.system = b.system AND v.code = b.code AND b.flag = 'ok'
   AND coalesce(b.status, 'active') NOT IN ('entered-in-error', 'revoked')
 WHERE b.flag <> 'ok'
-  OR (v.category IS NOT NULL AND b.patient_id IN (SELECT patient_id FROM index_fracture));
+  OR (v.category IS NOT NULL
+      AND {{ patient_id('b.subject_ref') }} IN (SELECT patient_id FROM index_fracture));
 
 CREATE TEMP TABLE observation_events AS
-WITH base AS (
+WITH lines AS (
   SELECT
     {{ flag('x', 'Observation') }} AS flag,
-    regexp_replace(x.subject.reference, '^.*[/:]', '') AS patient_id,
-    TRY_CAST(substr(coalesce(x.effectiveDateTime, x.effectivePeriod.start, x.issued), 1, 10)
-      AS DATE) AS event_date,
+    x.subject.reference AS subject_ref,
+    coalesce(x.effectiveDateTime, x.effectivePeriod.start, x.issued) AS event_time,
     x.status AS status,
     x.valueQuantity.value AS value,
-    cd.system AS system,
-    cd.code AS code
-  FROM raw_observation AS x, {{ codings('x', 'Observation', 'code') }}
-)
-SELECT b.flag, b.patient_id, b.event_date, b.value, v.category
+    {{ codings('x', 'Observation', 'code') }}
+  FROM raw_observation AS x
+),
+base AS (
+  SELECT flag, subject_ref, event_time, status, value, cd.system AS system, cd.code AS code
+  FROM lines
+),
+vs AS (SELECT * FROM vs_codes WHERE category IN ('dxa_t_score', 'egfr'))
+SELECT b.flag, {{ patient_id('b.subject_ref') }} AS patient_id,
+  TRY_CAST(substr(b.event_time, 1, 10) AS DATE) AS event_date, b.value, v.category
 FROM base AS b
-LEFT JOIN vs_codes AS v
-  ON v.category IN ('dxa_t_score', 'egfr') AND v.system = b.system AND v.code = b.code
-  AND b.flag = 'ok'
+LEFT JOIN vs AS v
+  ON v.system = b.system AND v.code = b.code AND b.flag = 'ok'
   AND coalesce(b.status, 'final') NOT IN ('entered-in-error', 'cancelled', 'preliminary')
 WHERE b.flag <> 'ok'
-  OR (v.category IS NOT NULL AND b.patient_id IN (SELECT patient_id FROM index_fracture));
+  OR (v.category IS NOT NULL
+      AND {{ patient_id('b.subject_ref') }} IN (SELECT patient_id FROM index_fracture));
 
 CREATE TEMP TABLE medication_events AS
-WITH base AS (
+WITH lines AS (
   SELECT
     {{ flag('x', 'MedicationRequest') }} AS flag,
-    regexp_replace(x.subject.reference, '^.*[/:]', '') AS patient_id,
-    TRY_CAST(substr(x.authoredOn, 1, 10) AS DATE) AS event_date,
+    x.subject.reference AS subject_ref,
+    x.authoredOn AS event_time,
     x.status AS status,
     x.intent AS intent,
-    cd.system AS system,
-    cd.code AS code
-  FROM raw_medicationrequest AS x,
     {{ codings('x', 'MedicationRequest', 'medicationCodeableConcept') }}
-)
-SELECT b.flag, b.patient_id, b.event_date, b.status, v.drug
+  FROM raw_medicationrequest AS x
+),
+base AS (
+  SELECT flag, subject_ref, event_time, status, intent, cd.system AS system, cd.code AS code
+  FROM lines
+),
+vs AS (SELECT * FROM vs_codes WHERE category = 'medication')
+SELECT b.flag, {{ patient_id('b.subject_ref') }} AS patient_id,
+  TRY_CAST(substr(b.event_time, 1, 10) AS DATE) AS event_date, b.status, v.drug
 FROM base AS b
-LEFT JOIN vs_codes AS v
-  ON v.category = 'medication' AND v.system = b.system AND v.code = b.code AND b.flag = 'ok'
+LEFT JOIN vs AS v
+  ON v.system = b.system AND v.code = b.code AND b.flag = 'ok'
   AND coalesce(b.status, 'active') NOT IN ('entered-in-error', 'cancelled', 'draft')
   AND coalesce(b.intent, 'order') NOT IN ('proposal', 'plan', 'directive', 'option')
 WHERE b.flag <> 'ok'
-  OR (v.drug IS NOT NULL AND b.patient_id IN (SELECT patient_id FROM index_fracture));
+  OR (v.drug IS NOT NULL
+      AND {{ patient_id('b.subject_ref') }} IN (SELECT patient_id FROM index_fracture));
 
+-- Encounters: only the last one per worklist patient (and counts of unusable lines).
 CREATE TEMP TABLE encounter_events AS
 WITH base AS (
   SELECT
     {{ flag('x', 'Encounter') }} AS flag,
-    regexp_replace(x.subject.reference, '^.*[/:]', '') AS patient_id,
+    x.subject.reference AS subject_ref,
     TRY_CAST(substr(x.period.start, 1, 10) AS DATE) AS event_date
   FROM raw_encounter AS x
 )
-SELECT flag, patient_id, max(event_date) AS last_encounter_date, count(*) AS n
+SELECT flag, CASE WHEN flag = 'ok' THEN {{ patient_id('subject_ref') }} END AS patient_id,
+  max(event_date) AS last_encounter_date, count(*) AS n
 FROM base
 WHERE flag <> 'ok'
-  OR (event_date <= DATE '{{ as_of }}' AND patient_id IN (SELECT patient_id FROM index_fracture))
-GROUP BY flag, patient_id;
+  OR (event_date <= DATE '{{ as_of }}'
+      AND {{ patient_id('subject_ref') }} IN (SELECT patient_id FROM index_fracture))
+GROUP BY flag, CASE WHEN flag = 'ok' THEN {{ patient_id('subject_ref') }} END;
 
 CREATE TEMP TABLE dxa AS
 SELECT
@@ -322,7 +368,7 @@ LEFT JOIN encounter_events AS e ON e.patient_id = i.patient_id AND e.flag = 'ok'
 
 -- Lines that could not be used, per resource type and reason.
 CREATE TEMP TABLE issues AS
-SELECT 'Patient' AS resource_type, flag, count(*) AS n FROM patients WHERE flag <> 'ok' GROUP BY flag
+SELECT 'Patient' AS resource_type, flag, sum(n) AS n FROM patients WHERE flag <> 'ok' GROUP BY flag
 UNION ALL
 SELECT 'Condition', flag, count(*) FROM condition_events WHERE flag <> 'ok' GROUP BY flag
 UNION ALL
