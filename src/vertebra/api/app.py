@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import importlib
 import logging
 import traceback
@@ -50,6 +51,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        _warm_up()
         try:
             yield
         finally:
@@ -98,6 +100,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     _include_web(app)
     _extend_openapi(app)
     return app
+
+
+def _warm_up() -> None:
+    """Load the knowledge base and the value sets before the first request, then move every
+    object alive at start-up out of the garbage collector's sight (:func:`gc.freeze`): they live
+    as long as the process, and without this each full collection walks them all again (tens of
+    milliseconds on the event loop, seen in the p99 latency under load)."""
+    from vertebra import terminology
+    from vertebra.knowledge import load
+
+    load()
+    for valueset in terminology.available():
+        terminology.load(valueset)
+    gc.collect()
+    gc.freeze()
 
 
 def _version() -> str:
