@@ -84,6 +84,17 @@ def cpu_by_process(root: int) -> dict[int, float]:
     return out
 
 
+def machine_busy_seconds() -> float:
+    """CPU seconds spent by every process on the machine so far (all cores, /proc/stat)."""
+    try:
+        fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    except OSError:
+        return 0.0
+    # user nice system idle iowait irq softirq: everything but idle and iowait
+    ticks = [int(x) for x in fields[:7]]
+    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
+
+
 def cpu_seconds(root: int) -> float:
     """User + system CPU time of a process and its children (from /proc; 0 elsewhere)."""
     return sum(cpu_by_process(root).values())
@@ -297,9 +308,10 @@ def run_phase(
     connections: int,
     server_pid: int,
     tmp: Path,
-) -> tuple[dict[str, Any], float, float]:
+) -> tuple[dict[str, Any], float, float, float]:
     """Run one wrk per endpoint at the same time; returns results, server and wrk CPU s."""
     cpu_before = cpu_by_process(server_pid)
+    busy_before = machine_busy_seconds()
     before = os.times()
     procs = {
         name: start_wrk(
@@ -317,6 +329,7 @@ def run_phase(
         name: wrk_result(proc, loads[name][1], duration + 60) for name, proc in procs.items()
     }
     after = os.times()
+    busy = machine_busy_seconds() - busy_before
     cpu_after = cpu_by_process(server_pid)
     by_pid = {pid: cpu_after[pid] - cpu_before.get(pid, 0.0) for pid in cpu_after}
     server_cpu = sum(by_pid.values())
@@ -327,7 +340,9 @@ def run_phase(
     wrk_cpu = (after.children_user + after.children_system) - (
         before.children_user + before.children_system
     )
-    return results, server_cpu, wrk_cpu
+    others = max(0.0, busy - server_cpu - wrk_cpu)
+    print(f"  machine: {busy:.1f} CPU s busy, of which {others:.1f} s by other processes")
+    return results, server_cpu, wrk_cpu, others
 
 
 def main() -> int:
@@ -448,7 +463,7 @@ def main() -> int:
                 f"{args.workers} server worker(s), {http_impl()}, {args.duration} s per phase"
             )
             print(f"phase 1 (baseline): GET /healthz at {args.rate:g} requests/s")
-            base_res, base_cpu, base_wrk_cpu = run_phase(
+            base_res, base_cpu, base_wrk_cpu, base_others = run_phase(
                 wrk,
                 base,
                 {"GET /healthz": (healthz, args.rate)},
@@ -460,7 +475,7 @@ def main() -> int:
             print(
                 f"phase 2 (mixed): POST /api/plan at {half:g} + patient-view at {half:g} requests/s"
             )
-            mixed, mixed_cpu, mixed_wrk_cpu = run_phase(
+            mixed, mixed_cpu, mixed_wrk_cpu, mixed_others = run_phase(
                 wrk,
                 base,
                 {"POST /api/plan": (plans, half), "POST patient-view": (hook_file, half)},
@@ -523,6 +538,8 @@ def main() -> int:
             "server_mixed": round(mixed_cpu, 2),
             "wrk_baseline": round(base_wrk_cpu, 2),
             "wrk_mixed": round(mixed_wrk_cpu, 2),
+            "other_processes_baseline": round(base_others, 2),
+            "other_processes_mixed": round(mixed_others, 2),
             "server_ms_per_request": per_req,
         },
     }
