@@ -27,6 +27,7 @@ import json
 import os
 import platform
 import random
+import shlex
 import shutil
 import signal
 import socket
@@ -357,6 +358,13 @@ def main() -> int:
         help="keep-alive connections per endpoint (default 32)",
     )
     parser.add_argument(
+        "--server",
+        choices=["serve", "reuseport"],
+        default="serve",
+        help="serve: `vertebra serve --workers N` (default); reuseport: N processes with one "
+        "SO_REUSEPORT socket each (reuseport_worker.py)",
+    )
+    parser.add_argument(
         "--close-every",
         type=int,
         default=0,
@@ -397,20 +405,15 @@ def main() -> int:
         )
         env.pop("VERTEBRA_CONFIG", None)
         server_log = (tmp / "server.log").open("wb")
+        if args.server == "serve":
+            cmd = [sys.executable, "-c", "from vertebra.cli import main; main()", "serve",
+                   "--host", "127.0.0.1", "--port", str(port), "--workers", str(args.workers),
+                   "--no-access-log"]  # fmt: skip
+        else:  # one process per worker, each on its own SO_REUSEPORT socket
+            one = f"{shlex.quote(sys.executable)} {shlex.quote(str(HERE / 'reuseport_worker.py'))}"
+            cmd = ["sh", "-c", " & ".join([f"{one} {port}"] * args.workers) + " & wait"]
         server = subprocess.Popen(
-            [
-                sys.executable,
-                "-c",
-                "from vertebra.cli import main; main()",
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--workers",
-                str(args.workers),
-                "--no-access-log",
-            ],
+            cmd,
             env=env,
             stdout=server_log,
             stderr=subprocess.STDOUT,
@@ -524,6 +527,7 @@ def main() -> int:
             "workers": args.workers,
             "connections_per_endpoint": args.connections,
             "close_every": args.close_every,
+            "server": args.server,
             "generator": "wrk 4 (Debian) paced to a constant rate by bench/api/paced.lua",
             "auth": "jwt (ES384)",
             "store": "sqlite",
