@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 import typer
 
 app = typer.Typer(
@@ -11,6 +13,14 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+class Format(StrEnum):
+    """Output formats shared by ``plan`` and ``ask`` (contract §4)."""
+
+    json = "json"
+    text = "text"
+    markdown = "markdown"
 
 
 class InvalidInput(Exception):

@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Annotated
 
 import typer
 
 from vertebra.ask import AskError, answer, to_text
-from vertebra.cli._app import InvalidInput, app
-
-
-class Format(StrEnum):
-    json = "json"
-    text = "text"
-    markdown = "markdown"
+from vertebra.cli._app import Format, InvalidInput, app
 
 
 @app.command("ask")

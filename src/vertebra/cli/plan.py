@@ -3,22 +3,15 @@
 from __future__ import annotations
 
 import json
-from enum import StrEnum
 from typing import Annotated
 
 import typer
 
-from vertebra.cli._app import app
+from vertebra.cli._app import Format, app
 from vertebra.cli._input import facts_from, read_json
 from vertebra.engine import plan as make_plan
 from vertebra.facts import facts_json_schema
 from vertebra.render import to_markdown, to_text
-
-
-class Format(StrEnum):
-    json = "json"
-    text = "text"
-    markdown = "markdown"
 
 
 @app.command("plan")
