@@ -2,69 +2,144 @@
 
     uv run --frozen python bench/screen/run.py --patients 1000000
 
-Baselines: a plain-Python line-by-line reader (json.loads per line, same case-finding) and
-DuckDB's bare scan of the same files (read_json_objects, count only). Writes results.json.
+Generates the synthetic export once (cached under --data), then times, each in its own fresh
+process and interleaved round by round (so that load from other processes on a shared machine
+falls on all of them alike), after reading every file once untimed so that all start with a
+warm page cache:
+
+- ``python``: a plain-Python line-by-line reader, single process: ``json.loads`` on every line
+  of every file and the same case-finding in Python (fracture codes exact or by prefix, age 50+
+  at the fracture, cut-off; DXA, eGFR, medicines and last encounter for those patients;
+  unusable lines counted). Its result is the number of worklist patients, which must equal
+  the screen's.
+- ``bare``: DuckDB's bare scan of the same files (``read_json_objects``, count only): the
+  practical limit of reading the export.
+- ``screen``: ``vertebra.screen.pipeline.screen`` with the DuckDB engine, every output written.
+
+Reports wall seconds (median of --repeat runs, and the fastest), CPU seconds, patients/s,
+ratios against both baselines and peak RSS (the measured process; and its largest helper
+process, e.g. a plan-engine worker), and writes bench/screen/results.json.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import platform
+import statistics
+import subprocess
 import sys
 import time
 from datetime import date
 from pathlib import Path
 from typing import Any
 
-import duckdb
-
-from vertebra.screen.engines import DuckDBEngine, SparkEngine
-from vertebra.screen.inputs import discover
-from vertebra.screen.pipeline import screen
-from vertebra.synth import REFERENCE_DATE, generate
-from vertebra.terminology import load
-
 HERE = Path(__file__).resolve().parent
+AGE = 50
 
 
-def python_baseline(data: Path) -> int:
-    """Line-by-line: find fracture patients and their first osteoporosis prescription."""
+def python_baseline(data: Path, as_of: date) -> int:
+    """Plain Python, one line at a time: the worklist patient count."""
+    from vertebra.screen import logic
+    from vertebra.screen.inputs import discover
+    from vertebra.terminology import ICD10CM
+
     export = discover(data)
-    fracture = {(c.system, c.code) for c in load("fragility-fracture-other").codes}
-    fracture |= {(c.system, c.code) for c in load("vertebral-fracture").codes}
-    drugs = {(c.system, c.code) for c in load("osteoporosis-medication").codes}
-    index: dict[str, str] = {}
-    for path in export.files.get("Condition", []):
-        with path.open(encoding="utf-8") as fh:
-            for line in fh:
-                try:
-                    r = json.loads(line)
-                except ValueError:
-                    continue
-                for c in r.get("code", {}).get("coding", []):
-                    if (c.get("system"), c.get("code")) in fracture:
-                        pid = r["subject"]["reference"].rsplit("/", 1)[-1]
-                        index[pid] = max(index.get(pid, ""), r.get("onsetDateTime", ""))
-    treated: dict[str, str] = {}
-    for rtype in ("Patient", "Encounter", "Observation", "Procedure", "ServiceRequest",
-                  "MedicationRequest"):  # fmt: skip
+    rows = logic.code_rows()
+    exact = {(r[1], r[2]): r for r in rows if r[0] == "fracture" and r[3] == "exact"}
+    prefix = {(r[1], r[2]): r for r in rows if r[0] == "fracture" and r[3] == "prefix"}
+    lengths = sorted({len(str(r[2])) for r in prefix.values()})
+    other = {(str(r[1]), str(r[2])): str(r[0]) for r in rows if r[0] != "fracture"}
+    cutoff = as_of.isoformat()
+    bad: dict[tuple[str, str], int] = {}
+
+    def lines(rtype: str) -> Any:
         for path in export.files.get(rtype, []):
             with path.open(encoding="utf-8") as fh:
                 for line in fh:
                     try:
                         r = json.loads(line)
                     except ValueError:
+                        bad[(rtype, "malformed")] = bad.get((rtype, "malformed"), 0) + 1
                         continue
-                    if rtype != "MedicationRequest":
+                    if not isinstance(r, dict) or r.get("resourceType") != rtype:
+                        bad[(rtype, "wrong_type")] = bad.get((rtype, "wrong_type"), 0) + 1
                         continue
-                    pid = r["subject"]["reference"].rsplit("/", 1)[-1]
-                    for c in r.get("medicationCodeableConcept", {}).get("coding", []):
-                        if pid in index and (c.get("system"), c.get("code")) in drugs:
-                            treated[pid] = min(treated.get(pid, "9999"), r.get("authoredOn", ""))
-    return len(index)
+                    yield r
+
+    def pid_of(r: dict[str, Any]) -> str | None:
+        ref = (r.get("subject") or {}).get("reference")
+        return ref.replace(":", "/").rsplit("/", 1)[-1] if isinstance(ref, str) else None
+
+    def codings(r: dict[str, Any], field: str) -> list[dict[str, Any]]:
+        return list((r.get(field) or {}).get("coding") or [])
+
+    events: dict[str, list[str | None]] = {}  # patient -> fracture dates
+    for r in lines("Condition"):
+        pid = pid_of(r)
+        if pid is None:
+            continue
+        when = r.get("onsetDateTime") or (r.get("onsetPeriod") or {}).get("start")
+        when = when or r.get("recordedDate")
+        for c in codings(r, "code"):
+            system, code = c.get("system"), c.get("code") or ""
+            if system == ICD10CM:
+                code = code.replace(".", "").upper()
+            hit = (system, code) in exact or (system, code) in prefix
+            hit = hit or any((system, code[:n]) in prefix for n in lengths if len(code) >= n)
+            if hit:
+                events.setdefault(pid, []).append(when[:10] if when else None)
+    birth: dict[str, str] = {}
+    patients = set()
+    for r in lines("Patient"):
+        pid = r.get("id")
+        if pid is None:
+            continue
+        patients.add(pid)
+        if pid in events and r.get("birthDate"):
+            birth[pid] = r["birthDate"][:10]
+
+    def age(born: str, on: str) -> int:
+        return int(on[:4]) - int(born[:4]) - (on[5:10] < born[5:10])
+
+    worklist = {
+        pid
+        for pid, dates in events.items()
+        for d in dates
+        if (d is None or d <= cutoff)
+        and (pid not in birth or d is None or age(birth[pid], d) >= AGE)
+    }
+    found: dict[tuple[str, str], str] = {}  # (patient, category) -> first date
+    last_seen: dict[str, str] = {}
+    for rtype, field in (("Procedure", "code"), ("ServiceRequest", "code"),
+                         ("Observation", "code"), ("MedicationRequest",
+                         "medicationCodeableConcept")):  # fmt: skip
+        for r in lines(rtype):
+            pid = pid_of(r)
+            if pid not in worklist:
+                continue
+            when = r.get("authoredOn") or r.get("effectiveDateTime") or r.get("performedDateTime")
+            when = str(when or (r.get("performedPeriod") or {}).get("start") or "")[:10]
+            for c in codings(r, field):
+                cat = other.get((str(c.get("system")), str(c.get("code"))))
+                if cat is not None and when <= cutoff:
+                    key = (str(pid), cat)
+                    found[key] = min(found.get(key, when), when)
+    for r in lines("Encounter"):
+        pid = pid_of(r)
+        if pid in worklist:
+            start = ((r.get("period") or {}).get("start") or "")[:10]
+            if start and start <= cutoff:
+                last_seen[pid] = max(last_seen.get(pid, start), start)
+    return len(worklist)
 
 
 def duckdb_bare_scan(data: Path) -> int:
+    import duckdb
+
+    from vertebra.screen.inputs import discover
+
     export = discover(data)
     files = [str(p) for fs in export.files.values() for p in fs]
     con = duckdb.connect()
@@ -76,24 +151,79 @@ def duckdb_bare_scan(data: Path) -> int:
     return int(rows[0][0])
 
 
-DATA = Path()
-OUT = Path()
+def screen_duckdb(data: Path, out: Path) -> int:
+    from vertebra.screen.engines import DuckDBEngine
+    from vertebra.screen.pipeline import screen
+    from vertebra.synth import REFERENCE_DATE
+
+    return int(screen(data, out, DuckDBEngine(), REFERENCE_DATE).worklist.num_rows)
 
 
-def _python() -> int:
-    return python_baseline(DATA)
+def screen_spark(data: Path, out: Path) -> int:
+    from vertebra.screen.engines import SparkEngine
+    from vertebra.screen.pipeline import screen
+    from vertebra.synth import REFERENCE_DATE
+
+    engine = SparkEngine("local[2]", 8)
+    return int(screen(data, out, engine, REFERENCE_DATE).worklist.num_rows)
 
 
-def _bare() -> int:
-    return duckdb_bare_scan(DATA)
+RUNS = {
+    "python": "plain Python line reader",
+    "bare": "DuckDB bare scan",
+    "screen": "vertebra screen (duckdb)",
+    "spark": "vertebra screen (spark local[2])",
+}
 
 
-def _duck() -> int:
-    return screen(DATA, OUT / "duckdb", DuckDBEngine(), REFERENCE_DATE).worklist.num_rows
+def child(name: str, data: Path, out: Path) -> None:
+    """Run one measurement in this (fresh) process and print it as JSON."""
+    import resource
+
+    from vertebra.synth import REFERENCE_DATE
+
+    started = time.perf_counter()
+    if name == "python":
+        result = python_baseline(data, REFERENCE_DATE)
+    elif name == "bare":
+        result = duckdb_bare_scan(data)
+    elif name == "screen":
+        result = screen_duckdb(data, out / "duckdb")
+    else:
+        result = screen_spark(data, out / "spark")
+    seconds = time.perf_counter() - started
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    helpers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(json.dumps({"seconds": seconds, "result": result, "rss": own, "helper_rss": helpers}))
 
 
-def _spark() -> int:
-    return screen(DATA, OUT / "spark", SparkEngine("local[2]", 8), REFERENCE_DATE).worklist.num_rows
+def warm(data: Path) -> None:
+    """Read every file once (untimed) so that each run starts with the same warm page cache."""
+    for p in sorted(data.iterdir()):
+        with p.open("rb", buffering=0) as fh:
+            while fh.read(16 << 20):
+                pass
+
+
+def measure(name: str, data: Path, out: Path) -> dict[str, Any]:
+    warm(data)
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", name,
+           "--data", str(data), "--out", str(out)]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, cwd=HERE)
+    assert proc.stdout is not None
+    stdout = proc.stdout.read()
+    _pid, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise SystemExit(f"{name} failed with exit code {proc.returncode}")
+    got = json.loads(stdout.strip().splitlines()[-1])
+    return {
+        "seconds": got["seconds"],
+        "cpu_seconds": usage.ru_utime + usage.ru_stime,
+        "result": got["result"],
+        "peak_rss_mb": got["rss"],
+        "helper_peak_rss_mb": got["helper_rss"],
+    }
 
 
 def main() -> None:
@@ -101,70 +231,91 @@ def main() -> None:
     ap.add_argument("--patients", type=int, default=100_000)
     ap.add_argument("--data", type=Path, default=Path("/tmp/vertebra-bench"))
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--repeat", type=int, default=3, help="runs of each DuckDB measurement")
+    ap.add_argument("--python-repeat", type=int, default=1, help="runs of the Python reader")
     ap.add_argument("--spark", action="store_true", help="also time the Spark engine")
+    ap.add_argument("--child", choices=sorted(RUNS), help=argparse.SUPPRESS)
+    ap.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.child:
+        child(args.child, args.data, args.out)
+        return
     data = args.data / f"p{args.patients}-s{args.seed}"
     if not (data / "manifest.json").exists():
+        # In a subprocess: a child's peak RSS includes its parent's at fork, so keep this small.
         t = time.perf_counter()
-        generate(args.patients, data, args.seed, workers=2)
+        code = "import sys; from pathlib import Path; from vertebra.synth import generate; "
+        code += "generate(int(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]), workers=2)"
+        subprocess.run([sys.executable, "-c", code, str(args.patients), str(data), str(args.seed)],
+                       check=True)  # fmt: skip
         print(f"generated {args.patients} patients in {time.perf_counter() - t:.1f}s", flush=True)
     size = sum(p.stat().st_size for p in data.iterdir())
-    rows = []
-    env = f"import run; run.DATA = run.Path({str(data)!r}); run.OUT = run.Path({str(args.data)!r})"
-    plan = [
-        ("plain Python line reader", "_python"),
-        ("DuckDB bare scan", "_bare"),
-        ("vertebra screen (duckdb)", "_duck"),
-    ]
-    if args.spark:
-        plan.append(("vertebra screen (spark local[2])", "_spark"))
-    for label, fn in plan:
-        rows.append(_measure(label, fn, env, args.patients))
-        print(json.dumps(rows[-1]), flush=True)
-    by = {r["name"]: r for r in rows}
-    ours = by["vertebra screen (duckdb)"]["seconds"]
+    names = ["python", "bare", "screen"] + (["spark"] if args.spark else [])
+    rounds = max(args.repeat, args.python_repeat)
+    samples: dict[str, list[dict[str, Any]]] = {n: [] for n in names}
+    for i in range(rounds):
+        for name in names:
+            if len(samples[name]) >= (args.python_repeat if name == "python" else args.repeat):
+                continue
+            s = measure(name, data, args.data)
+            samples[name].append(s)
+            print(f"round {i + 1}: {RUNS[name]}: {s['seconds']:.2f}s, result {s['result']}, "
+                  f"peak RSS {s['peak_rss_mb']:.0f} MB", flush=True)  # fmt: skip
+    runs = []
+    for name in names:
+        ss = samples[name]
+        secs = statistics.median(s["seconds"] for s in ss)
+        runs.append(
+            {
+                "id": name,
+                "name": RUNS[name],
+                "runs": len(ss),
+                "seconds": round(secs, 2),
+                "seconds_min": round(min(s["seconds"] for s in ss), 2),
+                "seconds_all": [round(s["seconds"], 2) for s in ss],
+                "cpu_seconds": round(statistics.median(s["cpu_seconds"] for s in ss), 2),
+                "patients_per_second": round(args.patients / secs),
+                "result": ss[0]["result"],
+                "peak_rss_mb": round(max(s["peak_rss_mb"] for s in ss)),
+                "helper_peak_rss_mb": round(max(s["helper_peak_rss_mb"] for s in ss)),
+            }
+        )
+    by = {r["id"]: r for r in runs}
+    for r in runs:
+        r["speedup_vs_python"] = round(by["python"]["seconds"] / r["seconds"], 1)
+        r["time_vs_bare_scan"] = round(r["seconds"] / by["bare"]["seconds"], 2)
+    ours = by["screen"]
     summary = {
         "patients": args.patients,
+        "seed": args.seed,
         "input_bytes": size,
         "date": date.today().isoformat(),
-        "machine": "2 cores, 24 GB RAM",
+        "machine": f"{os.cpu_count()} cores, "
+        f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GB RAM, "
+        f"{platform.system()} {platform.machine()}, Python {platform.python_version()}",
         "command": f"uv run --frozen python bench/screen/run.py --patients {args.patients}"
+        + (f" --repeat {args.repeat}" if args.repeat != 3 else "")
         + (" --spark" if args.spark else ""),
-        "runs": rows,
-        "speedup_vs_python": round(by["plain Python line reader"]["seconds"] / ours, 1),
-        "ratio_to_duckdb_bare_scan": round(ours / by["DuckDB bare scan"]["seconds"], 2),
+        "runs": runs,
+        "speedup_vs_python": ours["speedup_vs_python"],
+        "ratio_to_duckdb_bare_scan": ours["time_vs_bare_scan"],
+        "same_worklist_count_as_python": ours["result"] == by["python"]["result"],
+        "targets": {"speedup_vs_python": ">= 20", "ratio_to_duckdb_bare_scan": "<= 2"},
     }
     (HERE / "results.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    print(f"\n{args.patients} patients, {size / 1e9:.2f} GB")
-    print(f"{'run':36} {'seconds':>9} {'patients/s':>12} {'peak RSS MB':>12}")
-    for r in rows:
-        print(f"{r['name']:36} {r['seconds']:>9} {r['patients_per_second']:>12} "
-              f"{r['peak_rss_mb']:>12}")  # fmt: skip
+    print(f"\n{args.patients:,} patients, {size / 1e9:.2f} GB NDJSON; median of runs")
+    print(f"{'run':34} {'seconds':>8} {'min':>7} {'CPU s':>7} {'patients/s':>11} "
+          f"{'vs Python':>10} {'vs bare':>8} {'peak RSS MB':>12}")  # fmt: skip
+    for r in runs:
+        print(f"{r['name']:34} {r['seconds']:>8.2f} {r['seconds_min']:>7.2f} "
+              f"{r['cpu_seconds']:>7.1f} {r['patients_per_second']:>11,} "
+              f"{r['speedup_vs_python']:>9}x {r['time_vs_bare_scan']:>7}x "
+              f"{r['peak_rss_mb']:>6} (+{r['helper_peak_rss_mb']})")  # fmt: skip
     print(
-        f"speed-up vs plain Python: {summary['speedup_vs_python']}x; "
-        f"time vs DuckDB bare scan: {summary['ratio_to_duckdb_bare_scan']}x"
+        f"vertebra screen: {summary['speedup_vs_python']}x the plain-Python reader (target >= 20x),"
+        f" {summary['ratio_to_duckdb_bare_scan']}x the DuckDB bare scan's time (target <= 2x); "
+        f"worklist count equals the Python reader's: {summary['same_worklist_count_as_python']}"
     )
-
-
-def _measure(label: str, fn: str, env: str, patients: int) -> dict[str, Any]:
-    import subprocess
-
-    code = (
-        f"import json, sys, time, resource; sys.path.insert(0, {str(HERE)!r}); {env}; "
-        f"t = time.perf_counter(); r = run.{fn}(); s = time.perf_counter() - t; "
-        "rss = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "
-        "resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024; "
-        "print(json.dumps({'seconds': s, 'result': r, 'rss': rss}))"
-    )
-    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
-    data = json.loads(out.stdout.strip().splitlines()[-1])
-    return {
-        "name": label,
-        "seconds": round(data["seconds"], 2),
-        "patients_per_second": round(patients / data["seconds"]),
-        "result": data["result"],
-        "peak_rss_mb": round(data["rss"]),
-    }
 
 
 if __name__ == "__main__":
