@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from vertebra.api.testing import ASGIClient
@@ -66,3 +67,28 @@ def test_cors_allows_configured_origins_only(make_client: Any) -> None:
 
 def test_healthz(client: ASGIClient) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
+
+
+def test_server_start_up_loads_the_knowledge_base_and_freezes_the_heap(tmp_path: Path) -> None:
+    """The lifespan warms the caches and moves start-up objects out of the collector's sight,
+    so that full collections under load do not walk the knowledge base again."""
+    import asyncio
+    import gc
+
+    from vertebra.api import create_app
+    from vertebra.settings import Settings
+
+    load.cache_clear()
+    app = create_app(Settings(database_url=f"sqlite:///{tmp_path / 'a.sqlite3'}", auth="disabled"))
+
+    async def start_and_stop() -> tuple[int, int]:
+        async with app.router.lifespan_context(app):
+            return load.cache_info().currsize, gc.get_freeze_count()
+
+    try:
+        cached, frozen = asyncio.run(start_and_stop())
+    finally:
+        gc.unfreeze()
+    assert cached == 1
+    assert frozen > 0
+    assert ASGIClient(app).get("/healthz").json() == {"status": "ok"}
