@@ -117,3 +117,38 @@ def test_missing_or_empty_input_is_an_export_error(tmp_path: Path) -> None:
         discover(tmp_path / "nope")
     with pytest.raises(ExportError, match="no FHIR NDJSON"):
         discover(tmp_path)
+
+
+def test_plan_checks_in_worker_processes_match_one_by_one(
+    synthetic_export: Path, tmp_path: Path
+) -> None:
+    from vertebra.screen.gaps import PlanGaps, load_plan_engine, plan_pool
+
+    plan_fn = load_plan_engine()
+    if plan_fn is None:
+        pytest.skip("plan engine not installed")
+    rows = screen(synthetic_export, tmp_path, DuckDBEngine(), AS_OF).worklist.to_pylist()
+    for r in rows:
+        r["fracture_levels"] = r["fracture_levels"].split(";") if r["fracture_levels"] else []
+    with_drug = [r for r in rows if r["current_drug"]]
+    assert with_drug
+    # Denosumab with an eGFR of 20 (a pattern of the 1M-patient benchmark's gaps): avoid.
+    rows.append(
+        {**with_drug[0], "sex": "female", "birth_date": date(1961, 5, 31),
+         "current_drug": "denosumab", "egfr": 20.0, "fracture_levels": ["L1"],
+         "days_since_fracture": 108, "prior_fracture_count": 0}
+    )  # fmt: skip
+    serial = PlanGaps(plan_fn, AS_OF).many(rows)
+    pool = plan_pool(2)
+    try:
+        parallel_gaps = PlanGaps(plan_fn, AS_OF, pool)
+        parallel_gaps.MIN_PARALLEL = 1
+        parallel = parallel_gaps.many(rows)
+    finally:
+        pool.shutdown()
+    assert parallel == serial
+    assert serial[-1] and all(g.startswith(("avoid:", "contraindicated:")) for g in serial[-1])
+    assert parallel_gaps.errors == 0
+    # One by one (the row-wise call) gives the same answers.
+    single = PlanGaps(plan_fn, AS_OF)
+    assert [single(r) for r in rows] == serial

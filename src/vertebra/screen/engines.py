@@ -98,9 +98,15 @@ class DuckDBEngine:
 class SparkEngine:
     name = "spark"
 
-    def __init__(self, master: str | None = None, shuffle_partitions: int | None = None) -> None:
+    def __init__(
+        self,
+        master: str | None = None,
+        shuffle_partitions: int | None = None,
+        conf: dict[str, str] | None = None,
+    ) -> None:
         self.master = master or "local[*]"
         self.shuffle_partitions = shuffle_partitions
+        self.conf = dict(conf or {})
 
     def session(self) -> Any:
         from pyspark.sql import SparkSession
@@ -117,6 +123,8 @@ class SparkEngine:
             .config("spark.sql.ansi.enabled", "false")
             .config("spark.driver.memory", os.environ.get("VERTEBRA_SPARK_DRIVER_MEMORY", "4g"))
         )
+        for key, value in self.conf.items():
+            builder = builder.config(key, value)
         return builder.getOrCreate()
 
     def run(self, export: ExportFiles, as_of: date, progress: Progress) -> EngineResult:
