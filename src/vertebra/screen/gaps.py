@@ -7,7 +7,6 @@ runs and reports that plan-engine checks were not available.
 from __future__ import annotations
 
 import importlib
-import json
 import multiprocessing
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Executor, ProcessPoolExecutor
@@ -23,6 +22,13 @@ PlanFn = Callable[[PatientFacts], Any]
 # PatientFacts requires at least one level; when codes do not give one, this placeholder is used
 # only to ask the engine about drug safety (levels do not change those recommendations).
 PLACEHOLDER_LEVEL = "L1"
+
+
+# The row fields that facts_for reads (with the cut-off date, they determine the facts).
+FACT_INPUTS = (
+    "sex", "birth_date", "fracture_levels", "days_since_fracture", "current_drug", "egfr",
+    "t_score_lowest", "prior_fracture_count",
+)  # fmt: skip
 
 
 def coded_gaps(row: Mapping[str, Any]) -> list[str]:
@@ -105,14 +111,18 @@ def _worker_ready() -> bool:
     return True
 
 
-def _worker_ask(batch: list[tuple[PatientFacts, str]]) -> list[list[str] | None]:
-    """Plan-engine gaps for a batch of (facts, drug); None where the engine failed."""
+def _worker_ask(batch: list[dict[str, Any]], as_of: date) -> list[list[str] | None]:
+    """Plan-engine gaps for a batch of worklist rows; None where the engine failed."""
     fn = load_plan_engine()
     assert fn is not None
     out: list[list[str] | None] = []
-    for facts, drug in batch:
+    for row in batch:
+        facts = facts_for(row, as_of)
+        if facts is None:
+            out.append([])
+            continue
         try:
-            out.append(drug_gaps(fn(facts), drug))
+            out.append(drug_gaps(fn(facts), row["current_drug"]))
         except Exception:  # counted by the caller, as in PlanGaps._ask
             out.append(None)
     return out
@@ -135,7 +145,7 @@ def plan_pool(workers: int) -> ProcessPoolExecutor:
 
 
 class PlanGaps:
-    """Asks the plan engine about each patient's current drug; caches identical facts.
+    """Asks the plan engine about each patient's current drug; caches identical inputs.
 
     :meth:`prefetch` evaluates many patients at once, optionally across worker processes (the
     plan engine is pure Python: one core per process); results are identical to asking one by one.
@@ -150,29 +160,27 @@ class PlanGaps:
         self.as_of = as_of
         self.pool = pool
         self.errors = 0
-        self._cache: dict[str, list[str]] = {}
+        self._cache: dict[tuple[Any, ...], list[str]] = {}
 
     @property
     def available(self) -> bool:
         return self.plan_fn is not None
 
-    def _key(self, row: Mapping[str, Any]) -> tuple[str, PatientFacts, str] | None:
-        drug = row.get("current_drug")
-        if self.plan_fn is None or drug is None:
-            return None
-        facts = facts_for(row, self.as_of)
-        if facts is None:
-            return None
-        return json.dumps(facts.model_dump(mode="json"), sort_keys=True), facts, drug
-
     def many(self, rows: Iterable[Mapping[str, Any]]) -> list[list[str]]:
-        """Gaps for each row; distinct facts not cached yet are evaluated together, across the
-        pool when one is given and there are enough of them (same results as one by one)."""
-        keys = [self._key(row) for row in rows]
-        todo: dict[str, tuple[PatientFacts, str]] = {}
-        for k in keys:
-            if k is not None and k[0] not in self._cache:
-                todo.setdefault(k[0], (k[1], k[2]))
+        """Gaps for each row. Rows with the same inputs to the facts are evaluated once; those
+        not cached yet are evaluated together, across the pool when one is given and there are
+        enough of them (same results as one by one)."""
+        keys: list[tuple[Any, ...] | None] = []
+        todo: dict[tuple[Any, ...], dict[str, Any]] = {}
+        for row in rows:
+            if self.plan_fn is None or row.get("current_drug") is None:
+                keys.append(None)
+                continue
+            inputs = {f: row.get(f) for f in FACT_INPUTS}
+            key = tuple(tuple(v) if isinstance(v, list) else v for v in inputs.values())
+            keys.append(key)
+            if key not in self._cache:
+                todo.setdefault(key, inputs)
         # The pool's workers load vertebra.engine.plan themselves: only for that function.
         parallel = self.pool is not None and self.plan_fn is load_plan_engine()
         if parallel and len(todo) >= self.MIN_PARALLEL:
@@ -182,15 +190,19 @@ class PlanGaps:
                 [todo[n] for n in names[i : i + self.BATCH]]
                 for i in range(0, len(names), self.BATCH)
             ]
-            results = [r for batch in self.pool.map(_worker_ask, batches) for r in batch]
+            done = self.pool.map(_worker_ask, batches, [self.as_of] * len(batches))
+            results = [r for batch in done for r in batch]
             for name, res in zip(names, results, strict=True):
                 if res is None:
                     self.errors += 1
                 self._cache[name] = res or []
         else:
-            for name, (facts, drug) in todo.items():
-                self._cache[name] = self._ask(facts, drug)
-        return [[] if k is None else self._cache[k[0]] for k in keys]
+            for name, inputs in todo.items():
+                facts = facts_for(inputs, self.as_of)
+                self._cache[name] = (
+                    [] if facts is None else self._ask(facts, inputs["current_drug"])
+                )
+        return [[] if k is None else self._cache[k] for k in keys]
 
     def __call__(self, row: Mapping[str, Any]) -> list[str]:
         return self.many([row])[0]
