@@ -106,33 +106,28 @@ def draft_orders(bundle: Any, selections: list[str] | None = None) -> list[Draft
 
 def drug_conflicts(kb: KnowledgeBase, facts: PatientFacts, drug: str) -> DrugConflict | None:
     """What the knowledge base says about giving ``drug`` to this patient (None: no concern)."""
-    from vertebra.engine import context  # the engine's fact context, derived facts included
+    from vertebra.engine import drug_safety
 
-    ctx = context(facts, kb)
     conflict = DrugConflict(drug=drug, action="check")
     strength = {"check": 0, "avoid": 1, "contraindicated": 2}
-    for srow in kb.safety_rows:
-        if drug not in srow.drugs:
+    for finding in drug_safety(facts, drug, kb):
+        if finding.rule == "allergy":
+            conflict.action = "contraindicated"
+            conflict.reasons.insert(0, finding.reason)
+            conflict.rationale.extend(finding.rationale)
             continue
-        out = srow.when(ctx)
-        if out.value is True:
-            if strength[srow.row.action] > strength[conflict.action]:
-                conflict.action = srow.row.action
-            conflict.reasons.append(srow.row.reason)
-            conflict.rationale.extend(out.reasons)
-            if srow.row.alternative:
-                conflict.alternatives.append(srow.row.alternative)
-            conflict.references.extend(srow.row.references)
-            conflict.safety_ids.append(srow.row.id)
-        elif out.value is None:
-            conflict.unknown.extend(sorted(out.unknown))
-            conflict.references.extend(srow.row.references)
-            conflict.checks.append(srow.row.reason)
-            conflict.safety_ids.append(srow.row.id)
-    if facts.allergies is not None and drug in facts.allergies:
-        conflict.action = "contraindicated"
-        conflict.reasons.insert(0, f"Recorded allergy to {kb.drug_name(drug)}.")
-        conflict.rationale.append(f"Allergies: {kb.drug_name(drug)}")
+        conflict.references.extend(finding.references)
+        conflict.safety_ids.append(finding.rule)
+        if finding.action == "check":
+            conflict.unknown.extend(finding.unknown)
+            conflict.checks.append(finding.reason)
+            continue
+        if strength[finding.action] > strength[conflict.action]:
+            conflict.action = finding.action
+        conflict.reasons.append(finding.reason)
+        conflict.rationale.extend(finding.rationale)
+        if finding.alternative:
+            conflict.alternatives.append(finding.alternative)
     if conflict.action == "check" and not conflict.unknown:
         return None  # no row applies and none is undecided
     conflict.reasons = list(dict.fromkeys(conflict.reasons))

@@ -15,13 +15,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from vertebra.facts import DRUGS, LEVELS, PatientFacts
+from vertebra.facts import DRUGS, LEVELS, PatientFacts, RecordFacts
 
-PlanFn = Callable[[PatientFacts], Any]
-
-# PatientFacts requires at least one level; when codes do not give one, this placeholder is used
-# only to ask the engine about drug safety (levels do not change those recommendations).
-PLACEHOLDER_LEVEL = "L1"
+# The engine's drug-safety check: (facts, drug) -> findings (vertebra.engine.drug_safety).
+PlanFn = Callable[[PatientFacts, str], Any]
 
 
 # The row fields that facts_for reads (with the cut-off date, they determine the facts).
@@ -48,12 +45,13 @@ def coded_gaps(row: Mapping[str, Any]) -> list[str]:
 
 
 def load_plan_engine() -> PlanFn | None:
-    """``vertebra.engine.plan`` if the plan engine is installed, else None."""
+    """``vertebra.engine.drug_safety`` (the plan engine's drug-safety rows for one drug) if the
+    engine is installed, else None."""
     try:
         module = importlib.import_module("vertebra.engine")
     except ImportError:
         return None
-    fn = getattr(module, "plan", None)
+    fn = getattr(module, "drug_safety", None)
     return fn if callable(fn) else None
 
 
@@ -68,7 +66,7 @@ def facts_for(row: Mapping[str, Any], as_of: date) -> PatientFacts | None:
     data: dict[str, Any] = {
         "age": age,
         "sex": sex,
-        "fracture_levels": levels or [PLACEHOLDER_LEVEL],
+        "fracture_levels": levels or None,  # a record may code a fracture without its level
         "mechanism": "low_energy",
     }
     if row.get("days_since_fracture") is not None:
@@ -83,20 +81,19 @@ def facts_for(row: Mapping[str, Any], as_of: date) -> PatientFacts | None:
     if row.get("prior_fracture_count") is not None:
         data["prior_fragility_fractures"] = int(row["prior_fracture_count"])
     try:
-        return PatientFacts.model_validate(data)
+        return RecordFacts.model_validate(data)
     except ValidationError:
         return None
 
 
-def drug_gaps(plan: Any, drug: str) -> list[str]:
-    """``action:drug:recommendation-id`` for each *avoid*/*contraindicated* recommendation."""
-    found = []
-    for rec in getattr(plan, "recommendations", []):
-        if getattr(rec, "drug", None) == drug and getattr(rec, "action", None) in (
-            "avoid",
-            "contraindicated",
-        ):
-            found.append(f"{rec.action}:{drug}:{rec.id}")
+def drug_gaps(findings: Any, drug: str) -> list[str]:
+    """``action:drug:rule`` for each safety rule that makes the drug *avoid*/*contraindicated*
+    (rule: a drug-safety row id of the knowledge base, or ``allergy``)."""
+    found = [
+        f"{f.action}:{drug}:{f.rule}"
+        for f in findings
+        if getattr(f, "action", None) in ("avoid", "contraindicated")
+    ]
     return sorted(set(found))
 
 
@@ -122,7 +119,7 @@ def _worker_ask(batch: list[dict[str, Any]], as_of: date) -> list[list[str] | No
             out.append([])
             continue
         try:
-            out.append(drug_gaps(fn(facts), row["current_drug"]))
+            out.append(drug_gaps(fn(facts, row["current_drug"]), row["current_drug"]))
         except Exception:  # counted by the caller, as in PlanGaps._ask
             out.append(None)
     return out
@@ -210,8 +207,8 @@ class PlanGaps:
     def _ask(self, facts: PatientFacts, drug: str) -> list[str]:
         assert self.plan_fn is not None
         try:
-            plan = self.plan_fn(facts)
+            findings = self.plan_fn(facts, drug)
         except Exception:  # an engine failure must not stop a population run; it is counted
             self.errors += 1
             return []
-        return drug_gaps(plan, drug)
+        return drug_gaps(findings, drug)

@@ -1,0 +1,71 @@
+"""One drug for one patient, checked against the knowledge base's drug-safety rows.
+
+A cheap entry point for adapters that ask about a single drug — a draft order in CDS Hooks, a
+current prescription in population screening — without building a whole plan. It evaluates the
+same safety rows, on the same facts (derived facts included), as :func:`vertebra.engine.plan`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from vertebra.engine.core import context
+from vertebra.facts import PatientFacts
+from vertebra.knowledge import KnowledgeBase, load
+
+Verdict = Literal["avoid", "contraindicated", "check"]
+
+
+@dataclass(frozen=True)
+class SafetyFinding:
+    """One rule that applies (``avoid``/``contraindicated``) or cannot be decided (``check``)."""
+
+    rule: str
+    action: Verdict
+    reason: str
+    alternative: str | None
+    rationale: tuple[str, ...]
+    unknown: tuple[str, ...]
+    references: tuple[str, ...]
+
+
+def drug_safety(
+    facts: PatientFacts, drug: str, kb: KnowledgeBase | None = None
+) -> list[SafetyFinding]:
+    """Every safety finding for ``drug``: rows that hold, rows whose facts are unknown, and a
+    recorded allergy (rule ``allergy``). Empty when nothing applies and nothing is undecided."""
+    kb = kb or load()
+    ctx = context(facts, kb)
+    found: list[SafetyFinding] = []
+    if facts.allergies is not None and drug in facts.allergies:
+        name = kb.drug_name(drug)
+        found.append(
+            SafetyFinding(
+                rule="allergy",
+                action="contraindicated",
+                reason=f"Recorded allergy to {name}.",
+                alternative=None,
+                rationale=(f"Allergies: {name}",),
+                unknown=(),
+                references=(),
+            )
+        )
+    for srow in kb.safety_rows:
+        if drug not in srow.drugs:
+            continue
+        out = srow.when(ctx)
+        if out.value is False:
+            continue
+        found.append(
+            SafetyFinding(
+                rule=srow.row.id,
+                action=srow.row.action if out.value else "check",
+                reason=srow.row.reason,
+                alternative=srow.row.alternative,
+                rationale=out.reasons,
+                unknown=tuple(sorted(out.unknown)) if out.value is None else (),
+                references=tuple(srow.row.references),
+            )
+        )
+    return found
