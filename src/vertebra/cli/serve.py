@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import copy
 import logging.config
+import multiprocessing
 import os
+import signal
+import socket
 from typing import Annotated, Any
 
 import typer
@@ -50,7 +53,58 @@ def serve_command(
 
         uvicorn.run(create_app(settings), host=host, port=port, log_config=logging_config,
                     access_log=access_log, server_header=False)  # fmt: skip
+    elif hasattr(socket, "SO_REUSEPORT"):
+        _serve_reuseport(host, port, workers, logging_config, access_log)
     else:  # each worker process builds its own app from the same environment
         uvicorn.run("vertebra.api:create_app", factory=True, host=host, port=port,
                     workers=workers, log_config=logging_config, access_log=access_log,
                     server_header=False)  # fmt: skip
+
+
+def _reuseport_socket(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    return sock
+
+
+def _worker(host: str, port: int, logging_config: dict[str, Any], access_log: bool) -> None:
+    """One worker process: its own SO_REUSEPORT socket, its own app (same environment)."""
+    import uvicorn
+
+    from vertebra.api import create_app
+    from vertebra.settings import Settings
+
+    sock = _reuseport_socket(host, port)
+    config = uvicorn.Config(create_app(Settings.from_env()), log_config=logging_config,
+                            access_log=access_log, server_header=False)  # fmt: skip
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+def _serve_reuseport(
+    host: str, port: int, workers: int, logging_config: dict[str, Any], access_log: bool
+) -> None:
+    """``--workers N`` on Linux: one listening socket per worker (SO_REUSEPORT), so the kernel
+    spreads connections evenly; uvicorn's shared socket lets one worker take a whole burst of
+    keep-alive connections while the other idles (measured in bench/api)."""
+    _reuseport_socket(host, port).close()  # fail fast, in the parent, if the port is taken
+    ctx = multiprocessing.get_context("spawn")
+    procs = [
+        ctx.Process(target=_worker, args=(host, port, logging_config, access_log), daemon=False)
+        for _ in range(workers)
+    ]
+    for proc in procs:
+        proc.start()
+
+    def stop(signum: int, _frame: Any) -> None:
+        for proc in procs:
+            if proc.is_alive():
+                proc.terminate()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    for proc in procs:
+        proc.join()

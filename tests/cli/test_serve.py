@@ -1,0 +1,54 @@
+"""``vertebra serve --workers 2``: one SO_REUSEPORT socket per worker, real processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.skipif(not hasattr(socket, "SO_REUSEPORT"), reason="needs SO_REUSEPORT (Linux)")
+def test_two_workers_serve_and_stop_cleanly(tmp_path: Path) -> None:
+    port = _free_port()
+    env = {**os.environ, "VERTEBRA_DATABASE_URL": f"sqlite:///{tmp_path / 'serve.sqlite3'}"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vertebra", "serve", "--port", str(port), "--workers", "2",
+         "--no-access-log"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                r = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+                if r.status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "server did not start"
+            time.sleep(0.3)
+        plan = httpx.post(
+            f"http://127.0.0.1:{port}/api/plan",
+            json={"age": 80, "sex": "female", "fracture_levels": ["L1"]},
+            timeout=10,
+        )
+        assert plan.status_code == 200
+        assert plan.json()["pathway"] == "stable"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, out
+    assert out.count("Application startup complete") == 2
