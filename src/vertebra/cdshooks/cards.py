@@ -20,7 +20,7 @@ from typing import Any
 
 from vertebra.cdshooks.orders import DraftOrder, DrugConflict
 from vertebra.knowledge import KnowledgeBase
-from vertebra.plan import Plan, Recommendation, Source
+from vertebra.plan import Plan, Recommendation
 from vertebra.store import CardRecord
 
 SUMMARY_LIMIT = 139  # CDS Hooks: "<140 characters"
@@ -52,47 +52,69 @@ def indicator(rec: Recommendation) -> str:
     return "info"
 
 
+class _CitationParts:
+    """Card parts that depend only on a recommendation's citations (one knowledge version):
+    built once per distinct citation list and reused by every request."""
+
+    def __init__(self, kb: KnowledgeBase) -> None:
+        self.sources = {s.id: s for s in kb.sources}
+        self._cache: dict[tuple[str, ...], tuple[str, str | None, list[dict[str, str]], str]] = {}
+
+    def get(self, citations: list[str]) -> tuple[str, str | None, list[dict[str, str]], str]:
+        key = tuple(citations)
+        parts = self._cache.get(key)
+        if parts is None:
+            unique = list(dict.fromkeys(citations))
+            first = next((self.sources[c] for c in citations if c in self.sources), None)
+            label = f"vertebra · {first.organisation} {first.year}" if first else "vertebra"
+            links = [
+                {"label": shorten(f"{s.title} ({s.organisation} {s.year})", 100), "url": s.url,
+                 "type": "absolute"}
+                for c in unique if (s := self.sources.get(c)) is not None and s.url
+            ]  # fmt: skip
+            text = "; ".join(
+                f"{s.title} ({s.organisation} {s.year})" if (s := self.sources.get(c)) else c
+                for c in unique
+            )
+            parts = (shorten(label, 100), first.url if first else None, links, text)
+            self._cache[key] = parts
+        return parts
+
+
+_PARTS: dict[str, _CitationParts] = {}
+
+
+def _parts_for(kb: KnowledgeBase) -> _CitationParts:
+    parts = _PARTS.get(kb.version)
+    if parts is None:
+        parts = _PARTS[kb.version] = _CitationParts(kb)
+    return parts
+
+
 class CardBuilder:
     def __init__(self, plan: Plan | None, kb: KnowledgeBase, service_url: str) -> None:
         self.plan = plan
         self.kb = kb
         self.service_url = service_url
         self.records: list[CardRecord] = []
-        known = {s.id: s for s in plan.sources} if plan else {}
-        self._sources: dict[str, Source] = known
-        for s in kb.sources:
-            if s.id not in self._sources:
-                self._sources[s.id] = Source.model_construct(
-                    id=s.id, title=s.title, organisation=s.organisation, year=s.year, url=s.url
-                )
+        self._parts = _parts_for(kb)
 
     # -- shared parts -------------------------------------------------------------------
 
     def _source(self, citations: list[str], topic: dict[str, str] | None) -> dict[str, Any]:
-        first = next((self._sources[c] for c in citations if c in self._sources), None)
-        label = f"vertebra · {first.organisation} {first.year}" if first else "vertebra"
-        source: dict[str, Any] = {"label": shorten(label, 100)}
-        if first is not None and first.url:
-            source["url"] = first.url
+        label, url, _, _ = self._parts.get(citations)
+        source: dict[str, Any] = {"label": label}
+        if url:
+            source["url"] = url
         if topic:
             source["topic"] = topic
         return source
 
     def _links(self, citations: list[str]) -> list[dict[str, str]]:
-        links = []
-        for cid in dict.fromkeys(citations):
-            src = self._sources.get(cid)
-            if src is not None and src.url:
-                links.append({"label": shorten(f"{src.title} ({src.organisation} {src.year})", 100),
-                              "url": src.url, "type": "absolute"})  # fmt: skip
-        return links
+        return [dict(link) for link in self._parts.get(citations)[2]]
 
     def _citation_text(self, citations: list[str]) -> str:
-        names = []
-        for cid in dict.fromkeys(citations):
-            src = self._sources.get(cid)
-            names.append(f"{src.title} ({src.organisation} {src.year})" if src else cid)
-        return "; ".join(names)
+        return self._parts.get(citations)[3]
 
     def _card(
         self,
