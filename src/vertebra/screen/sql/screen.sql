@@ -119,15 +119,16 @@ GROUP BY f.patient_id;
 
 -- Bone density: procedures, requests and T-score results, only for worklist patients.
 -- Coded resources: value-set equi-join first, patient id only for the rows that matched.
-CREATE TEMP TABLE procedure_events AS
+{% macro dxa_events(table, resource, raw, event_time, default_status, excluded) -%}
+CREATE TEMP TABLE {{ table }} AS
 WITH lines AS (
   SELECT
-    {{ flag('x', 'Procedure') }} AS flag,
+    {{ flag('x', resource) }} AS flag,
     x.subject.reference AS subject_ref,
-    coalesce(x.performedDateTime, x.performedPeriod.start) AS event_time,
+    {{ event_time }} AS event_time,
     x.status AS status,
-    {{ codings('x', 'Procedure', 'code') }}
-  FROM raw_procedure AS x
+    {{ codings('x', resource, 'code') }}
+  FROM {{ raw }} AS x
 ),
 base AS (
   SELECT flag, subject_ref, event_time, status, cd.system AS system, cd.code AS code
@@ -139,35 +140,17 @@ SELECT b.flag, {{ patient_id('b.subject_ref') }} AS patient_id,
 FROM base AS b
 LEFT JOIN vs AS v
   ON v.system = b.system AND v.code = b.code AND b.flag = 'ok'
-  AND coalesce(b.status, 'completed') NOT IN ('entered-in-error', 'not-done')
+  AND coalesce(b.status, '{{ default_status }}') NOT IN {{ excluded }}
 WHERE b.flag <> 'ok'
   OR (v.category IS NOT NULL
       AND {{ patient_id('b.subject_ref') }} IN (SELECT patient_id FROM index_fracture));
+{%- endmacro %}
+{{ dxa_events('procedure_events', 'Procedure', 'raw_procedure',
+              'coalesce(x.performedDateTime, x.performedPeriod.start)', 'completed',
+              "('entered-in-error', 'not-done')") }}
 
-CREATE TEMP TABLE servicerequest_events AS
-WITH lines AS (
-  SELECT
-    {{ flag('x', 'ServiceRequest') }} AS flag,
-    x.subject.reference AS subject_ref,
-    x.authoredOn AS event_time,
-    x.status AS status,
-    {{ codings('x', 'ServiceRequest', 'code') }}
-  FROM raw_servicerequest AS x
-),
-base AS (
-  SELECT flag, subject_ref, event_time, status, cd.system AS system, cd.code AS code
-  FROM lines
-),
-vs AS (SELECT * FROM vs_codes WHERE category = 'dxa_scan')
-SELECT b.flag, {{ patient_id('b.subject_ref') }} AS patient_id,
-  TRY_CAST(substr(b.event_time, 1, 10) AS DATE) AS event_date, v.category
-FROM base AS b
-LEFT JOIN vs AS v
-  ON v.system = b.system AND v.code = b.code AND b.flag = 'ok'
-  AND coalesce(b.status, 'active') NOT IN ('entered-in-error', 'revoked')
-WHERE b.flag <> 'ok'
-  OR (v.category IS NOT NULL
-      AND {{ patient_id('b.subject_ref') }} IN (SELECT patient_id FROM index_fracture));
+{{ dxa_events('servicerequest_events', 'ServiceRequest', 'raw_servicerequest', 'x.authoredOn',
+              'active', "('entered-in-error', 'revoked')") }}
 
 CREATE TEMP TABLE observation_events AS
 WITH lines AS (
