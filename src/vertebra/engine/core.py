@@ -55,12 +55,10 @@ class _Draft:
             _URGENCY_RANK.get(out.urgency or "", len(_URGENCY_RANK)),
             _CATEGORY_RANK[out.category],
             _ACTION_RANK[self.action],
-            _table_rank(self.row),
+            self.row.table_index,
             self.row.index,
         )
 
-
-_TABLE_ORDER: dict[str, int] = {}
 
 _M = TypeVar("_M", bound=BaseModel)
 
@@ -106,9 +104,6 @@ def _static(kb: KnowledgeBase) -> tuple[dict[str, Source], dict[str, Conflict]]:
         _STATIC[id(kb)] = cached
     return cached[1], cached[2]
 
-
-def _table_rank(row: CompiledRow) -> int:
-    return _TABLE_ORDER.get(row.table_id, 0)
 
 
 @dataclass
@@ -280,9 +275,6 @@ def _weaker(action: str) -> str:
 def plan(facts: PatientFacts, kb: KnowledgeBase | None = None) -> Plan:
     """The complete cited management plan for one patient."""
     kb = kb or load()
-    if not _TABLE_ORDER or len(_TABLE_ORDER) != len(kb.tables):
-        _TABLE_ORDER.clear()
-        _TABLE_ORDER.update({t.table.id: t.index for t in kb.tables})
     run = _Run(kb, facts)
     run.derive()
     drafts = run.evaluate_tables()

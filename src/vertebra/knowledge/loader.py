@@ -47,6 +47,7 @@ class KnowledgeError(ValueError):
 @dataclass(frozen=True)
 class CompiledRow:
     table_id: str
+    table_index: int
     index: int
     row: Row
     when: Evaluator
@@ -304,6 +305,7 @@ def load_from(folder: Traversable) -> KnowledgeBase:
             rows.append(
                 CompiledRow(
                     table.id,
+                    t_index,
                     r_index,
                     row,
                     _compile(label, show, row.when, rwhere),
