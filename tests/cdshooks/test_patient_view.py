@@ -81,6 +81,17 @@ def test_patient_view_cards_follow_the_plan_and_the_spec(ehr: Any) -> None:
     # Urgency order: critical before warning before info.
     rank = {"critical": 0, "warning": 1, "info": 2}
     assert [rank[c["indicator"]] for c in cards] == sorted(rank[c["indicator"]] for c in cards)
+    # Medicines to avoid get their own warning card; other "avoid" advice is in the summary.
+    summary = next(c for c in cards if c["source"]["topic"]["code"] == "plan-summary")
+    for rec in expected.recommendations:
+        if rec.action not in ("avoid", "contraindicated"):
+            continue
+        if rec.drug is not None:
+            card = next(c for c in cards if c["source"]["topic"]["code"] == rec.id)
+            assert card["indicator"] == "warning"
+        else:
+            assert rec.id not in topics
+            assert rec.title in summary["detail"]
 
 
 def test_patient_view_is_audited_without_patient_data(ehr: Any) -> None:

@@ -161,7 +161,13 @@ class CardBuilder:
         listed: list[Recommendation] = []
         for rec in plan.recommendations:
             if rec.action in ("avoid", "contraindicated"):
-                cards.append(self._rec_card(rec, []))
+                # A medicine to avoid is a warning card of its own; other "avoid" advice (bed
+                # rest, routine vertebroplasty …) is listed in the summary card, to keep the
+                # number of cards down (alert fatigue).
+                if rec.drug is not None:
+                    cards.append(self._rec_card(rec, []))
+                else:
+                    listed.append(rec)
             elif rec.category in CARD_CATEGORIES:
                 resource = make_resource(rec, patient_ref) if make_resource else None
                 suggestions = []
