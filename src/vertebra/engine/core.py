@@ -105,7 +105,6 @@ def _static(kb: KnowledgeBase) -> tuple[dict[str, Source], dict[str, Conflict]]:
     return cached[1], cached[2]
 
 
-
 @dataclass
 class _Missing:
     why: str
@@ -216,9 +215,7 @@ class _Run:
                 continue
             name = self.kb.drug_name(drug)
             verdict: str | None = None
-            for srow in self.kb.safety_rows:
-                if drug not in srow.drugs:
-                    continue
+            for srow in self.kb.safety_for(drug):
                 out = srow.when(self.ctx)
                 if out.value is True:
                     action = srow.row.action

@@ -51,9 +51,7 @@ def drug_safety(
                 references=(),
             )
         )
-    for srow in kb.safety_rows:
-        if drug not in srow.drugs:
-            continue
+    for srow in kb.safety_for(drug):
         out = srow.when(ctx)
         if out.value is False:
             continue

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -92,26 +92,24 @@ class KnowledgeBase:
     conflicts: dict[str, ConflictEntry]
     source_index: dict[str, int] = field(default_factory=dict)
     slot_index: dict[str, int] = field(default_factory=dict)
+    # The same words the compiled conditions use in rationales (facts and derived facts).
+    _label: Callable[[str], str] = field(default=lambda name: name, repr=False)
+    _show: Callable[[str, Any], str] = field(default=lambda fact, value: str(value), repr=False)
+    _safety_by_drug: dict[str, tuple[CompiledSafetyRow, ...]] = field(
+        default_factory=dict, repr=False
+    )
 
     def label(self, fact: str) -> str:
-        entry = self.vocabulary.facts.get(fact)
-        return entry.label if entry else fact.replace("_", " ")
+        """A fact's (or derived fact's) name in words."""
+        return self._label(fact)
 
     def show(self, fact: str, value: Any) -> str:
         """A fact's value in words."""
-        if isinstance(value, bool):
-            return "yes" if value else "no"
-        if isinstance(value, int | float):
-            unit = self.vocabulary.facts[fact].unit if fact in self.vocabulary.facts else None
-            text = f"{value:g}"
-            return f"{text} {unit}" if unit else text
-        if isinstance(value, list):
-            return ", ".join(self.show(fact, v) for v in value) or "none"
-        if isinstance(value, str):
-            if value in self.vocabulary.drugs:
-                return self.vocabulary.drugs[value]
-            return self.vocabulary.values.get(value, value.replace("_", " "))
-        return str(value)
+        return self._show(fact, value)
+
+    def safety_for(self, drug: str) -> tuple[CompiledSafetyRow, ...]:
+        """The drug-safety rows that name ``drug``, in file order."""
+        return self._safety_by_drug.get(drug, ())
 
     def drug_name(self, drug: str) -> str:
         return self.vocabulary.drugs.get(drug, drug)
@@ -297,9 +295,9 @@ def load_from(folder: Traversable) -> KnowledgeBase:
             refs(row.references, rwhere)
             checker.check(row.when, rwhere)
             _check_outcome(row, rwhere, set(slot_ids), conflicts)
-            _check_test_facts(row.test.fires_with, rwhere, derived_values)
+            _check_test_facts(row.test.fires_with, rwhere)
             if row.test.silent_with is not None:
-                _check_test_facts(row.test.silent_with, rwhere, derived_values)
+                _check_test_facts(row.test.silent_with, rwhere)
             used = tuple(facts_used(row.when))
             inputs.update(dict.fromkeys(used))
             rows.append(
@@ -329,7 +327,7 @@ def load_from(folder: Traversable) -> KnowledgeBase:
         for drug in srow.drugs:
             if drug not in DRUGS:
                 raise KnowledgeError(f"{where}: unknown drug {drug!r}")
-        _check_test_facts(srow.test.fires_with, where, derived_values)
+        _check_test_facts(srow.test.fires_with, where)
         safety_rows.append(
             CompiledSafetyRow(
                 srow,
@@ -352,10 +350,16 @@ def load_from(folder: Traversable) -> KnowledgeBase:
         conflicts=conflicts,
         source_index={s: i for i, s in enumerate(source_ids)},
         slot_index={s: i for i, s in enumerate(slot_ids)},
+        _label=label,
+        _show=show,
+        _safety_by_drug={
+            drug: tuple(r for r in safety_rows if drug in r.drugs)
+            for drug in sorted({d for r in safety_rows for d in r.drugs})
+        },
     )
 
 
-def _labeler(vocab: Vocabulary, derived: list[Derived]) -> Any:
+def _labeler(vocab: Vocabulary, derived: list[Derived]) -> Callable[[str], str]:
     labels = {k: v.label for k, v in vocab.facts.items()}
     labels.update({d.name: d.label for d in derived})
 
@@ -365,7 +369,7 @@ def _labeler(vocab: Vocabulary, derived: list[Derived]) -> Any:
     return label
 
 
-def _shower(vocab: Vocabulary) -> Any:
+def _shower(vocab: Vocabulary) -> Callable[[str, Any], str]:
     def show(fact: str, value: Any) -> str:
         if isinstance(value, bool):
             return "yes" if value else "no"
@@ -420,7 +424,7 @@ def _check_outcome(row: Row, where: str, slots: set[str], conflicts: Mapping[str
             raise KnowledgeError(f"{where}: unknown conflict {c!r}")
 
 
-def _check_test_facts(facts: Mapping[str, Any], where: str, derived: Mapping[str, Any]) -> None:
+def _check_test_facts(facts: Mapping[str, Any], where: str) -> None:
     for key in facts:
         if key not in FACT_NAMES:
             raise KnowledgeError(f"{where}: test uses unknown fact {key!r}")
