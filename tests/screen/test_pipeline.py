@@ -7,6 +7,7 @@ import shutil
 from datetime import date
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -119,10 +120,16 @@ def test_missing_or_empty_input_is_an_export_error(tmp_path: Path) -> None:
         discover(tmp_path)
 
 
-def test_plan_checks_in_worker_processes_match_one_by_one(
+def test_plan_checks_evaluated_once_per_combination_match_one_by_one(
     synthetic_export: Path, tmp_path: Path
 ) -> None:
-    from vertebra.screen.gaps import PlanGaps, load_plan_engine, plan_pool
+    from vertebra.screen.gaps import (
+        PlanGaps,
+        drug_gaps,
+        facts_for,
+        load_plan_engine,
+        load_safety_inputs,
+    )
 
     plan_fn = load_plan_engine()
     if plan_fn is None:
@@ -132,23 +139,55 @@ def test_plan_checks_in_worker_processes_match_one_by_one(
         r["fracture_levels"] = r["fracture_levels"].split(";") if r["fracture_levels"] else []
     with_drug = [r for r in rows if r["current_drug"]]
     assert with_drug
-    # Denosumab with an eGFR of 20 (a pattern of the 1M-patient benchmark's gaps): avoid.
-    rows.append(
-        {**with_drug[0], "sex": "female", "birth_date": date(1961, 5, 31),
-         "current_drug": "denosumab", "egfr": 20.0, "fracture_levels": ["L1"],
-         "days_since_fracture": 108, "prior_fracture_count": 0}
-    )  # fmt: skip
-    serial = PlanGaps(plan_fn, AS_OF).many(rows)
-    pool = plan_pool(2)
-    try:
-        parallel_gaps = PlanGaps(plan_fn, AS_OF, pool)
-        parallel_gaps.MIN_PARALLEL = 1
-        parallel = parallel_gaps.many(rows)
-    finally:
-        pool.shutdown()
-    assert parallel == serial
-    assert serial[-1] and all(g.startswith(("avoid:", "contraindicated:")) for g in serial[-1])
-    assert parallel_gaps.errors == 0
-    # One by one (the row-wise call) gives the same answers.
-    single = PlanGaps(plan_fn, AS_OF)
-    assert [single(r) for r in rows] == serial
+    # Renal function on both sides of each drug's thresholds (30 and 35 mL/min), and unknown.
+    for i, egfr in enumerate([20.0, 29.9, 30.0, 34.9, 35.0, 60.0, None] * 3):
+        drug = ("alendronate", "risedronate", "denosumab", "zoledronic_acid")[i % 4]
+        rows.append(
+            {**with_drug[i % len(with_drug)], "sex": "female", "birth_date": date(1961, 5, 31),
+             "current_drug": drug, "egfr": egfr, "fracture_levels": ["L1"],
+             "days_since_fracture": 100 + i, "prior_fracture_count": i % 3}
+        )  # fmt: skip
+    gaps = PlanGaps(plan_fn, AS_OF, load_safety_inputs())
+    found = gaps.many(rows)
+    # The oracle: the plan engine asked about each patient, without any cache.
+    expected = []
+    for r in rows:
+        facts = facts_for(r, AS_OF) if r["current_drug"] else None
+        expected.append([] if facts is None else drug_gaps(plan_fn(facts, r["current_drug"]),
+                                                           r["current_drug"]))  # fmt: skip
+    assert found == expected
+    assert any(g.startswith("avoid:denosumab:") for gs in found for g in gs)
+    assert gaps.errors == 0
+    # Each combination of drug and safety inputs was evaluated once: far fewer than patients.
+    assert 0 < gaps.evaluated < len([r for r in rows if r["current_drug"]])
+    # Keyed on whole facts (no inputs function), and one by one: the same answers.
+    whole = PlanGaps(plan_fn, AS_OF)
+    assert whole.many(rows) == expected
+    single = PlanGaps(plan_fn, AS_OF, load_safety_inputs())
+    assert [single(r) for r in rows] == expected
+
+
+def test_csv_quotes_only_what_needs_it_and_keeps_every_value(tmp_path: Path) -> None:
+    from vertebra.screen.pipeline import write_csv
+
+    table = pa.table(
+        {
+            "patient_id": ["a,b", 'q"z', "line\nbreak", "", None, "plain"],
+            "flag": [True, False, None, True, True, False],
+            "egfr": [45.0, -2.5, None, 0.0004, 33.33333, 120.0],
+            "when": pa.array([date(2024, 1, 2), None, None, None, None, date(2025, 12, 31)]),
+            "n": pa.array([1, None, 3, 4, 5, 6], pa.int64()),
+        }
+    )
+    write_csv(table, tmp_path / "w.csv")
+    text = (tmp_path / "w.csv").read_text(encoding="utf-8")
+    assert text.splitlines()[:3] == [
+        "patient_id,flag,egfr,when,n",
+        '"a,b",true,45.0,2024-01-02,1',
+        '"q""z",false,-2.5,,',
+    ]
+    with (tmp_path / "w.csv").open(encoding="utf-8", newline="") as fh:
+        rows = list(csv.reader(fh))[1:]
+    assert [r[0] for r in rows] == ["a,b", 'q"z', "line\nbreak", "", "", "plain"]
+    assert [r[2] for r in rows] == ["45.0", "-2.5", "", "0.0", "33.333", "120.0"]
+    assert rows[-1] == ["plain", "false", "120.0", "2025-12-31", "6"]

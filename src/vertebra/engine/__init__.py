@@ -4,6 +4,6 @@ base; this module only evaluates decision tables and assembles the plan."""
 from __future__ import annotations
 
 from vertebra.engine.core import context, plan, plan_json
-from vertebra.engine.safety import SafetyFinding, drug_safety
+from vertebra.engine.safety import SafetyFinding, drug_safety, safety_inputs
 
-__all__ = ["SafetyFinding", "context", "drug_safety", "plan", "plan_json"]
+__all__ = ["SafetyFinding", "context", "drug_safety", "plan", "plan_json", "safety_inputs"]

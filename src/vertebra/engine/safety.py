@@ -13,6 +13,7 @@ from typing import Literal
 from vertebra.engine.core import context
 from vertebra.facts import PatientFacts
 from vertebra.knowledge import KnowledgeBase, load
+from vertebra.knowledge.conditions import facts_used
 
 Verdict = Literal["avoid", "contraindicated", "check"]
 
@@ -67,3 +68,26 @@ def drug_safety(
             )
         )
     return found
+
+
+def safety_inputs(drug: str, kb: KnowledgeBase | None = None) -> frozenset[str]:
+    """The patient facts that :func:`drug_safety` for ``drug`` can depend on: the facts its
+    safety rows read, derived facts replaced by the facts they are computed from, and
+    ``allergies``. Two patients who agree on these facts get the same findings, so callers that
+    check many patients (population screening) can evaluate each distinct combination once."""
+    kb = kb or load()
+    derived = {d.spec.name: d.spec for d in kb.derived}
+    found: set[str] = {"allergies"}
+    todo = [name for srow in kb.safety_for(drug) for name in facts_used(srow.row.when)]
+    seen: set[str] = set()
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        spec = derived.get(name)
+        if spec is None:
+            found.add(name)
+            continue
+        todo.extend(n for case in spec.cases for n in facts_used(case.when))
+    return frozenset(found)

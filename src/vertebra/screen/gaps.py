@@ -7,9 +7,7 @@ runs and reports that plan-engine checks were not available.
 from __future__ import annotations
 
 import importlib
-import multiprocessing
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import Executor, ProcessPoolExecutor
 from datetime import date
 from typing import Any
 
@@ -19,6 +17,8 @@ from vertebra.facts import DRUGS, LEVELS, PatientFacts, RecordFacts
 
 # The engine's drug-safety check: (facts, drug) -> findings (vertebra.engine.drug_safety).
 PlanFn = Callable[[PatientFacts, str], Any]
+# The facts that check reads for one drug (vertebra.engine.safety_inputs).
+InputsFn = Callable[[str], Iterable[str]]
 
 
 # The row fields that facts_for reads (with the cut-off date, they determine the facts).
@@ -97,115 +97,80 @@ def drug_gaps(findings: Any, drug: str) -> list[str]:
     return sorted(set(found))
 
 
-def _worker_ready() -> bool:
-    """Pool warm-up: import the plan engine and load the knowledge base in the worker."""
-    fn = load_plan_engine()
-    if fn is None:
-        return False
-    from vertebra.knowledge.loader import load
-
-    load()
-    return True
-
-
-def _worker_ask(batch: list[dict[str, Any]], as_of: date) -> list[list[str] | None]:
-    """Plan-engine gaps for a batch of worklist rows; None where the engine failed."""
-    fn = load_plan_engine()
-    assert fn is not None
-    out: list[list[str] | None] = []
-    for row in batch:
-        facts = facts_for(row, as_of)
-        if facts is None:
-            out.append([])
-            continue
-        try:
-            out.append(drug_gaps(fn(facts, row["current_drug"]), row["current_drug"]))
-        except Exception:  # counted by the caller, as in PlanGaps._ask
-            out.append(None)
-    return out
+def load_safety_inputs() -> InputsFn | None:
+    """``vertebra.engine.safety_inputs`` (the facts a drug's safety check reads) if the engine is
+    installed, else None."""
+    try:
+        module = importlib.import_module("vertebra.engine")
+    except ImportError:
+        return None
+    fn = getattr(module, "safety_inputs", None)
+    return fn if callable(fn) else None
 
 
-def plan_pool(workers: int) -> ProcessPoolExecutor:
-    """Worker processes for :meth:`PlanGaps.many`, started and warmed up (knowledge base loaded)
-    at once.
-
-    Call it before the engine runs: the workers are forked from the still single-threaded
-    parent (no DuckDB/Arrow threads yet; fork, unlike spawn, does not re-run the caller's main
-    script) and load the knowledge base while the engine scans.
-    """
-    methods = multiprocessing.get_all_start_methods()
-    ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-    pool = ProcessPoolExecutor(workers, mp_context=ctx)
-    for _ in range(workers):
-        pool.submit(_worker_ready)
-    return pool
+def _frozen(value: Any) -> Any:
+    if isinstance(value, list | tuple | set | frozenset):
+        return tuple(_frozen(v) for v in value)
+    if isinstance(value, dict):
+        return tuple(sorted((k, _frozen(v)) for k, v in value.items()))
+    return value
 
 
 class PlanGaps:
-    """Asks the plan engine about each patient's current drug; caches identical inputs.
+    """Asks the plan engine about each patient's current drug.
 
-    :meth:`prefetch` evaluates many patients at once, optionally across worker processes (the
-    plan engine is pure Python: one core per process); results are identical to asking one by one.
+    Patients whose facts agree on everything the drug's safety check reads (``inputs_fn``, e.g.
+    :func:`vertebra.engine.safety_inputs`: renal function, conditions, allergies) get the same
+    findings, so each distinct combination is evaluated once; without ``inputs_fn`` the whole
+    facts are the key. Results are identical to asking one patient at a time.
     """
 
-    # Below this many distinct patients a pool costs more (process start-up) than it saves.
-    MIN_PARALLEL = 400
-    BATCH = 200
-
-    def __init__(self, plan_fn: PlanFn | None, as_of: date, pool: Executor | None = None) -> None:
+    def __init__(
+        self, plan_fn: PlanFn | None, as_of: date, inputs_fn: InputsFn | None = None
+    ) -> None:
         self.plan_fn = plan_fn
         self.as_of = as_of
-        self.pool = pool
+        self.inputs_fn = inputs_fn
         self.errors = 0
+        self.evaluated = 0
         self._cache: dict[tuple[Any, ...], list[str]] = {}
+        self._inputs: dict[str, tuple[str, ...] | None] = {}
 
     @property
     def available(self) -> bool:
         return self.plan_fn is not None
 
+    def _key(self, facts: PatientFacts, drug: str) -> tuple[Any, ...]:
+        if drug not in self._inputs:
+            names = self.inputs_fn(drug) if self.inputs_fn is not None else None
+            self._inputs[drug] = None if names is None else tuple(sorted(names))
+        names = self._inputs[drug]
+        if names is None:
+            return (drug, _frozen(facts.model_dump()))
+        return (drug, *(_frozen(getattr(facts, n, None)) for n in names))
+
     def many(self, rows: Iterable[Mapping[str, Any]]) -> list[list[str]]:
-        """Gaps for each row. Rows with the same inputs to the facts are evaluated once; those
-        not cached yet are evaluated together, across the pool when one is given and there are
-        enough of them (same results as one by one)."""
-        keys: list[tuple[Any, ...] | None] = []
-        todo: dict[tuple[Any, ...], dict[str, Any]] = {}
+        """Gaps for each row (a worklist row: see :data:`FACT_INPUTS`)."""
+        out: list[list[str]] = []
         for row in rows:
-            if self.plan_fn is None or row.get("current_drug") is None:
-                keys.append(None)
+            drug = row.get("current_drug")
+            facts = None if self.plan_fn is None or drug is None else facts_for(row, self.as_of)
+            if facts is None or drug is None:
+                out.append([])
                 continue
-            inputs = {f: row.get(f) for f in FACT_INPUTS}
-            key = tuple(tuple(v) if isinstance(v, list) else v for v in inputs.values())
-            keys.append(key)
-            if key not in self._cache:
-                todo.setdefault(key, inputs)
-        # The pool's workers load vertebra.engine.plan themselves: only for that function.
-        parallel = self.pool is not None and self.plan_fn is load_plan_engine()
-        if parallel and len(todo) >= self.MIN_PARALLEL:
-            assert self.pool is not None
-            names = list(todo)
-            batches = [
-                [todo[n] for n in names[i : i + self.BATCH]]
-                for i in range(0, len(names), self.BATCH)
-            ]
-            done = self.pool.map(_worker_ask, batches, [self.as_of] * len(batches))
-            results = [r for batch in done for r in batch]
-            for name, res in zip(names, results, strict=True):
-                if res is None:
-                    self.errors += 1
-                self._cache[name] = res or []
-        else:
-            for name, inputs in todo.items():
-                facts = facts_for(inputs, self.as_of)
-                self._cache[name] = (
-                    [] if facts is None else self._ask(facts, inputs["current_drug"])
-                )
-        return [[] if k is None else self._cache[k] for k in keys]
+            key = self._key(facts, drug)
+            found = self._cache.get(key)
+            if found is None:
+                found = self._cache[key] = self._ask(facts, drug)
+            out.append(found)
+        return out
 
     def __call__(self, row: Mapping[str, Any]) -> list[str]:
         return self.many([row])[0]
 
     def _ask(self, facts: PatientFacts, drug: str) -> list[str]:
         assert self.plan_fn is not None
+        self.evaluated += 1
         try:
             findings = self.plan_fn(facts, drug)
         except Exception:  # an engine failure must not stop a population run; it is counted

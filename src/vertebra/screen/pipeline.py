@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import csv
 import json
-import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -13,12 +11,19 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from vertebra.facts import LEVELS
 from vertebra.screen.config import load_definition
 from vertebra.screen.engines import Engine, EngineResult
-from vertebra.screen.gaps import PlanGaps, coded_gaps, load_plan_engine, plan_pool
+from vertebra.screen.gaps import (
+    FACT_INPUTS,
+    PlanGaps,
+    coded_gaps,
+    load_plan_engine,
+    load_safety_inputs,
+)
 from vertebra.screen.inputs import ExportFiles, discover
 
 # The worklist columns, in order (stable names: part of the output contract of this command).
@@ -72,28 +77,66 @@ def _levels(value: Any) -> str:
 
 
 def finish_worklist(raw: pa.Table, as_of: date, plan_gaps: PlanGaps) -> pa.Table:
-    """Engine output -> the worklist: fixed columns and types, gaps, deterministic order."""
-    rows = raw.to_pylist()
-    for row in rows:
-        row["fracture_levels"] = _levels(row.get("fracture_levels"))
-        row["gaps"] = ";".join(coded_gaps(row))
-    plans = plan_gaps.many(
-        {**row, "fracture_levels": row["fracture_levels"].split(";")}
-        if row["fracture_levels"]
-        else {**row, "fracture_levels": []}
-        for row in rows
+    """Engine output -> the worklist: fixed columns and types, gaps, deterministic order.
+
+    Column at a time (no per-row dictionaries of the whole table): the levels and gaps columns
+    are computed in Python from the few columns they read, the rest is cast and reordered.
+    """
+    n = raw.num_rows
+
+    def col(name: str) -> list[Any]:
+        return raw.column(name).to_pylist() if name in raw.column_names else [None] * n
+
+    levels = [_levels(v) for v in col("fracture_levels")]
+    gap_inputs = ("patient_record_found", "dxa_within_12_weeks",
+                  "medication_started_within_16_weeks", "medication_at_52_weeks",
+                  "current_drug", "deceased")  # fmt: skip
+    gap_cols = [col(c) for c in gap_inputs]
+    gaps = [";".join(coded_gaps(dict(zip(gap_inputs, vals, strict=True))))
+            for vals in zip(*gap_cols, strict=True)]  # fmt: skip
+    drugs = col("current_drug")
+    with_drug = [i for i, d in enumerate(drugs) if d is not None]
+    fact_cols = {c: col(c) for c in FACT_INPUTS if c != "fracture_levels"}
+    rows = []
+    for i in with_drug:
+        row = {c: v[i] for c, v in fact_cols.items()}
+        row["fracture_levels"] = levels[i].split(";") if levels[i] else []
+        rows.append(row)
+    safety = [""] * n
+    for i, found in zip(with_drug, plan_gaps.many(rows), strict=True):
+        safety[i] = ";".join(found)
+    computed = {
+        "fracture_levels": pa.array(levels, pa.string()),
+        "gaps": pa.array(gaps, pa.string()),
+        "plan_safety_gaps": pa.array(safety, pa.string()),
+    }
+    columns = []
+    for f in WORKLIST_SCHEMA:
+        if f.name in computed:
+            columns.append(computed[f.name])
+        elif f.name in raw.column_names:
+            columns.append(raw.column(f.name).cast(f.type))
+        else:
+            columns.append(pa.nulls(n, f.type))
+    table = pa.table(columns, schema=WORKLIST_SCHEMA)
+    # Vertebral first, then the most recent index fracture (unknown dates last), then patient
+    # id (a missing id first).
+    keys = pa.table(
+        {
+            "not_vertebral": pc.invert(pc.fill_null(table["vertebral_fracture"], False)),
+            "index_date": table["index_fracture_date"],
+            "patient_id": pc.fill_null(table["patient_id"], ""),
+        }
     )
-    for row, found in zip(rows, plans, strict=True):
-        row["plan_safety_gaps"] = ";".join(found)
-    # Vertebral first, then the most recent index fracture, then patient id (nulls last).
-    rows.sort(key=lambda r: r["patient_id"] or "")
-    rows.sort(key=lambda r: r["index_fracture_date"] or date.min, reverse=True)
-    rows.sort(key=lambda r: r["vertebral_fracture"] is not True)
-    cols = {name: [r.get(name) for r in rows] for name in COLUMNS}
-    return pa.table(
-        {n: pa.array(cols[n], type=WORKLIST_SCHEMA.field(n).type) for n in COLUMNS},
-        schema=WORKLIST_SCHEMA,
+    order = pc.sort_indices(
+        keys,
+        sort_keys=[
+            ("not_vertebral", "ascending", "at_end"),
+            ("index_date", "descending", "at_end"),
+            ("patient_id", "ascending", "at_end"),
+        ],
     )
+    return table.take(order)
 
 
 def _pct(num: int, den: int) -> float | None:
@@ -104,16 +147,22 @@ def compute_kpis(
     worklist: pa.Table, result: EngineResult, as_of: date, plan_available: bool
 ) -> dict[str, Any]:
     d = load_definition()
-    rows = worklist.to_pylist()
-    n = len(rows)
+    n = worklist.num_rows
+    cols: dict[str, list[Any]] = {}
 
-    def count(col: str, value: Any = True) -> int:
-        return sum(1 for r in rows if r[col] is value)
+    def col(name: str) -> list[Any]:
+        if name not in cols:
+            cols[name] = worklist.column(name).to_pylist()
+        return cols[name]
 
-    def evaluable(col: str) -> int:
-        return sum(1 for r in rows if r[col] is not None)
+    def count(name: str) -> int:
+        return sum(1 for v in col(name) if v is True)
 
-    with_drug = [r for r in rows if r["current_drug"] is not None]
+    def evaluable(name: str) -> int:
+        return sum(1 for v in col(name) if v is not None)
+
+    drug_gap = [g for drug, g in zip(col("current_drug"), col("plan_safety_gaps"), strict=True)
+                if drug is not None]  # fmt: skip
     figures = {
         "vertebral_fracture_identified": (count("vertebral_fracture"), n),
         "dxa_within_12_weeks": (count("dxa_within_12_weeks"), evaluable("dxa_within_12_weeks")),
@@ -125,7 +174,7 @@ def compute_kpis(
             count("medication_at_52_weeks"),
             evaluable("medication_at_52_weeks"),
         ),
-        "drug_safety_gap": (sum(1 for r in with_drug if r["plan_safety_gaps"]), len(with_drug)),
+        "drug_safety_gap": (sum(1 for g in drug_gap if g), len(drug_gap)),
     }
     indicators = []
     for ind in d.indicators:
@@ -149,9 +198,8 @@ def compute_kpis(
         key=lambda r: (r["resource_type"], r["problem"]),
     )  # fmt: skip
     sites: dict[str, int] = {}
-    for r in rows:
-        site = r["index_fracture_site"] or "unknown"
-        sites[site] = sites.get(site, 0) + 1
+    for site in col("index_fracture_site"):
+        sites[site or "unknown"] = sites.get(site or "unknown", 0) + 1
     return {
         "as_of": as_of.isoformat(),
         "population": {
@@ -166,50 +214,40 @@ def compute_kpis(
         },
         "indicators": indicators,
         "time_to_treatment_days": sorted(
-            (r["medication_start_date"] - r["index_fracture_date"]).days
-            for r in rows
-            if r["medication_start_date"] is not None and r["index_fracture_date"] is not None
+            (started - index).days
+            for started, index in zip(
+                col("medication_start_date"), col("index_fracture_date"), strict=True
+            )
+            if started is not None and index is not None
         ),
         "data_quality": {"unusable_lines": issues},
     }
 
 
-def _csv_value(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return repr(round(value, 3))
-    return str(value)
-
-
-def _csv_column(column: pa.ChunkedArray) -> list[str]:
-    """One column as CSV text (as :func:`_csv_value`, without a call per value)."""
-    values = column.to_pylist()
-    if pa.types.is_string(column.type):
-        return ["" if v is None else v for v in values]
-    if pa.types.is_boolean(column.type):
-        return ["" if v is None else ("true" if v else "false") for v in values]
-    if pa.types.is_floating(column.type):
-        return ["" if v is None else repr(round(v, 3)) for v in values]
-    if pa.types.is_integer(column.type) or pa.types.is_date(column.type):
-        return ["" if v is None else str(v) for v in values]
-    return [_csv_value(v) for v in values]
-
-
 def write_csv(table: pa.Table, path: Path) -> None:
-    with path.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh, lineterminator="\n")
-        writer.writerow(table.column_names)
-        writer.writerows(zip(*(_csv_column(c) for c in table.columns), strict=True))
+    """The table as CSV, written by DuckDB: a header row; booleans ``true``/``false``; ISO dates;
+    numbers rounded to 3 decimals; an empty field for both a null and an empty string; a field
+    quoted only when it holds a comma, a quote or a line break."""
+    import duckdb
 
+    def column(f: pa.Field) -> str:
+        name = '"' + f.name.replace('"', '""') + '"'
+        if pa.types.is_string(f.type):
+            return f"nullif({name}, '') AS {name}"
+        if pa.types.is_floating(f.type):
+            return f"round({name}, 3) AS {name}"
+        return name
 
-def plan_workers(export: ExportFiles) -> int:
-    """Worker processes for the plan-engine checks: only for large exports (>= 256 MB), where
-    thousands of patients are checked; small runs stay in one process."""
-    size = sum(p.stat().st_size for files in export.files.values() for p in files)
-    return min(4, os.cpu_count() or 1) if size >= 256 * 2**20 else 0
+    con = duckdb.connect(":memory:")
+    try:
+        con.register("worklist_arrow", table)
+        target = str(path).replace("'", "''")
+        con.execute(
+            f"COPY (SELECT {', '.join(column(f) for f in table.schema)} FROM worklist_arrow) "
+            f"TO '{target}' (FORMAT csv, HEADER, DELIMITER ',', QUOTE '\"', NULL '')"
+        )
+    finally:
+        con.close()
 
 
 def screen(
@@ -219,28 +257,16 @@ def screen(
     as_of: date | None = None,
     progress: Callable[[str], None] | None = None,
     export: ExportFiles | None = None,
-    workers: int | None = None,
 ) -> ScreenResult:
-    """Screen a bulk export and write worklist.csv/.parquet, kpis.json and report.html.
-
-    ``workers``: processes for the plan-engine checks (default: :func:`plan_workers`).
-    """
+    """Screen a bulk export and write worklist.csv/.parquet, kpis.json and report.html."""
     from vertebra.screen.report import render_report
 
     as_of = as_of or date.today()
     export = export or discover(source)
     started = time.perf_counter()
-    plan_fn = load_plan_engine()
-    workers = plan_workers(export) if workers is None else workers
-    # Started now, the workers load the knowledge base while the engine scans.
-    pool = plan_pool(workers) if plan_fn is not None and workers > 1 else None
-    try:
-        result = engine.run(export, as_of, progress or (lambda _name: None))
-        plan_gaps = PlanGaps(plan_fn, as_of, pool)
-        worklist = finish_worklist(result.worklist, as_of, plan_gaps)
-    finally:
-        if pool is not None:
-            pool.shutdown(cancel_futures=True)
+    result = engine.run(export, as_of, progress or (lambda _name: None))
+    plan_gaps = PlanGaps(load_plan_engine(), as_of, load_safety_inputs())
+    worklist = finish_worklist(result.worklist, as_of, plan_gaps)
     kpis = compute_kpis(worklist, result, as_of, plan_gaps.available)
     kpis["run"] = {
         "engine": engine.name,
