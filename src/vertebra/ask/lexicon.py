@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from vertebra import yamlfile
 from vertebra.facts import CONDITIONS, DRUGS, FACT_NAMES
 from vertebra.plan import CATEGORIES
 
@@ -106,7 +107,7 @@ class Extraction(_Strict):
 def _read(name: str) -> Any:
     raw = resources.files(__package__).joinpath("data").joinpath(name).read_bytes()
     try:
-        return yaml.safe_load(raw)
+        return yamlfile.safe_load(raw)
     except yaml.YAMLError as exc:
         raise LexiconError(f"{name}: not valid YAML: {exc}") from None
 

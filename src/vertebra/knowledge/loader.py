@@ -13,6 +13,7 @@ from typing import Any, get_args
 import yaml
 from pydantic import ValidationError
 
+from vertebra import yamlfile
 from vertebra.facts import DRUGS, FACT_NAMES, PatientFacts
 from vertebra.knowledge.conditions import (
     ConditionError,
@@ -122,7 +123,7 @@ class KnowledgeBase:
 def _read(folder: Traversable, name: str) -> tuple[Any, bytes]:
     raw = folder.joinpath(name).read_bytes()
     try:
-        return yaml.safe_load(raw), raw
+        return yamlfile.safe_load(raw), raw
     except yaml.YAMLError as exc:
         raise KnowledgeError(f"{name}: not valid YAML: {exc}") from None
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from functools import cache
 from importlib import resources
 
-import yaml
 from pydantic import BaseModel, ConfigDict
+
+from vertebra import yamlfile
 
 
 class _Strict(BaseModel):
@@ -62,4 +63,4 @@ class FlsDefinition(_Strict):
 def load_definition() -> FlsDefinition:
     """Load and validate ``fls.yaml`` (unknown keys are rejected)."""
     text = resources.files(__package__).joinpath("fls.yaml").read_text(encoding="utf-8")
-    return FlsDefinition.model_validate(yaml.safe_load(text))
+    return FlsDefinition.model_validate(yamlfile.safe_load(text))

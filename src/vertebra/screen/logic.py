@@ -1,18 +1,18 @@
 """The screening logic as data: the SQL file (rendered with Jinja) and the value-set codes table.
 
-``screen.sql`` is DuckDB SQL. :func:`statements` parses it once with sqlglot; each engine runs
-the same statements, the Spark engine after transpiling them to Spark SQL.
+``screen.sql`` is DuckDB SQL. :func:`statements` splits it with DuckDB's own parser; each engine
+runs the same statements, the Spark engine after transpiling them to Spark SQL with sqlglot.
 """
 
 from __future__ import annotations
 
+import functools
+import re
 from dataclasses import dataclass
 from datetime import date
 from importlib import resources
 
 import jinja2
-import sqlglot
-from sqlglot import exp
 
 from vertebra import terminology
 from vertebra.screen.config import FlsDefinition, load_definition
@@ -28,10 +28,16 @@ class Statement:
 
     name: str
     materialise: bool
-    select: exp.Query
+    select: str  # the SELECT, DuckDB SQL as written in screen.sql
 
     def sql(self, dialect: str) -> str:
-        return self.select.sql(dialect=dialect)
+        """The SELECT in ``dialect`` (as written for DuckDB; transpiled by sqlglot otherwise)."""
+        if dialect == "duckdb":
+            return self.select
+        import sqlglot
+
+        (out,) = sqlglot.transpile(self.select, read="duckdb", write=dialect)
+        return out
 
 
 def parameters(as_of: date, definition: FlsDefinition | None = None) -> dict[str, object]:
@@ -72,16 +78,20 @@ def render(as_of: date) -> str:
     return env.from_string(text).render(**parameters(as_of))
 
 
+_CREATE = re.compile(r"CREATE\s+TEMP\s+(TABLE|VIEW)\s+(\w+)\s+AS\s+(SELECT\b.*|WITH\b.*)", re.S)
+
+
 def statements(as_of: date) -> list[Statement]:
-    """Parse the rendered SQL into statements (names and SELECTs)."""
+    """The rendered SQL as statements (names and SELECTs), split by DuckDB's parser."""
+    import duckdb
+
     out: list[Statement] = []
-    for tree in sqlglot.parse(render(as_of), read="duckdb"):
-        if tree is None:
-            continue
-        if not isinstance(tree, exp.Create) or not isinstance(tree.expression, exp.Query):
-            raise ValueError(f"screen.sql: only CREATE ... AS SELECT is allowed: {tree.sql()[:80]}")
-        kind = str(tree.args.get("kind", "")).upper()
-        out.append(Statement(tree.this.name, kind == "TABLE", tree.expression))
+    for st in duckdb.extract_statements(render(as_of)):
+        m = _CREATE.fullmatch(st.query.strip().rstrip(";").strip())
+        if m is None:
+            raise ValueError(f"screen.sql: only CREATE TEMP TABLE|VIEW name AS SELECT is allowed: "
+                             f"{st.query.strip()[:80]}")  # fmt: skip
+        out.append(Statement(m.group(2), m.group(1) == "TABLE", m.group(3)))
     return out
 
 
@@ -91,7 +101,17 @@ def _norm(system: str, code: str) -> str:
 
 def code_rows(definition: FlsDefinition | None = None) -> list[tuple[object, ...]]:
     """The value sets screening uses, as rows of ``vs_codes`` (see CODE_COLUMNS)."""
-    d = definition or load_definition()
+    if definition is None:
+        return list(_packaged_code_rows())
+    return list(_code_rows(definition))
+
+
+@functools.cache
+def _packaged_code_rows() -> tuple[tuple[object, ...], ...]:
+    return _code_rows(load_definition())
+
+
+def _code_rows(d: FlsDefinition) -> tuple[tuple[object, ...], ...]:
     ranks = {site: i for i, site in enumerate(d.site_order)}
     rows: dict[tuple[str, str, str], tuple[object, ...]] = {}
 
@@ -110,4 +130,4 @@ def code_rows(definition: FlsDefinition | None = None) -> list[tuple[object, ...
     add("dxa_scan", d.value_sets.dxa_scan)
     add("dxa_t_score", d.value_sets.dxa_t_score)
     add("egfr", d.value_sets.egfr)
-    return sorted(rows.values(), key=lambda r: tuple(str(x) for x in r))
+    return tuple(sorted(rows.values(), key=lambda r: tuple(str(x) for x in r)))

@@ -231,7 +231,7 @@ def write_csv(table: pa.Table, path: Path) -> None:
     import duckdb
 
     def column(f: pa.Field) -> str:
-        name = '"' + f.name.replace('"', '""') + '"'
+        name = '"' + str(f.name).replace('"', '""') + '"'
         if pa.types.is_string(f.type):
             return f"nullif({name}, '') AS {name}"
         if pa.types.is_floating(f.type):

@@ -19,8 +19,9 @@ from functools import cache
 from importlib import resources
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict
+
+from vertebra import yamlfile
 
 ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
 SNOMED = "http://snomed.info/sct"
@@ -67,7 +68,7 @@ class ValueSet(BaseModel):
 def load(valueset_id: str) -> ValueSet:
     """Load and validate one value set by id (the file name without ``.yaml``)."""
     path = resources.files(__package__).joinpath("valuesets", f"{valueset_id}.yaml")
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data = yamlfile.safe_load(path.read_text(encoding="utf-8"))
     vs = ValueSet.model_validate(data)
     if vs.id != valueset_id:
         raise ValueError(f"value set file {valueset_id}.yaml declares id {vs.id!r}")
