@@ -314,6 +314,9 @@ def wrk_result(proc: subprocess.Popen[str], offered: float, timeout: float) -> d
     }
 
 
+LAST_PHASE_WORKERS: list[float] = []
+
+
 def run_phase(
     wrk: str,
     base: str,
@@ -347,10 +350,11 @@ def run_phase(
     cpu_after = cpu_by_process(server_pid)
     by_pid = {pid: cpu_after[pid] - cpu_before.get(pid, 0.0) for pid in cpu_after}
     server_cpu = sum(by_pid.values())
-    print(
-        "  server CPU s by process: "
-        + ", ".join(f"{v:.1f}" for v in sorted(by_pid.values(), reverse=True))
-    )
+    workers = sorted((round(v, 2) for v in by_pid.values() if v > 0.05), reverse=True)
+    # The busiest worker sets the tail: its share of the server's CPU shows how evenly the
+    # keep-alive connections were spread.
+    LAST_PHASE_WORKERS[:] = workers
+    print("  server CPU s by process: " + ", ".join(f"{v:.1f}" for v in workers))
     wrk_cpu = (after.children_user + after.children_system) - (
         before.children_user + before.children_system
     )
@@ -510,6 +514,7 @@ def main() -> int:
                 server.pid,
                 tmp,
             )
+            mixed_workers = list(LAST_PHASE_WORKERS)
         finally:
             os.killpg(server.pid, signal.SIGTERM)
             try:
@@ -571,6 +576,7 @@ def main() -> int:
             "other_processes_baseline": round(base_others, 2),
             "other_processes_mixed": round(mixed_others, 2),
             "server_ms_per_request": per_req,
+            "server_mixed_by_worker": mixed_workers,
         },
     }
     args.out.write_text(json.dumps(result, indent=2) + "\n")

@@ -248,6 +248,21 @@ def test_app_accepts_a_signed_call_once(make_client: Any, alg: str) -> None:
     assert [e.caller for e in events] == [f"{signer.iss} sub={signer.sub}"]
 
 
+def test_app_uses_up_the_token_of_a_failed_call(make_client: Any, es384: EhrSigner) -> None:
+    """The jti of a successful call is recorded with its audit event; a call that fails after
+    authentication (here: invalid context) uses up its token all the same."""
+    client = make_client(trusted_issuers=[es384.issuer()])
+    headers = {"Authorization": f"Bearer {es384.token(URL)}"}
+    bad = hook_body()
+    bad["context"] = {"userId": "Practitioner/1"}  # no patientId
+    r = client.post("/cds-services/vertebra-patient-view", json=bad, headers=headers)
+    assert r.status_code == 422, r.text
+    again = client.post("/cds-services/vertebra-patient-view", json=hook_body(), headers=headers)
+    assert again.status_code == 401
+    assert "replay" in again.json()["message"]
+    assert client.app.state.vertebra.store.events() == []
+
+
 def test_app_audience_is_the_public_url_behind_a_proxy(make_client: Any, es384: EhrSigner) -> None:
     public = "https://cds.hospital.example/vertebra"
     client = make_client(trusted_issuers=[es384.issuer()], public_base_url=public + "/")

@@ -13,6 +13,8 @@ from vertebra.store import (
     CardRecord,
     EventRecord,
     FeedbackRecord,
+    JtiUse,
+    ReplayError,
     Store,
     UnknownCardError,
     downgrade,
@@ -119,6 +121,64 @@ def test_jti_replay_cache(database_url: str) -> None:
         # Once expired the entry is pruned (and a token that old is refused on exp anyway).
         assert store.prune_jti(now=2500) == 2
         assert store.use_jti("iss-a", "j1", expires_at=3000, now=2500) is True
+    finally:
+        store.close()
+
+
+def test_event_with_its_jti_is_recorded_once(database_url: str) -> None:
+    """The audit event and the JWT id it was called with go in together; a replayed id
+    records nothing (and is refused whether it came through record_event or use_jti)."""
+    from dataclasses import replace
+
+    first, second = Store(database_url), Store(database_url, migrate=False)
+    try:
+        first.record_event(EVENT, JtiUse("iss", "j1", expires_at=2000, now=1000))
+        other_cards = [CardRecord("card-3", None, [])]
+        with pytest.raises(ReplayError):
+            second.record_event(replace(EVENT, cards=other_cards), JtiUse("iss", "j1", 2000, 1500))
+        assert not second.use_jti("iss", "j1", 2000, 1500)
+        assert len(second.events()) == 1
+        with second.engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM issued_cards")).scalar() == 2
+        second.use_jti("iss", "j2", 2000, 1000)
+        with pytest.raises(ReplayError):
+            first.record_event(replace(EVENT, cards=other_cards), JtiUse("iss", "j2", 2000, 1000))
+        # An expired entry that was never pruned does not block a (new, valid) token.
+        first.record_event(replace(EVENT, cards=other_cards), JtiUse("iss", "j1", 4000, 3000))
+        assert len(first.events()) == 2
+    finally:
+        first.close()
+        second.close()
+
+
+def test_sqlite_wal_is_checkpointed_off_the_request_path(tmp_path: Path) -> None:
+    """The writer's automatic checkpoint is only a safety net: a thread copies the WAL back and
+    the WAL then starts again from the beginning instead of growing."""
+    import sqlite3
+    import time
+    from dataclasses import replace
+
+    database = tmp_path / "audit.sqlite3"
+    store = Store(f"sqlite:///{database}")
+    try:
+        assert store._sqlite is not None
+        (pages,) = store._sqlite.conn.execute("PRAGMA wal_autocheckpoint").fetchone()
+        assert pages > 1000
+        for i in range(200):
+            cards = [CardRecord(f"c-{i}-{c}", None, []) for c in range(5)]
+            store.record_event(replace(EVENT, cards=cards), JtiUse("iss", f"j{i}", 2000, 1000))
+        deadline = time.monotonic() + 10
+        while not store.checkpoints and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert store.checkpoints >= 1
+        store.record_event(replace(EVENT, cards=[]))  # starts the WAL again from the beginning
+        conn = sqlite3.connect(database)
+        try:
+            (_, log_frames, _) = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        finally:
+            conn.close()
+        assert log_frames < 50
+        assert len(store.events(limit=1000)) == 201
     finally:
         store.close()
 

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import httpx
 from fastapi import Request
 
-from vertebra.security import JWTVerifier
+from vertebra.security import AuthError, Caller, JWTVerifier
+from vertebra.security.jwt import REPLAY
 from vertebra.settings import Settings
-from vertebra.store import Store
+from vertebra.store import EventRecord, JtiUse, ReplayError, Store
+
+#: Expired JWT ids are deleted from the replay cache at most this often (seconds).
+PRUNE_INTERVAL = 300
 
 
 @dataclass
@@ -19,6 +24,7 @@ class AppState:
     store: Store
     verifier: JWTVerifier
     http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=10.0))
+    prune_jti: Callable[[int], None] = field(default=lambda _now: None)
 
     @classmethod
     def build(cls, settings: Settings) -> AppState:
@@ -26,14 +32,33 @@ class AppState:
         http = httpx.Client(timeout=settings.fhir_timeout_seconds, follow_redirects=False)
         last_prune = [0.0]
 
-        def use_jti(iss: str, jti: str, expires_at: int, now: int) -> bool:
-            if now - last_prune[0] > 300:
+        def prune_jti(now: int) -> None:
+            if now - last_prune[0] > PRUNE_INTERVAL:
                 last_prune[0] = now
                 store.prune_jti(now)
+
+        def use_jti(iss: str, jti: str, expires_at: int, now: int) -> bool:
+            prune_jti(now)
             return store.use_jti(iss, jti, expires_at, now)
 
         verifier = JWTVerifier(settings, use_jti, http=http, clock=time.time)
-        return cls(settings=settings, store=store, verifier=verifier, http=http)
+        return cls(settings=settings, store=store, verifier=verifier, http=http,
+                   prune_jti=prune_jti)  # fmt: skip
+
+    def record(self, record: EventRecord, caller: Caller | None = None) -> str:
+        """Append an audit event. ``caller``: verified with ``use_jti=False``, its ``jti`` not
+        recorded yet - it is recorded with the event, in one transaction (:class:`AuthError`,
+        and no event, when it was already used)."""
+        use = None
+        if caller is not None and caller.jti is not None:
+            if caller.jti_expires_at is None or caller.verified_at is None:
+                raise AuthError("JWT claim jti is missing")
+            use = JtiUse(caller.iss, caller.jti, caller.jti_expires_at, caller.verified_at)
+            self.prune_jti(use.now)
+        try:
+            return self.store.record_event(record, use)
+        except ReplayError:
+            raise AuthError(REPLAY) from None
 
     def close(self) -> None:
         self.http.close()

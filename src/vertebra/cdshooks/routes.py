@@ -40,19 +40,47 @@ def endpoint_url(request: Request, state: AppState) -> str:
     return str(request.url.replace(query="", fragment=""))
 
 
-def authenticate(request: Request, state: AppState, audiences: list[str]) -> Caller:
+def authenticate(
+    request: Request, state: AppState, audiences: list[str], *, use_jti: bool = True
+) -> Caller:
+    """The verified caller (HTTP 401 otherwise). ``use_jti=False``: the token's ``jti`` is
+    left for :func:`record` (with the audit event) or :func:`use_jti` to record."""
     if not state.settings.auth_enabled:
         return ANONYMOUS_DEV
     try:
-        return state.verifier.verify(request.headers.get("authorization"), audiences)
+        return state.verifier.verify(
+            request.headers.get("authorization"), audiences, use_jti=use_jti
+        )
     except AuthError as exc:
-        log.warning("CDS Hooks call refused: %s", exc.message)
-        raise ApiError(
-            401,
-            "unauthorized",
-            exc.message,
-            headers={"WWW-Authenticate": f'Bearer error="{exc.code}"'},
-        ) from None
+        raise _unauthorized(exc) from None
+
+
+def _unauthorized(exc: AuthError) -> ApiError:
+    log.warning("CDS Hooks call refused: %s", exc.message)
+    return ApiError(
+        401,
+        "unauthorized",
+        exc.message,
+        headers={"WWW-Authenticate": f'Bearer error="{exc.code}"'},
+    )
+
+
+def use_jti(state: AppState, caller: Caller) -> None:
+    """Record the jti of a caller authenticated with ``use_jti=False`` (HTTP 401 on replay)."""
+    if caller.jti is None:
+        return
+    try:
+        state.verifier.use_jti(caller)
+    except AuthError as exc:
+        raise _unauthorized(exc) from None
+
+
+def record(state: AppState, event: EventRecord, caller: Caller) -> None:
+    """The audit event and the caller's jti in one transaction (HTTP 401 on replay)."""
+    try:
+        state.record(event, caller)
+    except AuthError as exc:
+        raise _unauthorized(exc) from None
 
 
 def _service(service_id: str) -> Service:
@@ -99,8 +127,17 @@ def _may_block(state: AppState, body: HookRequest) -> bool:
 def _authenticated_hook(
     request: Request, state: AppState, service: Service, body: HookRequest, url: str
 ) -> dict[str, Any]:
-    caller = authenticate(request, state, [url])
-    return _run_hook(state, service, body, caller, url)
+    # The token is verified first; its jti is recorded with the audit event, in one
+    # transaction, once the answer is ready - or at once when the call fails, so that a token
+    # is never good for a second call either way.
+    caller = authenticate(request, state, [url], use_jti=False)
+    try:
+        cards, event = _run_hook(state, service, body, caller, url)
+    except Exception:
+        use_jti(state, caller)
+        raise
+    record(state, event, caller)
+    return cards
 
 
 def _validate(service: Service, body: HookRequest) -> None:
@@ -150,7 +187,8 @@ def _facts(resources: list[dict[str, Any]]) -> tuple[PatientFacts | None, list[d
 
 def _run_hook(
     state: AppState, service: Service, body: HookRequest, caller: Caller, url: str
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], EventRecord]:
+    """The cards, and the audit event that must be recorded before they are sent."""
     from vertebra.knowledge import load
 
     _validate(service, body)
@@ -191,24 +229,22 @@ def _run_hook(
                 conflict = drug_conflicts(kb, facts, drug)
                 if conflict is not None:
                     cards.append(builder.order_card(order, conflict))
-    state.store.record_event(
-        EventRecord(
-            caller=caller.label,
-            hook=service.hook,
-            service=service.id,
-            hook_instance=body.hookInstance,
-            input_kind="fhir",
-            input_hash=input_hash({"context": body.context, "prefetch": prefetch}, state.settings),
-            input_facts=stored_facts(facts, state.settings),
-            knowledge_version=kb.version,
-            outcome=outcome,
-            pathway=plan.pathway if plan else None,
-            recommendation_ids=[r.id for r in plan.recommendations] if plan else [],
-            cards=builder.records,
-        )
+    event = EventRecord(
+        caller=caller.label,
+        hook=service.hook,
+        service=service.id,
+        hook_instance=body.hookInstance,
+        input_kind="fhir",
+        input_hash=input_hash({"context": body.context, "prefetch": prefetch}, state.settings),
+        input_facts=stored_facts(facts, state.settings),
+        knowledge_version=kb.version,
+        outcome=outcome,
+        pathway=plan.pathway if plan else None,
+        recommendation_ids=[r.id for r in plan.recommendations] if plan else [],
+        cards=builder.records,
     )
     log.info("hook %s: outcome=%s cards=%d", service.id, outcome, len(cards))
-    return {"cards": cards}
+    return {"cards": cards}, event
 
 
 @router.post(

@@ -38,6 +38,9 @@ log = logging.getLogger("vertebra.security")
 JtiRecorder = Callable[[str, str, int, int], bool]
 
 
+REPLAY = "JWT jti was already used (replay)"
+
+
 class AuthError(Exception):
     """The caller could not be authenticated (HTTP 401). The message says why."""
 
@@ -56,6 +59,10 @@ class Caller:
     jti: str | None = None
     tenant: str | None = None
     authenticated: bool = True
+    #: Until when the ``jti`` must be remembered, and the verification time (epoch seconds):
+    #: what :meth:`JWTVerifier.use_jti` records.
+    jti_expires_at: int | None = None
+    verified_at: int | None = None
 
     @property
     def label(self) -> str:
@@ -97,7 +104,14 @@ class JWTVerifier:
 
     # -- public -------------------------------------------------------------------------
 
-    def verify(self, authorization: str | None, audiences: Sequence[str]) -> Caller:
+    def verify(
+        self, authorization: str | None, audiences: Sequence[str], *, use_jti: bool = True
+    ) -> Caller:
+        """The caller of a verified token (:class:`AuthError` otherwise).
+
+        ``use_jti=False`` checks everything but leaves the ``jti`` unrecorded: the caller must
+        then record it exactly once, with :meth:`use_jti` or in the same transaction as its
+        audit event (``AppState.record``), before it answers."""
         token = _bearer(authorization)
         header, claims = _peek(token)
 
@@ -135,16 +149,25 @@ class JWTVerifier:
         now = int(self._clock())
         self._check_claims(claims, audiences, now)
         exp = int(claims["exp"])
-        jti = str(claims["jti"])
-        if not self._use_jti(iss, jti, exp + self.settings.jwt_leeway_seconds, now):
-            raise AuthError("JWT jti was already used (replay)")
         tenant = claims.get("tenant")
-        return Caller(
+        caller = Caller(
             iss=iss,
             sub=sub if isinstance(sub, str) else None,
-            jti=jti,
+            jti=str(claims["jti"]),
             tenant=tenant if isinstance(tenant, str) else None,
+            jti_expires_at=exp + self.settings.jwt_leeway_seconds,
+            verified_at=now,
         )
+        if use_jti:
+            self.use_jti(caller)
+        return caller
+
+    def use_jti(self, caller: Caller) -> None:
+        """Record the caller's ``jti``; :class:`AuthError` when it was already used."""
+        if caller.jti is None or caller.jti_expires_at is None or caller.verified_at is None:
+            raise AuthError("JWT claim jti is missing")
+        if not self._use_jti(caller.iss, caller.jti, caller.jti_expires_at, caller.verified_at):
+            raise AuthError(REPLAY)
 
     def may_fetch(self) -> bool:
         """True when verifying could fetch a JWKS over the network (a URL issuer whose keys

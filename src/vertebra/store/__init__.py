@@ -7,7 +7,9 @@ install database triggers that refuse ``UPDATE`` and ``DELETE`` on them.
 
 from __future__ import annotations
 
+import logging
 import os
+import sqlite3
 import threading
 import uuid
 from collections.abc import Iterator, Sequence
@@ -16,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from alembic import command
 from alembic.config import Config
@@ -41,6 +43,8 @@ __all__ = [
     "EventRecord",
     "FeedbackRecord",
     "IssuedCard",
+    "JtiUse",
+    "ReplayError",
     "Store",
     "UnknownCardError",
     "UsedJti",
@@ -49,12 +53,38 @@ __all__ = [
 ]
 
 
+log = logging.getLogger("vertebra.store")
+
+
 class UnknownCardError(LookupError):
     """Feedback names a card (or suggestion) this service never issued."""
 
     def __init__(self, errors: list[dict[str, Any]]) -> None:
         self.errors = errors
         super().__init__("; ".join(f"{e['field']}: {e['message']}" for e in errors))
+
+
+class ReplayError(Exception):
+    """The JWT id was already used (and has not expired): the call is a replay."""
+
+
+class JtiUse(NamedTuple):
+    """One use of a JWT id: remembered until ``expires_at`` (epoch seconds); ``now`` decides
+    whether an earlier entry for the same id has expired."""
+
+    iss: str
+    jti: str
+    expires_at: int
+    now: int
+
+
+def _sqlite_pragmas(dbapi_connection: Any, file: bool) -> None:
+    cursor = dbapi_connection.cursor()
+    if file:
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
 
 
 def make_engine(url: str) -> Engine:
@@ -76,12 +106,7 @@ def make_engine(url: str) -> Engine:
 
     @event.listens_for(engine, "connect")
     def _pragmas(dbapi_connection: Any, _record: Any) -> None:
-        cursor = dbapi_connection.cursor()
-        if database and database != ":memory:":
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.close()
+        _sqlite_pragmas(dbapi_connection, bool(database and database != ":memory:"))
 
     return engine
 
@@ -160,6 +185,156 @@ def _sqlite_file(url: str) -> Path | None:
     return Path(database).expanduser()
 
 
+class _SqliteWriter:
+    """The per-call writes on a SQLite file: one connection of its own and prepared INSERTs.
+
+    Every plan and hook call appends an audit event (and its cards) and, for an authenticated
+    hook, its JWT id; this does all of it in one transaction with one commit, without the
+    SQLAlchemy statement machinery (which cost more than the inserts themselves). Values are
+    converted with the column types' own SQLAlchemy bind processors, so rows are stored exactly
+    as the Core inserts stored them. The caller holds the :class:`WriteLock`, so one thread at a
+    time uses the connection.
+
+    Checkpoints: SQLite's automatic checkpoint runs inside the commit that crosses 1,000 WAL
+    pages, copying the whole WAL back into the database while that call (and, through the
+    write lock, every other writer) waits - milliseconds on the event loop, seen in the load
+    test's tail. This connection's automatic checkpoint is set far higher (a safety net only);
+    :class:`_Checkpointer` does the copying on a thread of its own instead.
+    """
+
+    #: Automatic checkpoint of the writer connection, in WAL pages: only if the checkpointer
+    #: thread cannot keep up.
+    AUTOCHECKPOINT_PAGES = 20_000
+
+    def __init__(self, database: Path, engine: Engine) -> None:
+        self.conn = sqlite3.connect(
+            str(database), timeout=30, isolation_level=None, check_same_thread=False
+        )
+        _sqlite_pragmas(self.conn, file=True)
+        self.conn.execute(f"PRAGMA wal_autocheckpoint={self.AUTOCHECKPOINT_PAGES}")
+        dialect = engine.dialect
+        event_columns = [c for c in AuditEvent.__table__.columns if c.name != "id"]
+        card_columns = list(IssuedCard.__table__.columns)
+        self.event_names = [c.name for c in event_columns]
+        self.card_names = [c.name for c in card_columns]
+        self.event_sql = _insert_sql("audit_events", self.event_names)
+        self.card_sql = _insert_sql("issued_cards", self.card_names)
+        self.event_processors = [c.type.dialect_impl(dialect).bind_processor(dialect)
+                                 for c in event_columns]  # fmt: skip
+        self.card_processors = [c.type.dialect_impl(dialect).bind_processor(dialect)
+                                for c in card_columns]  # fmt: skip
+        self.writes = 0  # committed transactions, read by the checkpointer
+
+    def write(
+        self, jti: JtiUse | None, event: dict[str, Any] | None, cards: list[dict[str, Any]]
+    ) -> None:
+        """In one transaction: remember ``jti`` (:class:`ReplayError` if it was used), append
+        ``event`` and its ``cards`` (their ``event_id`` is filled in)."""
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if jti is not None:
+                _sqlite_use_jti(conn, jti)
+            if event is not None:
+                cursor = conn.execute(self.event_sql, _row(event, self.event_names,
+                                                           self.event_processors))  # fmt: skip
+                if cards:
+                    event_id = cursor.lastrowid
+                    conn.executemany(
+                        self.card_sql,
+                        [_row({**card, "event_id": event_id}, self.card_names,
+                              self.card_processors) for card in cards],
+                    )  # fmt: skip
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        self.writes += 1
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def _insert_sql(table: str, names: list[str]) -> str:
+    return f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
+
+
+def _row(values: dict[str, Any], names: list[str], processors: list[Any]) -> tuple[Any, ...]:
+    return tuple(
+        value if process is None else process(value)
+        for value, process in zip((values[n] for n in names), processors, strict=True)
+    )
+
+
+def _sqlite_use_jti(conn: sqlite3.Connection, use: JtiUse) -> None:
+    try:
+        conn.execute(
+            "INSERT INTO used_jti (iss, jti, expires_at) VALUES (?, ?, ?)",
+            (use.iss, use.jti, use.expires_at),
+        )
+    except sqlite3.IntegrityError:
+        row = conn.execute(
+            "SELECT expires_at FROM used_jti WHERE iss = ? AND jti = ?", (use.iss, use.jti)
+        ).fetchone()
+        if row is None or row[0] >= use.now:
+            raise ReplayError(use.jti) from None
+        # An expired entry that was never pruned: the token itself is expired too, so this
+        # cannot be a valid replay; refresh it.
+        conn.execute(
+            "UPDATE used_jti SET expires_at = ? WHERE iss = ? AND jti = ?",
+            (use.expires_at, use.iss, use.jti),
+        )
+
+
+class _Checkpointer:
+    """Copies the SQLite WAL back into the database on a thread of its own.
+
+    Every ``interval`` seconds, when there were writes: a PASSIVE checkpoint without the write
+    lock (the bulk of the copying; writers go on appending meanwhile, and sqlite3 releases the
+    GIL), then a second one under the write lock for the few pages appended meanwhile, so that
+    the WAL is completely checkpointed and the next writer starts it again from the beginning
+    (otherwise it would only grow under constant load). ``synchronous=NORMAL`` makes both fsync
+    the database as usual: nothing committed is put at risk.
+    """
+
+    def __init__(self, database: Path, writer: _SqliteWriter, lock: WriteLock,
+                 interval: float = 0.5) -> None:  # fmt: skip
+        self._database = database
+        self._writer = writer
+        self._lock = lock
+        self._interval = interval
+        self._stop = threading.Event()
+        self.done = 0  # checkpoints completed
+        self._thread = threading.Thread(target=self._run, name="vertebra-checkpoint",
+                                        daemon=True)  # fmt: skip
+        self._thread.start()
+
+    def _run(self) -> None:
+        conn = sqlite3.connect(str(self._database), timeout=5, isolation_level=None,
+                               check_same_thread=False)  # fmt: skip
+        try:
+            seen = self._writer.writes
+            while not self._stop.wait(self._interval):
+                writes = self._writer.writes
+                if writes == seen:
+                    continue
+                seen = writes
+                try:
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                    with self._lock.hold():
+                        conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                    self.done += 1
+                except sqlite3.Error as exc:  # the writer's own autocheckpoint is the fallback
+                    log.warning("SQLite checkpoint failed: %s", exc)
+        finally:
+            conn.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+
 @dataclass(frozen=True)
 class CardRecord:
     uuid: str
@@ -209,6 +384,18 @@ class Store:
         if migrate:
             with self._write.hold():
                 upgrade(self.engine)
+        # A SQLite file: per-call writes through a connection of their own (_SqliteWriter),
+        # WAL checkpoints on a thread (_Checkpointer). PostgreSQL and in-memory SQLite use Core.
+        self._sqlite: _SqliteWriter | None = None
+        self._checkpointer: _Checkpointer | None = None
+        if database is not None:
+            self._sqlite = _SqliteWriter(database, self.engine)
+            self._checkpointer = _Checkpointer(database, self._sqlite, self._write)
+
+    @property
+    def checkpoints(self) -> int:
+        """WAL checkpoints done by this store's checkpoint thread (SQLite file only)."""
+        return self._checkpointer.done if self._checkpointer is not None else 0
 
     @property
     def dialect(self) -> str:
@@ -218,11 +405,22 @@ class Store:
         return self._sessions()
 
     def close(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.close()
+            self._checkpointer = None
+        if self._sqlite is not None:
+            with self._write.hold():
+                self._sqlite.close()
+            self._sqlite = None
         self.engine.dispose()
         self._write.close()
 
-    def record_event(self, record: EventRecord) -> str:
-        """Append one audit event (and its cards) in one transaction; returns its uuid."""
+    def record_event(self, record: EventRecord, jti: JtiUse | None = None) -> str:
+        """Append one audit event (and its cards) in one transaction; returns its uuid.
+
+        With ``jti``, the JWT id is remembered in the same transaction (on a SQLite file) or
+        just before it (PostgreSQL, in-memory SQLite); :class:`ReplayError`, and nothing is
+        recorded, when it was already used."""
         event_uuid = str(uuid.uuid4())
         row = {
             "event_uuid": event_uuid,
@@ -240,24 +438,27 @@ class Store:
             "recommendation_ids": list(record.recommendation_ids),
             "card_uuids": [c.uuid for c in record.cards],
         }
+        cards = [
+            {
+                "card_uuid": card.uuid,
+                "service": record.service or record.hook,
+                "recommendation_id": card.recommendation_id,
+                "suggestion_uuids": list(card.suggestion_uuids),
+            }
+            for card in record.cards
+        ]
+        if self._sqlite is not None:
+            with self._write.hold():
+                self._sqlite.write(jti, row, cards)
+            return event_uuid
+        if jti is not None and not self.use_jti(*jti):
+            raise ReplayError(jti.jti)
         # Core statements, not the ORM unit of work: this runs on every call.
         with self._write.hold(), self.engine.begin() as conn:
             result = conn.execute(insert(AuditEvent), row)
-            if record.cards:
+            if cards:
                 (event_id,) = result.inserted_primary_key or (None,)
-                conn.execute(
-                    insert(IssuedCard),
-                    [
-                        {
-                            "card_uuid": card.uuid,
-                            "event_id": event_id,
-                            "service": record.service or record.hook,
-                            "recommendation_id": card.recommendation_id,
-                            "suggestion_uuids": list(card.suggestion_uuids),
-                        }
-                        for card in record.cards
-                    ],
-                )
+                conn.execute(insert(IssuedCard), [{**c, "event_id": event_id} for c in cards])
         return event_uuid
 
     def record_feedback(self, service: str, caller: str, items: Sequence[FeedbackRecord]) -> int:
@@ -306,6 +507,13 @@ class Store:
 
     def use_jti(self, iss: str, jti: str, expires_at: int, now: int) -> bool:
         """Remember a JWT id until it expires; False if it was already used (a replay)."""
+        if self._sqlite is not None:
+            try:
+                with self._write.hold():
+                    self._sqlite.write(JtiUse(iss, jti, expires_at, now), None, [])
+            except ReplayError:
+                return False
+            return True
         try:
             with self._write.hold(), self.engine.begin() as conn:
                 conn.execute(insert(UsedJti), {"iss": iss, "jti": jti, "expires_at": expires_at})
