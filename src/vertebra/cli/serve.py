@@ -53,51 +53,60 @@ def serve_command(
 
         uvicorn.run(create_app(settings), host=host, port=port, log_config=logging_config,
                     access_log=access_log, server_header=False)  # fmt: skip
-    elif hasattr(socket, "SO_REUSEPORT"):
-        _serve_reuseport(host, port, workers, logging_config, access_log)
+    elif os.name == "posix":
+        _serve_balanced(host, port, workers, logging_config, access_log)
     else:  # each worker process builds its own app from the same environment
         uvicorn.run("vertebra.api:create_app", factory=True, host=host, port=port,
                     workers=workers, log_config=logging_config, access_log=access_log,
                     server_header=False)  # fmt: skip
 
 
-def _reuseport_socket(host: str, port: int) -> socket.socket:
+def _listening_socket(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((host, port))
     sock.listen(2048)
+    sock.set_inheritable(True)
     return sock
 
 
-def _worker(host: str, port: int, logging_config: dict[str, Any], access_log: bool) -> None:
-    """One worker process: its own SO_REUSEPORT socket, its own app (same environment)."""
+def _worker(
+    sock: socket.socket,
+    counts: Any,
+    index: int,
+    logging_config: dict[str, Any],
+    access_log: bool,
+) -> None:
+    """One worker process: its own app (same environment), connections from the shared socket
+    while it is the least loaded (:mod:`vertebra.api.balance`)."""
     import uvicorn
 
     from vertebra.api import create_app
+    from vertebra.api.balance import BalancedServer
     from vertebra.settings import Settings
 
-    sock = _reuseport_socket(host, port)
     config = uvicorn.Config(create_app(Settings.from_env()), log_config=logging_config,
                             access_log=access_log, server_header=False)  # fmt: skip
-    uvicorn.Server(config).run(sockets=[sock])
+    BalancedServer(config, sock, counts, index).run()
 
 
-def _serve_reuseport(
+def _serve_balanced(
     host: str, port: int, workers: int, logging_config: dict[str, Any], access_log: bool
 ) -> None:
-    """``--workers N`` on Linux: one listening socket per worker (SO_REUSEPORT), so the kernel
-    spreads connections evenly; uvicorn's shared socket lets one worker take a whole burst of
-    keep-alive connections while the other idles (measured in bench/api)."""
-    _reuseport_socket(host, port).close()  # fail fast, in the parent, if the port is taken
+    """``--workers N`` on POSIX: one listening socket shared by the worker processes, each
+    accepting only while it has no more open connections than the others (least-connections),
+    so that keep-alive connections are spread evenly (see :mod:`vertebra.api.balance`)."""
+    sock = _listening_socket(host, port)
     ctx = multiprocessing.get_context("spawn")
+    counts = ctx.RawArray("l", workers)  # open connections per worker, in shared memory
     procs = [
-        ctx.Process(target=_worker, args=(host, port, logging_config, access_log), daemon=False)
-        for _ in range(workers)
+        ctx.Process(target=_worker, args=(sock, counts, i, logging_config, access_log))
+        for i in range(workers)
     ]
     for proc in procs:
         proc.start()
+    sock.close()  # the workers have their own copies
 
     def stop(signum: int, _frame: Any) -> None:
         for proc in procs:
