@@ -558,7 +558,8 @@ def main() -> int:
             "connections_per_endpoint": args.connections,
             "close_every": args.close_every,
             "server": args.server,
-            "generator": "wrk 4 (Debian) paced to a constant rate by bench/api/paced.lua",
+            "generator": "wrk 4 (Debian) paced to a constant rate by bench/api/paced.lua "
+            "(Lua GC stopped once the request pool is loaded)",
             "auth": "jwt (ES384)",
             "store": "sqlite",
             "http": http_impl(),
