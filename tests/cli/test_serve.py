@@ -25,22 +25,21 @@ def _free_port() -> int:
 def test_two_workers_serve_and_stop_cleanly(tmp_path: Path) -> None:
     port = _free_port()
     env = {**os.environ, "VERTEBRA_DATABASE_URL": f"sqlite:///{tmp_path / 'serve.sqlite3'}"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "vertebra", "serve", "--port", str(port), "--workers", "2",
-         "--no-access-log"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+    log = tmp_path / "serve.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "vertebra", "serve", "--port", str(port), "--workers", "2",
+             "--no-access-log"],
+            env=env, stdout=out, stderr=subprocess.STDOUT, text=True,
+        )  # fmt: skip
     try:
         deadline = time.monotonic() + 60
-        while True:
-            try:
-                r = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
-                if r.status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
+        # Both workers accepting (each logs it once its app has started).
+        while log.read_text().count("(least-connections)") < 2:
+            assert proc.poll() is None, log.read_text()
             assert time.monotonic() < deadline, "server did not start"
             time.sleep(0.3)
+        assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200
         plan = httpx.post(
             f"http://127.0.0.1:{port}/api/plan",
             json={"age": 80, "sex": "female", "fracture_levels": ["L1"]},
@@ -50,7 +49,8 @@ def test_two_workers_serve_and_stop_cleanly(tmp_path: Path) -> None:
         assert plan.json()["pathway"] == "stable"
     finally:
         proc.send_signal(signal.SIGTERM)
-        out, _ = proc.communicate(timeout=30)
-    assert proc.returncode == 0, out
-    assert out.count("Application startup complete") == 2
-    assert out.count("(least-connections)") == 2
+        proc.wait(timeout=30)
+    text = log.read_text()
+    assert proc.returncode == 0, text
+    assert text.count("Application startup complete") == 2
+    assert text.count("Finished server process") == 2

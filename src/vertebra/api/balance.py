@@ -48,7 +48,7 @@ class Acceptor:
         self._index = index
         self._factory = protocol_factory
         self._watching = False
-        self._overdue = False
+        self._overdue_until = 0.0  # until then, take a waiting connection whatever the counts
         self._resume: asyncio.TimerHandle | None = None
         self._stopped = False
         sock.setblocking(False)
@@ -84,7 +84,7 @@ class Acceptor:
 
     def _ready(self) -> None:
         while True:
-            if not (self._overdue or self._least_loaded()):
+            if not (self._loop.time() < self._overdue_until or self._least_loaded()):
                 self._pause()
                 return
             try:
@@ -95,7 +95,7 @@ class Acceptor:
                 log.warning("accept failed: %s", exc)
                 self._pause()
                 return
-            self._overdue = False
+            self._overdue_until = 0.0
             self._counts[self._index] += 1
             self._loop.create_task(self._serve(conn))
 
@@ -106,7 +106,8 @@ class Acceptor:
 
     def _wake(self) -> None:
         self._resume = None
-        self._overdue = True  # a connection still waiting now is taken, whatever the counts
+        # A connection still waiting now was left by the others: take it, whatever the counts.
+        self._overdue_until = self._loop.time() + self.PAUSE
         self._watch()
 
     async def _serve(self, conn: socket.socket) -> None:
