@@ -96,6 +96,31 @@ def machine_busy_seconds() -> float:
     return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
 
 
+def reference_cpu_ms(rounds: int = 200) -> float:
+    """CPU ms of a fixed pure-Python workload (dicts, lists, str): how fast this machine runs
+    Python right now. On the shared machine it has varied by ~1.7x within an hour (another
+    tenant's load on the host does not show in this machine's load average), and the server's
+    CPU per request moves with it, so results.json records it next to the latencies."""
+
+    def work() -> int:
+        d: dict[str, list[Any]] = {}
+        for i in range(3000):
+            d[str(i)] = [i, i * 2, {"a": i}]
+        return sum(len(v) for v in d.values())
+
+    import gc
+
+    work()
+    gc.disable()  # the interpreter's speed, not this process's heap
+    try:
+        t0 = time.process_time()
+        for _ in range(rounds):
+            work()
+        return round((time.process_time() - t0) / rounds * 1000, 3)
+    finally:
+        gc.enable()
+
+
 def wait_quiet(limit_s: float, cores: float = 0.25) -> float:
     """Wait (at most ``limit_s``) until the machine's other work uses under ``cores`` CPUs
     over 3 s; returns the CPUs in use at the last look."""
@@ -405,6 +430,8 @@ def main() -> int:
     wrk = find_wrk(args.install_wrk)
 
     rng = random.Random(20261121)
+    reference_before = reference_cpu_ms()
+    print(f"reference workload: {reference_before} ms CPU (lower is a faster machine)")
     load_before = list(os.getloadavg())
     if load_before[0] > 0.5:
         print(
@@ -550,6 +577,10 @@ def main() -> int:
             "platform": platform.platform(),
             "load_average_before": [round(x, 2) for x in load_before],
             "load_average_after": [round(x, 2) for x in os.getloadavg()],
+            "reference_workload_cpu_ms": {
+                "before": reference_before,
+                "after": reference_cpu_ms(),
+            },
         },
         "config": {
             "rate": args.rate,
