@@ -87,7 +87,11 @@ def statements(as_of: date) -> list[Statement]:
 
     out: list[Statement] = []
     for st in duckdb.extract_statements(render(as_of)):
-        m = _CREATE.fullmatch(st.query.strip().rstrip(";").strip())
+        # DuckDB keeps the comment lines that follow a statement (they introduce the next one).
+        lines = st.query.strip().splitlines()
+        while lines and lines[-1].lstrip().startswith("--"):
+            lines.pop()
+        m = _CREATE.fullmatch("\n".join(lines).strip().rstrip(";").strip())
         if m is None:
             raise ValueError(f"screen.sql: only CREATE TEMP TABLE|VIEW name AS SELECT is allowed: "
                              f"{st.query.strip()[:80]}")  # fmt: skip
