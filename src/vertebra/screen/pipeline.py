@@ -76,6 +76,23 @@ def _levels(value: Any) -> str:
     return ";".join(lv for lv in LEVELS if lv in present)
 
 
+def _column_values(table: pa.Table) -> Callable[[str], list[Any]]:
+    """A column's values as a Python list, converted once per column (all None for a column
+    the table does not have)."""
+    converted: dict[str, list[Any]] = {}
+
+    def values(name: str) -> list[Any]:
+        if name not in converted:
+            converted[name] = (
+                table.column(name).to_pylist()
+                if name in table.column_names
+                else [None] * table.num_rows
+            )
+        return converted[name]
+
+    return values
+
+
 def finish_worklist(raw: pa.Table, as_of: date, plan_gaps: PlanGaps) -> pa.Table:
     """Engine output -> the worklist: fixed columns and types, gaps, deterministic order.
 
@@ -83,10 +100,7 @@ def finish_worklist(raw: pa.Table, as_of: date, plan_gaps: PlanGaps) -> pa.Table
     are computed in Python from the few columns they read, the rest is cast and reordered.
     """
     n = raw.num_rows
-
-    def col(name: str) -> list[Any]:
-        return raw.column(name).to_pylist() if name in raw.column_names else [None] * n
-
+    col = _column_values(raw)
     levels = [_levels(v) for v in col("fracture_levels")]
     gap_inputs = ("patient_record_found", "dxa_within_12_weeks",
                   "medication_started_within_16_weeks", "medication_at_52_weeks",
@@ -148,12 +162,7 @@ def compute_kpis(
 ) -> dict[str, Any]:
     d = load_definition()
     n = worklist.num_rows
-    cols: dict[str, list[Any]] = {}
-
-    def col(name: str) -> list[Any]:
-        if name not in cols:
-            cols[name] = worklist.column(name).to_pylist()
-        return cols[name]
+    col = _column_values(worklist)
 
     def count(name: str) -> int:
         return sum(1 for v in col(name) if v is True)
