@@ -55,7 +55,41 @@ BAD: list[tuple[str, Any, str]] = [
     ("conditions", ["diabetes"], "'oesophageal_disorder'"),
     ("conditions", ["dementia", "dementia"], "duplicate"),
     ("allergies", ["penicillin"], "'paracetamol'"),
+    ("allergies", ["nsaid", "nsaid"], "duplicate"),
+    ("osteoporosis_drug", "paracetamol", "'none'"),  # v2: an analgesic is not a bone drug
+    # v2 facts
+    ("medications", ["aspirin", "aspirin"], "duplicate"),
+    ("medications", ["wafarin"], "'warfarin'"),
+    ("medications", "warfarin", "valid list"),
+    ("months_since_last_dose", -1, "greater than or equal to 0"),
+    ("egfr", 250, "less than or equal to 200"),
+    ("pregnant", "no", "valid boolean"),
+    ("breastfeeding", 0, "valid boolean"),
+    ("vte_history", "yes", "valid boolean"),
+    ("immobilised", 1, "valid boolean"),
+    ("falls_last_year", 1.5, "valid integer"),
+    ("glucocorticoid_mg_per_day", -5, "greater than or equal to 0"),
+    ("glucocorticoid_months", "3", "valid number"),
+    ("red_flags", ["back_pain"], "'night_pain'"),
+    ("red_flags", ["fever", "fever"], "duplicate"),
 ]
+
+
+def test_v2_facts_are_accepted_and_v1_input_keeps_its_meaning() -> None:
+    v2 = parse_facts(
+        {
+            **VALID,
+            "medications": ["warfarin", "ssri_snri"],
+            "allergies": ["nsaid", "oxycodone"],
+            "osteoporosis_drug": "none",
+            "red_flags": ["night_pain"],
+            "egfr": 25,
+        }
+    )
+    assert v2.medications == ["warfarin", "ssri_snri"]
+    assert v2.osteoporosis_drug == "none"
+    v1 = parse_facts(VALID)
+    assert v1.medications is None and v1.red_flags is None and v1.egfr is None
 
 
 @pytest.mark.parametrize(("field", "value", "words"), BAD, ids=[f"{b[0]}={b[1]!r}" for b in BAD])

@@ -30,6 +30,46 @@ Condition = Literal[
     "pagets_disease", "prior_skeletal_radiation", "high_bed_rest_complication_risk",
     "glucocorticoid_use",
 ]  # fmt: skip
+BoneDrug = Literal[
+    "alendronate", "risedronate", "ibandronate", "zoledronic_acid", "denosumab", "teriparatide",
+    "abaloparatide", "romosozumab", "raloxifene", "strontium_ranelate", "calcitonin",
+]  # fmt: skip
+CurrentBoneDrug = Literal[
+    "alendronate", "risedronate", "ibandronate", "zoledronic_acid", "denosumab", "teriparatide",
+    "abaloparatide", "romosozumab", "raloxifene", "strontium_ranelate", "calcitonin", "none",
+]  # fmt: skip
+AllergyClass = Literal["nsaid", "opioid", "bisphosphonate"]
+Allergen = Literal[
+    "paracetamol", "naproxen", "diclofenac", "ibuprofen", "oxycodone", "laxative",
+    "amitriptyline", "gabapentin", "calcitonin", "calcium", "vitamin_d", "alendronate",
+    "risedronate", "ibandronate", "zoledronic_acid", "denosumab", "teriparatide",
+    "abaloparatide", "romosozumab", "raloxifene", "strontium_ranelate",
+    "nsaid", "opioid", "bisphosphonate",
+]  # fmt: skip
+# Other current medicines (v2): a medicine or a class. Each medicine's classes are knowledge data
+# (``knowledge/data/medicines.yaml``); the loader fails when this list and that file disagree.
+MedicineClass = Literal[
+    "anticoagulant", "antiplatelet", "ssri_snri", "glucocorticoid", "aromatase_inhibitor",
+    "androgen_deprivation", "proton_pump_inhibitor", "opioid", "benzodiazepine",
+]  # fmt: skip
+Medicine = Literal[
+    "warfarin", "apixaban", "rivaroxaban", "edoxaban", "dabigatran", "heparin", "enoxaparin",
+    "aspirin", "clopidogrel", "ticagrelor", "prasugrel",
+    "prednisolone", "prednisone", "dexamethasone", "hydrocortisone", "methylprednisolone",
+    "sertraline", "citalopram", "escitalopram", "fluoxetine", "paroxetine", "venlafaxine",
+    "duloxetine", "mirtazapine",
+    "anastrozole", "letrozole", "exemestane", "tamoxifen",
+    "goserelin", "leuprorelin", "triptorelin", "degarelix", "bicalutamide",
+    "levothyroxine", "omeprazole", "lansoprazole", "esomeprazole", "pantoprazole",
+    "methotrexate", "lithium", "morphine", "codeine", "tramadol", "fentanyl",
+    "diazepam", "lorazepam", "temazepam", "zopiclone",
+    "anticoagulant", "antiplatelet", "ssri_snri", "glucocorticoid", "aromatase_inhibitor",
+    "androgen_deprivation", "proton_pump_inhibitor", "opioid", "benzodiazepine",
+]  # fmt: skip
+RedFlag = Literal[
+    "night_pain", "unexplained_weight_loss", "fever", "immunosuppression", "iv_drug_use",
+    "saddle_anaesthesia", "bladder_bowel_dysfunction", "progressive_weakness",
+]  # fmt: skip
 Sex = Literal["female", "male"]
 Mechanism = Literal["low_energy", "high_energy"]
 Columns = Literal["anterior", "multiple"]
@@ -39,6 +79,11 @@ PainTrend = Literal["improving", "stable", "worsening"]
 LEVELS: tuple[str, ...] = get_args(Level)
 DRUGS: tuple[str, ...] = get_args(Drug)
 CONDITIONS: tuple[str, ...] = get_args(Condition)
+BONE_DRUGS: tuple[str, ...] = get_args(BoneDrug)
+ALLERGY_CLASSES: tuple[str, ...] = get_args(AllergyClass)
+MEDICINE_CLASSES: tuple[str, ...] = get_args(MedicineClass)
+MEDICINES: tuple[str, ...] = get_args(Medicine)
+RED_FLAGS: tuple[str, ...] = get_args(RedFlag)
 
 NonNegInt = Annotated[int, Field(ge=0)]
 NonNegFloat = Annotated[float, Field(ge=0)]
@@ -75,16 +120,28 @@ class PatientFacts(BaseModel):
     mri_contraindicated: bool | None = None
     t_score: Annotated[float, Field(ge=-7, le=4)] | None = None
     prior_fragility_fractures: NonNegInt | None = None
-    osteoporosis_drug: Drug | None = None
+    osteoporosis_drug: CurrentBoneDrug | None = None
     years_on_osteoporosis_drug: NonNegFloat | None = None
     bmd_loss_percent_per_year: Annotated[float, Field(ge=-100, le=100)] | None = None
     fracture_on_treatment: bool | None = None
     creatinine_clearance: Annotated[float, Field(ge=0, le=300)] | None = None
     comorbidity_count: NonNegInt | None = None
     conditions: list[Condition] | None = None
-    allergies: list[Drug] | None = None
+    allergies: list[Allergen] | None = None
+    # v2 (contract §1 "Added in v2")
+    medications: list[Medicine] | None = None
+    months_since_last_dose: NonNegFloat | None = None
+    egfr: Annotated[float, Field(ge=0, le=200)] | None = None
+    pregnant: bool | None = None
+    breastfeeding: bool | None = None
+    vte_history: bool | None = None
+    immobilised: bool | None = None
+    falls_last_year: NonNegInt | None = None
+    glucocorticoid_mg_per_day: NonNegFloat | None = None
+    glucocorticoid_months: NonNegFloat | None = None
+    red_flags: list[RedFlag] | None = None
 
-    @field_validator("fracture_levels", "conditions", "allergies")
+    @field_validator("fracture_levels", "conditions", "allergies", "medications", "red_flags")
     @classmethod
     def _no_duplicates(cls, value: list[str] | None) -> list[str] | None:
         if value is None:

@@ -6,7 +6,15 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from vertebra.facts import CONDITIONS, DRUGS, LEVELS
+from vertebra.facts import (
+    ALLERGY_CLASSES,
+    BONE_DRUGS,
+    CONDITIONS,
+    DRUGS,
+    LEVELS,
+    MEDICINES,
+    RED_FLAGS,
+)
 
 OPTIONAL: dict[str, st.SearchStrategy[Any]] = {
     "postmenopausal": st.booleans(),
@@ -30,14 +38,26 @@ OPTIONAL: dict[str, st.SearchStrategy[Any]] = {
     "mri_contraindicated": st.booleans(),
     "t_score": st.floats(-7, 4),
     "prior_fragility_fractures": st.integers(0, 10),
-    "osteoporosis_drug": st.sampled_from(DRUGS),
+    "osteoporosis_drug": st.sampled_from((*BONE_DRUGS, "none")),
     "years_on_osteoporosis_drug": st.floats(0, 20),
     "bmd_loss_percent_per_year": st.floats(-20, 20),
     "fracture_on_treatment": st.booleans(),
     "creatinine_clearance": st.floats(0, 200),
     "comorbidity_count": st.integers(0, 12),
     "conditions": st.lists(st.sampled_from(CONDITIONS), unique=True, max_size=6),
-    "allergies": st.lists(st.sampled_from(DRUGS), unique=True, max_size=4),
+    "allergies": st.lists(st.sampled_from(DRUGS + ALLERGY_CLASSES), unique=True, max_size=4),
+    # v2
+    "medications": st.lists(st.sampled_from(MEDICINES), unique=True, max_size=5),
+    "months_since_last_dose": st.floats(0, 60),
+    "egfr": st.floats(0, 200),
+    "pregnant": st.booleans(),
+    "breastfeeding": st.booleans(),
+    "vte_history": st.booleans(),
+    "immobilised": st.booleans(),
+    "falls_last_year": st.integers(0, 12),
+    "glucocorticoid_mg_per_day": st.floats(0, 80),
+    "glucocorticoid_months": st.floats(0, 240),
+    "red_flags": st.lists(st.sampled_from(RED_FLAGS), unique=True, max_size=3),
 }
 
 

@@ -14,7 +14,14 @@ import yaml
 from pydantic import ValidationError
 
 from vertebra import yamlfile
-from vertebra.facts import DRUGS, FACT_NAMES, PatientFacts
+from vertebra.facts import (
+    ALLERGY_CLASSES,
+    DRUGS,
+    FACT_NAMES,
+    MEDICINE_CLASSES,
+    MEDICINES,
+    PatientFacts,
+)
 from vertebra.knowledge.conditions import (
     ConditionError,
     Evaluator,
@@ -29,6 +36,7 @@ from vertebra.knowledge.schema import (
     Derived,
     DerivedFile,
     Manifest,
+    Medicines,
     Row,
     SafetyRow,
     SafetyTable,
@@ -86,6 +94,7 @@ class KnowledgeBase:
     version: str
     sources: tuple[Source, ...]
     vocabulary: Vocabulary
+    medicines: Medicines
     derived: tuple[CompiledDerived, ...]
     tables: tuple[CompiledTable, ...]
     safety: SafetyTable
@@ -221,6 +230,8 @@ def load_from(folder: Traversable) -> KnowledgeBase:
     manifest: Manifest = _model(Manifest, read("manifest.yaml"), "manifest.yaml")
     bib: Bibliography = _model(Bibliography, read("bibliography.yaml"), "bibliography.yaml")
     vocab: Vocabulary = _model(Vocabulary, read("vocabulary.yaml"), "vocabulary.yaml")
+    medicines: Medicines = _model(Medicines, read("medicines.yaml"), "medicines.yaml")
+    _check_medicines(medicines)
     derived_file: DerivedFile = _model(DerivedFile, read("derived.yaml"), "derived.yaml")
     conflict_file: ConflictFile = _model(ConflictFile, read("conflicts.yaml"), "conflicts.yaml")
     safety: SafetyTable = _model(SafetyTable, read("safety.yaml"), "safety.yaml")
@@ -344,6 +355,7 @@ def load_from(folder: Traversable) -> KnowledgeBase:
         version=version,
         sources=tuple(bib.sources),
         vocabulary=vocab,
+        medicines=medicines,
         derived=tuple(compiled_derived),
         tables=tuple(compiled_tables),
         safety=safety,
@@ -386,6 +398,32 @@ def _shower(vocab: Vocabulary) -> Callable[[str, Any], str]:
         return str(value)
 
     return show
+
+
+def _check_medicines(med: Medicines) -> None:
+    """The medicine and class words of the facts model and ``medicines.yaml`` must agree."""
+    where = "medicines.yaml"
+    if set(med.classes) != set(MEDICINE_CLASSES):
+        raise KnowledgeError(
+            f"{where}: classes must be exactly {sorted(MEDICINE_CLASSES)}; "
+            f"got {sorted(med.classes)}"
+        )
+    named = set(med.medicines) | set(med.classes)
+    if named != set(MEDICINES):
+        raise KnowledgeError(
+            f"{where}: medicines and classes must match the `medications` vocabulary; "
+            f"missing {sorted(set(MEDICINES) - named)}, unknown {sorted(named - set(MEDICINES))}"
+        )
+    for name, entry in med.medicines.items():
+        for cls in entry.classes:
+            if cls not in med.classes:
+                raise KnowledgeError(f"{where}: {name}: unknown class {cls!r}")
+    if set(med.allergy_classes) != set(ALLERGY_CLASSES):
+        raise KnowledgeError(f"{where}: allergy_classes must be exactly {sorted(ALLERGY_CLASSES)}")
+    for name, ac in med.allergy_classes.items():
+        for drug in ac.members:
+            if drug not in DRUGS:
+                raise KnowledgeError(f"{where}: allergy class {name}: unknown drug {drug!r}")
 
 
 def _unique(ids: list[str], what: str) -> None:

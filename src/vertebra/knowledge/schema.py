@@ -53,6 +53,30 @@ class Vocabulary(_Strict):
     timeline: list[Slot]
 
 
+class MedicineClassEntry(_Strict):
+    label: str
+
+
+class MedicineEntry(_Strict):
+    label: str
+    atc: str = Field(pattern=r"^[A-Z][0-9]{2}[A-Z]{2}[0-9]{2}$")
+    classes: list[str]
+
+
+class AllergyClassEntry(_Strict):
+    label: str
+    members: list[str] = Field(min_length=1)
+    cross_reactive: bool
+
+
+class Medicines(_Strict):
+    """``medicines.yaml``: other current medicines, their classes, and allergy classes."""
+
+    classes: dict[str, MedicineClassEntry]
+    medicines: dict[str, MedicineEntry]
+    allergy_classes: dict[str, AllergyClassEntry]
+
+
 class DerivedCase(_Strict):
     when: dict[str, Any]
     value: str | bool

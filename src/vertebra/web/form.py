@@ -20,7 +20,21 @@ Kind = Literal["bool", "int", "float", "choice", "levels", "multi"]
 
 #: Groups in the order a clinician works through a patient. Every fact appears exactly once.
 GROUPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
-    ("patient", "Patient", ("age", "sex", "postmenopausal", "weight_kg", "comorbidity_count")),
+    (
+        "patient",
+        "Patient",
+        (
+            "age",
+            "sex",
+            "postmenopausal",
+            "weight_kg",
+            "comorbidity_count",
+            "pregnant",
+            "breastfeeding",
+            "falls_last_year",
+            "immobilised",
+        ),
+    ),
     (
         "fracture",
         "Fracture",
@@ -48,7 +62,7 @@ GROUPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     (
         "red-flags",
         "Red flags",
-        ("neurological_deficit", "history_of_cancer", "suspected_malignancy"),
+        ("neurological_deficit", "history_of_cancer", "suspected_malignancy", "red_flags"),
     ),
     ("imaging", "Imaging", ("mri_done", "mri_oedema", "mri_contraindicated")),
     (
@@ -59,14 +73,24 @@ GROUPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
             "prior_fragility_fractures",
             "osteoporosis_drug",
             "years_on_osteoporosis_drug",
+            "months_since_last_dose",
             "bmd_loss_percent_per_year",
             "fracture_on_treatment",
         ),
     ),
     (
         "kidney",
-        "Kidney and contraindications",
-        ("creatinine_clearance", "conditions", "allergies"),
+        "Kidney, medicines and contraindications",
+        (
+            "creatinine_clearance",
+            "egfr",
+            "conditions",
+            "allergies",
+            "medications",
+            "vte_history",
+            "glucocorticoid_mg_per_day",
+            "glucocorticoid_months",
+        ),
     ),
 )
 
