@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from fastapi import FastAPI, Header, HTTPException
 
-from vertebra.api.testing import LoopbackServer
 from vertebra.engine import plan
 from vertebra.fhir import prefetch_to_resources, to_facts
+from vertebra.http.testing import LoopbackServer
 
 SERVICE = "vertebra-patient-view"
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")

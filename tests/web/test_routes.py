@@ -11,9 +11,9 @@ import pytest
 from tests.conftest import EXAMPLES
 from tests.web.conftest import example
 from tests.web.dom import parse
-from vertebra.api.testing import ASGIClient
+from vertebra.http.routers.web import SECURITY_HEADERS
+from vertebra.http.testing import ASGIClient
 from vertebra.web import fls, pages
-from vertebra.web.routes import SECURITY_HEADERS
 
 STATIC = Path(pages.__file__).parent / "static"
 
@@ -140,7 +140,7 @@ def test_fls_folder_problems_are_reported(tmp_path: Path) -> None:
 
 
 def test_ask_page_hook(client: ASGIClient, monkeypatch: pytest.MonkeyPatch) -> None:
-    from vertebra.web import routes
+    from vertebra.http.routers import web as routes
 
     monkeypatch.setattr(routes, "ask_function", lambda: None)
     doc = parse(client.get("/ask").text)
@@ -159,7 +159,7 @@ def test_ask_page_hook(client: ASGIClient, monkeypatch: pytest.MonkeyPatch) -> N
 
 
 def test_ask_page_answers_from_vertebra_ask(client: ASGIClient) -> None:
-    from vertebra.web import routes
+    from vertebra.http.routers import web as routes
 
     if routes.ask_function() is None:
         pytest.skip("vertebra.ask is not installed")

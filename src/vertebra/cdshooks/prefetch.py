@@ -14,8 +14,8 @@ from urllib.parse import quote
 
 import httpx
 
-from vertebra.api.errors import ApiError
 from vertebra.cdshooks.services import PREFETCH
+from vertebra.http.errors import ApiError
 from vertebra.settings import Settings
 
 log = logging.getLogger("vertebra.cdshooks")

@@ -1,7 +1,7 @@
 """Render the web pages from the plan and the knowledge base (Jinja2 templates in ``templates/``).
 
-The routes in :mod:`vertebra.web.routes` only read the request, call the same helpers as the JSON
-API and pass the results here; the template tests call these functions directly.
+The routes in :mod:`vertebra.http.routers.web` only read the request, call the same helpers
+as the JSON API and pass the results here; the template tests call these functions directly.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from vertebra.api.core import make_plan
 from vertebra.facts import FactsError, parse_facts
+from vertebra.intake.core import make_plan
 from vertebra.knowledge import KnowledgeBase, load
 from vertebra.plan import Plan
 from vertebra.web import form as webform

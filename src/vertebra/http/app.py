@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gc
-import importlib
 import logging
 import traceback
 from collections.abc import AsyncIterator
@@ -16,11 +15,13 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from vertebra import __name__ as _package
-from vertebra.api.errors import ApiError, error_response
-from vertebra.api.limits import BodySizeLimit, BodyTooLarge
-from vertebra.api.routes import router as api_router
-from vertebra.api.state import AppState
+from vertebra.http.errors import ApiError, error_response
+from vertebra.http.limits import BodySizeLimit, BodyTooLarge
+from vertebra.http.routers.api import router as api_router
+from vertebra.http.routers.ask import router as ask_router
+from vertebra.http.routers.cdshooks import router as cds_router
+from vertebra.http.routers.web import router as web_router
+from vertebra.http.state import AppState
 from vertebra.settings import Settings
 
 log = logging.getLogger("vertebra.api")
@@ -83,13 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
 
     app.include_router(api_router)
-
-    from vertebra.ask import router as ask_router
-
     app.include_router(ask_router)
-
-    from vertebra.cdshooks import router as cds_router
-
     app.include_router(cds_router)
 
     @app.get("/healthz", tags=["meta"], summary="Liveness: the store answers")
@@ -97,10 +92,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # async and pre-encoded: no thread-pool hop, no JSON encoding per call
         return Response(b'{"status":"ok"}', media_type="application/json")
 
-    # The web app (HTML pages, src/vertebra/web/) mounts here when it is installed:
-    # `vertebra.web.router` is an APIRouter included last, so the JSON API and CDS Hooks
-    # paths above keep priority.
-    _include_web(app)
+    # The web app's router (HTML pages) is included last, so the JSON API and CDS Hooks paths
+    # above keep priority.
+    app.include_router(web_router)
     _extend_openapi(app)
     return app
 
@@ -134,18 +128,6 @@ def _version() -> str:
         return version("vertebra")
     except PackageNotFoundError:
         return "0+unknown"
-
-
-def _include_web(app: FastAPI) -> None:
-    try:
-        web = importlib.import_module(f"{_package}.web")
-    except ModuleNotFoundError as exc:
-        if exc.name not in (f"{_package}.web",):
-            raise
-        return
-    router = getattr(web, "router", None)
-    if router is not None:
-        app.include_router(router)
 
 
 def _extend_openapi(app: FastAPI) -> None:

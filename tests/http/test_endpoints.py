@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from vertebra.api.testing import ASGIClient
 from vertebra.facts import facts_json_schema
+from vertebra.http.testing import ASGIClient
 from vertebra.knowledge import load
 
 
@@ -75,7 +75,7 @@ def test_server_start_up_loads_the_knowledge_base_and_freezes_the_heap(tmp_path:
     import asyncio
     import gc
 
-    from vertebra.api import create_app
+    from vertebra.http import create_app
     from vertebra.settings import Settings
 
     load.cache_clear()

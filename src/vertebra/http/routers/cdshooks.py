@@ -9,15 +9,15 @@ import pydantic_core
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
-from vertebra.api.core import fhir_module, input_hash, make_plan, stored_facts
-from vertebra.api.errors import ERROR_RESPONSES, ApiError, invalid_input
-from vertebra.api.state import AppState, get_state
 from vertebra.cdshooks import prefetch as prefetching
 from vertebra.cdshooks.cards import CardBuilder
 from vertebra.cdshooks.models import CardsResponse, FeedbackRequest, HookRequest
 from vertebra.cdshooks.orders import draft_orders, drug_conflicts
 from vertebra.cdshooks.services import PREFETCH, SERVICES, Service, discovery
 from vertebra.facts import FactsError, PatientFacts, parse_facts
+from vertebra.http.errors import ERROR_RESPONSES, ApiError, invalid_input
+from vertebra.http.state import AppState, get_state
+from vertebra.intake.core import fhir_module, input_hash, make_plan, stored_facts
 from vertebra.security import ANONYMOUS_DEV, AuthError, Caller
 from vertebra.store import EventRecord, FeedbackRecord, UnknownCardError
 

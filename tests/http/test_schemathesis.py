@@ -10,7 +10,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 
-from vertebra.api import create_app
+from vertebra.http import create_app
 from vertebra.settings import Settings
 
 _DB = Path(tempfile.mkdtemp(prefix="vertebra-schemathesis-")) / "audit.sqlite3"

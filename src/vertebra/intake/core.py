@@ -20,7 +20,7 @@ from vertebra.facts import FactsError, PatientFacts, parse_facts
 from vertebra.plan import Plan
 from vertebra.settings import Settings
 
-log = logging.getLogger("vertebra.api")
+log = logging.getLogger("vertebra.http")
 
 
 class JsonError(ValueError):

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from vertebra.api.app import create_app
+from vertebra.http.app import create_app
 
 __all__ = ["create_app"]

@@ -8,7 +8,7 @@ import threading
 import time
 from typing import Any
 
-from vertebra.api.balance import Acceptor
+from vertebra.http.balance import Acceptor
 
 
 class _Worker:

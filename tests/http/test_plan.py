@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from vertebra.api.testing import ASGIClient
 from vertebra.engine import plan
 from vertebra.facts import parse_facts
 from vertebra.fhir import to_facts
+from vertebra.http.testing import ASGIClient
 
 FACTS: dict[str, Any] = {
     "age": 78, "sex": "female", "postmenopausal": True, "fracture_levels": ["T12", "L1"],

@@ -7,10 +7,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 
-from vertebra.api.core import input_hash, load_json, make_plan, read_patient, stored_facts
-from vertebra.api.errors import ERROR_RESPONSES, invalid_input
-from vertebra.api.state import AppState, get_state
 from vertebra.facts import FactsError, facts_json_schema
+from vertebra.http.errors import ERROR_RESPONSES, invalid_input
+from vertebra.http.state import AppState, get_state
+from vertebra.intake.core import input_hash, load_json, make_plan, read_patient, stored_facts
 from vertebra.plan import Plan
 from vertebra.store import EventRecord
 

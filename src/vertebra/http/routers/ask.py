@@ -8,9 +8,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from vertebra.api.errors import ERROR_RESPONSES, error_response
 from vertebra.ask.core import answer
 from vertebra.ask.model import MAX_QUESTION_CHARS, Answer, AskError
+from vertebra.http.errors import ERROR_RESPONSES, error_response
 
 router = APIRouter(prefix="/api", tags=["api"])
 
