@@ -18,9 +18,8 @@ from vertebra.knowledge import load
 def test_bad_questions_are_rejected_naming_the_field(bad: str) -> None:
     with pytest.raises(AskError) as info:
         answer(bad)
-    assert info.value.field == "question"
     assert str(info.value).startswith("question:")
-    assert info.value.errors[0]["field"] == "question"
+    assert [e["field"] for e in info.value.errors] == ["question"]
 
 
 def test_not_a_string_is_rejected() -> None:

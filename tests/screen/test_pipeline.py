@@ -132,8 +132,6 @@ def test_plan_checks_evaluated_once_per_combination_match_one_by_one(
     )
 
     plan_fn = load_plan_engine()
-    if plan_fn is None:
-        pytest.skip("plan engine not installed")
     rows = screen(synthetic_export, tmp_path, DuckDBEngine(), AS_OF).worklist.to_pylist()
     for r in rows:
         r["fracture_levels"] = r["fracture_levels"].split(";") if r["fracture_levels"] else []

@@ -15,9 +15,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-from pydantic import ValidationError
-
-from vertebra import facts as facts_module
+from vertebra import intake
 from vertebra.ask.extract import Extracted, extract
 from vertebra.ask.index import Index, Statement, index
 from vertebra.ask.lexicon import Intent, Layout, intents, lexicon
@@ -25,14 +23,13 @@ from vertebra.ask.model import MAX_QUESTION_CHARS, Answer, AskError, AskFacts, M
 from vertebra.ask.text import content_words
 from vertebra.engine import context
 from vertebra.engine import plan as make_plan
-from vertebra.facts import PatientFacts
+from vertebra.facts import FactsError, PatientFacts
 from vertebra.knowledge import CompiledRow, KnowledgeBase
 from vertebra.plan import Plan, Recommendation
 from vertebra.render.markdown import ACTION_WORDS, CATEGORY_TITLES
 
 ASSUMED_AGE = 70
 ASSUMED_SEX = "female"
-ASSUMED_LEVEL = "L1"
 _URGENT = ("immediate", "urgent")
 
 
@@ -153,10 +150,6 @@ class _PatientRun:
     assumptions: list[str]
 
 
-def _record_parser() -> Any:
-    return getattr(facts_module, "RecordFacts", None)
-
-
 def _patient(ex: Extracted, layout: Layout, kb: KnowledgeBase) -> _PatientRun:
     values = dict(ex.values)
     assumed: dict[str, Any] = {}
@@ -174,29 +167,22 @@ def _patient(ex: Extracted, layout: Layout, kb: KnowledgeBase) -> _PatientRun:
         assumptions.append(layout.assumed_conditions)
     if ex.egfr:
         assumptions.append(layout.egfr_as_crcl)
-    record = _record_parser()
-    model: Any = PatientFacts
+    # The fracture level may be unknown in a question, as in a record (the plan asks for it).
     if "fracture_levels" not in values:
-        if record is not None:
-            model = record
-            assumptions.append(layout.no_level)
-        else:
-            assumed["fracture_levels"] = [ASSUMED_LEVEL]
-            assumptions.append(layout.assumed_level)
+        assumptions.append(layout.no_level)
     data = {**values, **assumed}
-    for _ in range(len(data) + 1):
-        try:
-            facts: PatientFacts = model.model_validate(data)
-            break
-        except ValidationError as exc:  # drop what cannot be a fact, keep the rest
-            bad = {str(e["loc"][0]) for e in exc.errors() if e["loc"]}
-            bad -= {"age", "sex", "fracture_levels"}
-            if not bad:
-                raise
-            for name in bad:
-                data.pop(name, None)
-                values.pop(name, None)
-                ex.values.pop(name, None)
+    try:
+        facts = intake.from_record(data)
+    except FactsError as exc:  # drop every extracted value that cannot be a fact, once
+        bad = {e["field"].split("[", 1)[0].split(".", 1)[0] for e in exc.errors}
+        bad -= {"age", "sex", "fracture_levels"}
+        if not bad:
+            raise
+        for name in bad:
+            data.pop(name, None)
+            values.pop(name, None)
+            ex.values.pop(name, None)
+        facts = intake.from_record(data)
     plan = make_plan(facts, kb)
     return _PatientRun(facts, plan, context(facts, kb), assumed, assumptions)
 

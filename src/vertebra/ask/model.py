@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from vertebra.errors import InputError, field_error
 from vertebra.plan import Plan
 
 MAX_QUESTION_CHARS = 2000
@@ -13,15 +14,11 @@ MAX_QUESTION_CHARS = 2000
 Mode = Literal["patient", "fact", "not_covered"]
 
 
-class AskError(ValueError):
-    """Invalid question. ``field`` is always ``question``; ``errors`` is the API's error list."""
-
-    field = "question"
+class AskError(InputError):
+    """Invalid question: ``errors`` names the field ``question``."""
 
     def __init__(self, message: str, kind: str = "value_error") -> None:
-        self.message = message
-        self.errors = [{"field": "question", "message": message, "type": kind}]
-        super().__init__(f"question: {message}")
+        super().__init__([field_error("question", message, kind)])
 
 
 class _Out(BaseModel):

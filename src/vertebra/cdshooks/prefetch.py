@@ -15,13 +15,25 @@ from urllib.parse import quote
 import httpx
 
 from vertebra.cdshooks.services import PREFETCH
-from vertebra.http.errors import ApiError
+from vertebra.errors import FieldError, field_error
 from vertebra.settings import Settings
 
 log = logging.getLogger("vertebra.cdshooks")
 
 _TOKEN = re.compile(r"\{\{\s*context\.([A-Za-z0-9_]+)\s*\}\}")
 MAX_PAGES = 10
+
+
+class PrefetchError(Exception):
+    """The prefetch cannot be completed; ``status`` is the HTTP status to answer with (412 no
+    FHIR access, 422 server not allowed, 502 fetch failed)."""
+
+    def __init__(self, status: int, code: str, message: str, errors: list[FieldError]) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.errors = errors
 
 
 def render(template: str, context: dict[str, Any]) -> str:
@@ -42,22 +54,21 @@ def resolve(request: Any, http: httpx.Client, settings: Settings) -> dict[str, A
         return given
     auth = request.fhirAuthorization
     if request.fhirServer is None or auth is None:
-        raise ApiError(
+        raise PrefetchError(
             412,
             "prefetch_missing",
             "prefetch keys missing and no FHIR server access given (fhirServer and "
             f"fhirAuthorization): {', '.join(missing)}",
-            [{"field": f"prefetch.{k}", "message": "missing", "type": "missing"} for k in missing],
+            [field_error(f"prefetch.{k}", "missing", "missing") for k in missing],
         )
     base = str(request.fhirServer).rstrip("/")
     if settings.fhir_server_allowlist and not any(
         base.startswith(prefix.rstrip("/")) for prefix in settings.fhir_server_allowlist
     ):
-        raise ApiError(
+        raise PrefetchError(
             422, "invalid_input", "fhirServer is not an allowed FHIR server",
-            [{"field": "fhirServer", "message": "not in VERTEBRA_FHIR_SERVER_ALLOWLIST",
-              "type": "not_allowed"}],
-        )  # fmt: skip
+            [field_error("fhirServer", "not in VERTEBRA_FHIR_SERVER_ALLOWLIST", "not_allowed")],
+        )
     headers = {
         "Authorization": f"Bearer {auth.access_token}",
         "Accept": "application/fhir+json, application/json",
@@ -95,11 +106,10 @@ def _fetch(http: httpx.Client, base: str, query: str, headers: dict[str, str], k
     except (httpx.HTTPError, ValueError) as exc:
         # The URL holds the patient id: log the prefetch key, never the URL.
         log.warning("FHIR fetch for prefetch key %s failed: %s", key, type(exc).__name__)
-        raise ApiError(
+        raise PrefetchError(
             502, "fhir_fetch_failed", f"could not fetch {key} from the FHIR server",
-            [{"field": f"prefetch.{key}", "message": "FHIR server fetch failed",
-              "type": "fhir_fetch_failed"}],
-        ) from None  # fmt: skip
+            [field_error(f"prefetch.{key}", "FHIR server fetch failed", "fhir_fetch_failed")],
+        ) from None
 
 
 def _next(bundle: dict[str, Any]) -> str | None:

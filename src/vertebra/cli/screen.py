@@ -10,7 +10,10 @@ from typing import Annotated
 import typer
 from tqdm import tqdm
 
-from vertebra.cli._app import InvalidInput, app
+from vertebra.cli._app import app
+from vertebra.errors import InputError
+
+ENGINES = ("duckdb", "spark")
 
 
 @app.command()
@@ -32,18 +35,18 @@ def screen(
     from vertebra.screen.logic import statements
     from vertebra.screen.pipeline import screen as run_screen
 
-    if engine not in ("duckdb", "spark"):
-        raise InvalidInput(f"engine: must be one of duckdb, spark (got {engine!r})")
+    if engine not in ENGINES:
+        raise InputError.one("engine", f"unknown engine {engine!r}", "literal_error", ENGINES)
     if master is not None and engine != "spark":
-        raise InvalidInput("master: only used with --engine spark")
+        raise InputError.one("master", "only used with --engine spark")
     try:
         cutoff = date.fromisoformat(as_of) if as_of else date.today()
     except ValueError as exc:
-        raise InvalidInput(f"as_of: not a date YYYY-MM-DD ({as_of!r})") from exc
+        raise InputError.one("as_of", f"not a date YYYY-MM-DD ({as_of!r})") from exc
     try:
         export = discover(source)
     except ExportError as exc:
-        raise InvalidInput(f"source: {exc}") from exc
+        raise InputError.one("source", str(exc)) from exc
     steps = len(statements(cutoff))
     bar = tqdm(total=steps, desc="screen", unit="step", disable=not progress, file=sys.stderr)
 

@@ -12,7 +12,8 @@ from typing import Annotated, Any
 
 import typer
 
-from vertebra.cli._app import InvalidInput, app
+from vertebra.cli._app import app
+from vertebra.errors import InputError
 
 
 def log_config(level: str) -> dict[str, Any]:
@@ -45,7 +46,7 @@ def serve_command(
     try:
         settings = Settings.from_env()
     except SettingsError as exc:
-        raise InvalidInput(f"invalid settings: {exc}") from None
+        raise InputError.one("settings", str(exc)) from None
     logging_config = log_config(settings.log_level)
     logging.config.dictConfig(logging_config)  # so start-up warnings use the same handler
     if workers == 1:

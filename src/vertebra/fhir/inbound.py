@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from vertebra.errors import BODY, NO_FRACTURE, FieldError, field_error
 from vertebra.facts import (
     DRUGS,
     LEVELS,
@@ -82,7 +83,7 @@ class FhirExtraction(BaseModel):
     values: dict[str, Any]
     unmapped: list[UnmappedCode]
     notes: list[str]
-    problems: list[dict[str, Any]]
+    problems: list[FieldError]
     assumed_levels: list[Level] = []
 
 
@@ -119,7 +120,7 @@ class _State:
     values: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     unmapped: list[UnmappedCode] = field(default_factory=list)
-    problems: list[dict[str, Any]] = field(default_factory=list)
+    problems: list[FieldError] = field(default_factory=list)
     fractures: list[_Fracture] = field(default_factory=list)
     observations: dict[str, list[_Dated]] = field(default_factory=dict)
     drug_uses: list[_DrugUse] = field(default_factory=list)
@@ -139,8 +140,8 @@ class _State:
             )
         )
 
-    def problem(self, fact: str, message: str) -> None:
-        self.problems.append({"field": fact, "message": message, "type": "fhir"})
+    def problem(self, fact: str, message: str, kind: str = "fhir") -> None:
+        self.problems.append(field_error(fact, message, kind))
 
 
 def _list(value: Any) -> list[Any]:
@@ -394,7 +395,9 @@ def _fracture(state: _State, resource: Resource, hits: list[Match], active: bool
 def _fracture_facts(state: _State, default_level: Level | None) -> list[Level]:
     assumed: list[Level] = []
     if not state.fractures:
-        state.problem("fracture_levels", "no vertebral fracture Condition found in the bundle")
+        state.problem(
+            "fracture_levels", "no vertebral fracture Condition found in the bundle", NO_FRACTURE
+        )
         return assumed
     levels = sorted({f.level for f in state.fractures if f.level}, key=LEVELS.index)
     if levels:
@@ -768,15 +771,11 @@ def extract_facts(
             key = _rid(resource) or url or f"#{len(patients)}"
             patients.setdefault(key, (resource, url))
     if len(patients) > 1:
-        raise FactsError(
-            [
-                {
-                    "field": "(body)",
-                    "message": f"{len(patients)} Patient resources ({', '.join(sorted(patients))})"
-                    "; send one patient per request (split_by_patient splits a bulk export)",
-                    "type": "fhir",
-                }
-            ]
+        raise FactsError.one(
+            BODY,
+            f"{len(patients)} Patient resources ({', '.join(sorted(patients))})"
+            "; send one patient per request (split_by_patient splits a bulk export)",
+            "fhir",
         )
     state = _State(today=today or date.today())
     patient_id: str | None = None

@@ -15,7 +15,8 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from vertebra.http.errors import ApiError, error_response
+from vertebra.errors import BODY, FieldError, InputError, field_error
+from vertebra.http.errors import ApiError, error_response, invalid_input
 from vertebra.http.limits import BodySizeLimit, BodyTooLarge
 from vertebra.http.routers.api import router as api_router
 from vertebra.http.routers.ask import router as ask_router
@@ -181,6 +182,11 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
         return error_response(exc.status, exc.code, exc.message, exc.errors, exc.headers)
 
+    @app.exception_handler(InputError)
+    async def _input_error(_request: Request, exc: InputError) -> JSONResponse:
+        error = invalid_input(exc.errors)
+        return error_response(error.status, error.code, error.message, error.errors)
+
     @app.exception_handler(BodyTooLarge)
     async def _too_large(_request: Request, exc: BodyTooLarge) -> JSONResponse:
         return error_response(413, "body_too_large",
@@ -188,12 +194,12 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = []
+        errors: list[FieldError] = []
         for item in exc.errors():
             loc = [p for p in item.get("loc", ()) if p not in ("body", "query", "path")]
             field = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".")
-            errors.append({"field": field or "(body)", "message": str(item.get("msg", "")),
-                           "type": str(item.get("type", "invalid"))})  # fmt: skip
+            message, kind = str(item.get("msg", "")), str(item.get("type", "invalid"))
+            errors.append(field_error(field or BODY, message, kind))
         fields = ", ".join(dict.fromkeys(e["field"] for e in errors))
         return error_response(422, "invalid_input", f"invalid fields: {fields}", errors)
 

@@ -17,18 +17,17 @@ from typing import Any
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-
-class FieldError(BaseModel):
-    field: str = Field(description="Path of the offending field, e.g. `fracture_levels[1]`")
-    message: str
-    type: str
-    allowed: list[str] | None = Field(default=None, description="Allowed values, when listed")
+from vertebra.errors import FieldError
 
 
 class ErrorBody(BaseModel):
     error: str = Field(description="Machine-readable error code")
     message: str
-    errors: list[FieldError] = Field(default_factory=list)
+    errors: list[FieldError] = Field(
+        default_factory=list,
+        description="Every offending field: `field` (path, e.g. `fracture_levels[1]`), "
+        "`message`, `type`, and `allowed` values when they are listed",
+    )
 
 
 class ApiError(Exception):
@@ -39,7 +38,7 @@ class ApiError(Exception):
         status: int,
         code: str,
         message: str,
-        errors: list[dict[str, Any]] | None = None,
+        errors: list[FieldError] | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
@@ -50,9 +49,9 @@ class ApiError(Exception):
         self.headers = headers
 
 
-def invalid_input(errors: list[dict[str, Any]]) -> ApiError:
+def invalid_input(errors: list[FieldError]) -> ApiError:
     """HTTP 422 naming every offending field."""
-    fields = list(dict.fromkeys(str(e.get("field", "(body)")) for e in errors))
+    fields = list(dict.fromkeys(e["field"] for e in errors))
     noun = "field" if len(fields) == 1 else "fields"
     return ApiError(422, "invalid_input", f"{len(errors)} invalid {noun}: {', '.join(fields)}",
                     errors)  # fmt: skip
@@ -62,7 +61,7 @@ def error_response(
     status: int,
     code: str,
     message: str,
-    errors: list[dict[str, Any]] | None = None,
+    errors: list[FieldError] | None = None,
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
     body: dict[str, Any] = {"error": code, "message": message, "errors": errors or []}

@@ -1,63 +1,42 @@
-"""What every adapter shares: read input (facts or FHIR), plan, hash, audit.
+"""One intake: patient facts JSON, a FHIR R4 resource/Bundle, CDS Hooks prefetch or a record
+→ :class:`~vertebra.facts.PatientFacts`, with one JSON loader and one error type
+(:class:`~vertebra.errors.InputError`, raised as :class:`~vertebra.facts.FactsError` for facts).
 
-The API, the CDS Hooks services and the CLI all end in :func:`vertebra.engine.plan`; this
-module only turns HTTP input into :class:`~vertebra.facts.PatientFacts` the same way the CLI
-does and records the call in the audit store.
+The CLI (``vertebra plan``), ``POST /api/plan``, the CDS Hooks services, the web form and
+``vertebra ask`` all read patients through here.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import importlib
 import json
-import logging
 from dataclasses import dataclass, field
-from types import ModuleType
-from typing import Any
+from typing import Any, Literal
 
-from vertebra.facts import FactsError, PatientFacts, parse_facts
-from vertebra.plan import Plan
-from vertebra.settings import Settings
+from vertebra import fhir
+from vertebra.errors import BODY, InputError
+from vertebra.facts import PatientFacts, parse_facts, parse_record_facts
 
-log = logging.getLogger("vertebra.http")
-
-
-class JsonError(ValueError):
-    """The body is not JSON; ``errors`` uses the facts error shape."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.errors = [{"field": "(body)", "message": message, "type": "json_invalid"}]
+Kind = Literal["facts", "fhir"]
 
 
 def _no_constants(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
-def load_json(body: bytes) -> Any:
-    """Strict JSON (no NaN/Infinity); raises :class:`JsonError` naming the position."""
-    if not body.strip():
-        raise JsonError("the request body is empty; send a JSON object")
+def load_json(data: bytes | str, source: str = "the request body") -> Any:
+    """Strict JSON (no NaN/Infinity) from bytes or text; raises :class:`InputError` naming the
+    position. ``source`` names the input in the message (a file name, standard input)."""
+    if not data.strip():
+        raise InputError.one(BODY, f"{source} is empty; send a JSON object", "json_invalid")
     try:
-        return json.loads(body, parse_constant=_no_constants)
+        return json.loads(data, parse_constant=_no_constants)
     except UnicodeDecodeError:
-        raise JsonError("the request body is not UTF-8 text") from None
+        raise InputError.one(BODY, f"{source} is not UTF-8 text", "json_invalid") from None
     except json.JSONDecodeError as exc:
-        raise JsonError(
-            f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
-        ) from None
+        message = f"{source}: not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
+        raise InputError.one(BODY, message, "json_invalid") from None
     except ValueError as exc:
-        raise JsonError(str(exc)) from None
-
-
-def fhir_module() -> ModuleType | None:
-    """:mod:`vertebra.fhir` when it is installed with its mapping, else None."""
-    try:
-        module = importlib.import_module("vertebra.fhir")
-    except ImportError:
-        return None
-    return module if hasattr(module, "to_facts") and hasattr(module, "is_fhir") else None
+        raise InputError.one(BODY, f"{source}: {exc}", "json_invalid") from None
 
 
 @dataclass(frozen=True)
@@ -65,53 +44,27 @@ class Input:
     """Validated patient input: the facts, and where they came from."""
 
     facts: PatientFacts
-    kind: str  # "facts" or "fhir"
+    kind: Kind
     notes: list[str] = field(default_factory=list)
 
 
 def read_patient(data: Any) -> Input:
-    """Patient facts or a FHIR R4 resource/Bundle → facts; raises :class:`FactsError`."""
-    fhir = fhir_module()
-    if fhir is not None and fhir.is_fhir(data):
+    """Patient facts or a FHIR R4 resource/Bundle → facts; raises
+    :class:`~vertebra.facts.FactsError` naming every offending field."""
+    if fhir.is_fhir(data):
         mapped = fhir.to_facts(data)
-        facts = mapped.facts
-        if not isinstance(facts, PatientFacts):
-            facts = parse_facts(facts)
-        return Input(facts=facts, kind="fhir", notes=[str(n) for n in getattr(mapped, "notes", [])])
-    if isinstance(data, dict) and "resourceType" in data:
-        raise FactsError(
-            [
-                {
-                    "field": "resourceType",
-                    "message": "FHIR input needs vertebra.fhir, which is not installed",
-                    "type": "fhir",
-                }
-            ]
-        )
+        return Input(facts=mapped.facts, kind="fhir", notes=list(mapped.notes))
     return Input(facts=parse_facts(data), kind="facts")
 
 
-def make_plan(facts: PatientFacts) -> Plan:
-    from vertebra.engine import plan
-
-    return plan(facts)
-
-
-def canonical(data: Any) -> bytes:
-    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+def from_resources(resources: list[dict[str, Any]]) -> PatientFacts:
+    """Facts from FHIR resources (e.g. CDS Hooks prefetch, see
+    :func:`vertebra.fhir.prefetch_to_resources`); raises :class:`~vertebra.facts.FactsError`."""
+    return fhir.to_facts(resources).facts
 
 
-def input_hash(data: Any, settings: Settings) -> str:
-    """SHA-256 of the canonical JSON input, or HMAC-SHA256 when a hash key is configured."""
-    payload = canonical(data)
-    if settings.audit_hash_key:
-        digest = hmac.new(settings.audit_hash_key.encode(), payload, hashlib.sha256).hexdigest()
-        return f"hmac-sha256:{digest}"
-    return f"sha256:{hashlib.sha256(payload).hexdigest()}"
+def from_record(data: dict[str, Any]) -> PatientFacts:
+    """Facts read from a record (the fracture level may be unknown, see
+    :class:`~vertebra.facts.RecordFacts`); raises :class:`~vertebra.facts.FactsError`."""
+    return parse_record_facts(data)
 
-
-def stored_facts(facts: PatientFacts | None, settings: Settings) -> dict[str, Any] | None:
-    """Raw facts for the audit record, only when ``VERTEBRA_AUDIT_STORE_FACTS`` is on."""
-    if facts is None or not settings.audit_store_facts:
-        return None
-    return facts.model_dump(mode="json", exclude_none=True)

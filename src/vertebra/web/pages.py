@@ -14,8 +14,8 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
+from vertebra.engine import plan as make_plan
 from vertebra.facts import FactsError, parse_facts
-from vertebra.intake.core import make_plan
 from vertebra.knowledge import KnowledgeBase, load
 from vertebra.plan import Plan
 from vertebra.web import form as webform
@@ -184,11 +184,10 @@ def fls_page(context: dict[str, Any]) -> str:
     return _render("fls.html", active="fls", **context)
 
 
-def ask_page(available: bool, question: str, answer_html: str | None, error: str | None) -> str:
+def ask_page(question: str, answer_html: str | None, error: str | None) -> str:
     return _render(
         "ask.html",
         active="ask",
-        available=available,
         question=question,
         answer_html=answer_html,
         error=error,

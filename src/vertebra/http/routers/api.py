@@ -7,10 +7,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 
-from vertebra.facts import FactsError, facts_json_schema
-from vertebra.http.errors import ERROR_RESPONSES, invalid_input
+from vertebra.engine import plan as make_plan
+from vertebra.facts import facts_json_schema
+from vertebra.http.audit import input_hash, stored_facts
+from vertebra.http.errors import ERROR_RESPONSES
 from vertebra.http.state import AppState, get_state
-from vertebra.intake.core import input_hash, load_json, make_plan, read_patient, stored_facts
+from vertebra.intake import load_json, read_patient
 from vertebra.plan import Plan
 from vertebra.store import EventRecord
 
@@ -47,11 +49,7 @@ _PLAN_BODY: dict[str, Any] = {
     openapi_extra=_PLAN_BODY,
 )
 async def post_plan(request: Request, state: Annotated[AppState, Depends(get_state)]) -> Response:
-    body = await request.body()
-    try:
-        data = load_json(body)
-    except ValueError as exc:
-        raise invalid_input(getattr(exc, "errors", [])) from None
+    data = load_json(await request.body())
     # CPU-bound and short (a few ms, one small insert): run it on the event loop. A thread hop
     # would only add GIL hand-offs between the loop and the worker threads under load.
     text = _plan_and_audit(state, data)
@@ -59,10 +57,7 @@ async def post_plan(request: Request, state: Annotated[AppState, Depends(get_sta
 
 
 def _plan_and_audit(state: AppState, data: Any) -> str:
-    try:
-        patient = read_patient(data)
-    except FactsError as exc:
-        raise invalid_input(exc.errors) from None
+    patient = read_patient(data)  # InputError: HTTP 422 (vertebra.http.app)
     plan = make_plan(patient.facts)
     text = plan.to_json()
     state.store.record_event(

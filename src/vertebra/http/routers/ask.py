@@ -9,8 +9,8 @@ from fastapi import APIRouter, Body, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from vertebra.ask.core import answer
-from vertebra.ask.model import MAX_QUESTION_CHARS, Answer, AskError
-from vertebra.http.errors import ERROR_RESPONSES, error_response
+from vertebra.ask.model import MAX_QUESTION_CHARS, Answer
+from vertebra.http.errors import ERROR_RESPONSES
 
 router = APIRouter(prefix="/api", tags=["api"])
 
@@ -37,8 +37,5 @@ class AskRequest(BaseModel):
     responses=ERROR_RESPONSES,
 )
 def post_ask(body: Annotated[AskRequest, Body()]) -> Any:
-    try:
-        result = answer(body.question)
-    except AskError as exc:
-        return error_response(422, "invalid_input", f"invalid field: {exc.field}", exc.errors)
+    result = answer(body.question)  # AskError (an InputError): HTTP 422 (vertebra.http.app)
     return Response(result.to_json(), media_type="application/json")

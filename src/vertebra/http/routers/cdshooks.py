@@ -14,12 +14,16 @@ from vertebra.cdshooks.cards import CardBuilder
 from vertebra.cdshooks.models import CardsResponse, FeedbackRequest, HookRequest
 from vertebra.cdshooks.orders import draft_orders, drug_conflicts
 from vertebra.cdshooks.services import PREFETCH, SERVICES, Service, discovery
-from vertebra.facts import FactsError, PatientFacts, parse_facts
+from vertebra.engine import plan as make_plan
+from vertebra.errors import NO_FRACTURE, FieldError, field_error
+from vertebra.facts import FactsError, PatientFacts
+from vertebra.fhir import prefetch_to_resources, recommendation_to_resource
+from vertebra.http.audit import input_hash, stored_facts
 from vertebra.http.errors import ERROR_RESPONSES, ApiError, invalid_input
 from vertebra.http.state import AppState, get_state
-from vertebra.intake.core import fhir_module, input_hash, make_plan, stored_facts
+from vertebra.intake import from_resources
 from vertebra.security import ANONYMOUS_DEV, AuthError, Caller
-from vertebra.store import EventRecord, FeedbackRecord, UnknownCardError
+from vertebra.store import EventRecord, FeedbackRecord
 
 log = logging.getLogger("vertebra.cdshooks")
 router = APIRouter(prefix="/cds-services", tags=["cds-hooks"])
@@ -141,46 +145,34 @@ def _authenticated_hook(
 
 
 def _validate(service: Service, body: HookRequest) -> None:
-    errors: list[dict[str, Any]] = []
+    errors: list[FieldError] = []
     if body.hook != service.hook:
-        errors.append({"field": "hook", "message": f"service {service.id} answers the "
-                       f"{service.hook} hook", "type": "literal_error",
-                       "allowed": [service.hook]})  # fmt: skip
+        message = f"service {service.id} answers the {service.hook} hook"
+        errors.append(field_error("hook", message, "literal_error", [service.hook]))
     for name in service.required_context:
         value = body.context.get(name)
         if value is None:
-            errors.append({"field": f"context.{name}", "message": "this field is required",
-                           "type": "missing"})  # fmt: skip
+            errors.append(field_error(f"context.{name}", "this field is required", "missing"))
             continue
         expected = {"patientId": str, "selections": list, "draftOrders": dict}[name]
         if not isinstance(value, expected) or (expected is str and not value):
             kind = {str: "a non-empty string", list: "a list", dict: "an object"}[expected]
-            errors.append({"field": f"context.{name}", "message": f"must be {kind}",
-                           "type": "type_error"})  # fmt: skip
+            errors.append(field_error(f"context.{name}", f"must be {kind}", "type_error"))
     selections = body.context.get("selections")
     if isinstance(selections, list) and not all(isinstance(s, str) for s in selections):
-        errors.append({"field": "context.selections", "message": "must be a list of strings",
-                       "type": "type_error"})  # fmt: skip
+        errors.append(field_error("context.selections", "must be a list of strings", "type_error"))
     if isinstance(body.prefetch, dict):
         for key, value in body.prefetch.items():
             if value is not None and not isinstance(value, dict):
-                errors.append({"field": f"prefetch.{key}",
-                               "message": "must be a FHIR resource (object) or null",
-                               "type": "type_error"})  # fmt: skip
+                message = "must be a FHIR resource (object) or null"
+                errors.append(field_error(f"prefetch.{key}", message, "type_error"))
     if errors:
         raise invalid_input(errors)
 
 
-def _facts(resources: list[dict[str, Any]]) -> tuple[PatientFacts | None, list[dict[str, Any]]]:
-    fhir = fhir_module()
-    if fhir is None:
-        raise ApiError(503, "fhir_unavailable", "FHIR mapping is not installed")
+def _facts(resources: list[dict[str, Any]]) -> tuple[PatientFacts | None, list[FieldError]]:
     try:
-        mapped = fhir.to_facts(resources)
-        facts = mapped.facts
-        if facts is None:
-            return None, []
-        return (facts if isinstance(facts, PatientFacts) else parse_facts(facts)), []
+        return from_resources(resources), []
     except FactsError as exc:
         return None, exc.errors
 
@@ -192,11 +184,11 @@ def _run_hook(
     from vertebra.knowledge import load
 
     _validate(service, body)
-    prefetch = prefetching.resolve(body, state.http, state.settings)
-    fhir = fhir_module()
-    if fhir is None:
-        raise ApiError(503, "fhir_unavailable", "FHIR mapping is not installed")
-    resources = fhir.prefetch_to_resources({k: v for k, v in prefetch.items() if v is not None})
+    try:
+        prefetch = prefetching.resolve(body, state.http, state.settings)
+    except prefetching.PrefetchError as exc:
+        raise ApiError(exc.status, exc.code, exc.message, exc.errors) from None
+    resources = prefetch_to_resources({k: v for k, v in prefetch.items() if v is not None})
     facts, errors = _facts(resources)
     kb = load()
     plan = make_plan(facts) if facts is not None else None
@@ -205,14 +197,11 @@ def _run_hook(
     cards: list[dict[str, Any]] = []
     outcome = "ok"
     if facts is None:
-        if not errors or any(
-            e.get("field") == "fracture_levels" and "no vertebral fracture" in str(e["message"])
-            for e in errors
-        ):
+        if not errors or any(e["type"] == NO_FRACTURE for e in errors):
             outcome = "not_applicable"  # no vertebral fracture recorded: nothing to say
         else:
             outcome = "insufficient_data"
-            problems = [f"- {kb.label(str(e.get('field')))}: {e.get('message')}" for e in errors]
+            problems = [f"- {kb.label(e['field'])}: {e['message']}" for e in errors]
             cards.append(
                 builder.info_card(
                     "Vertebral fracture: vertebra needs more facts to build a plan",
@@ -220,8 +209,7 @@ def _run_hook(
                 )
             )
     elif service.hook == "patient-view":
-        make = getattr(fhir, "recommendation_to_resource", None)
-        cards = builder.plan_cards(patient_ref, make)
+        cards = builder.plan_cards(patient_ref, recommendation_to_resource)
     else:
         selections = body.context.get("selections") if service.hook == "order-select" else None
         for order in draft_orders(body.context["draftOrders"], selections):
@@ -287,9 +275,6 @@ def _record_feedback(
         )
         for item in body.feedback
     ]
-    try:
-        count = state.store.record_feedback(service.id, caller.label, items)
-    except UnknownCardError as exc:
-        raise invalid_input(exc.errors) from None
+    count = state.store.record_feedback(service.id, caller.label, items)  # InputError: 422
     log.info("feedback %s: %d items", service.id, count)
     return {"recorded": count}

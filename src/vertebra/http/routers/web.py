@@ -5,9 +5,7 @@ pages, so the form also works without JavaScript."""
 from __future__ import annotations
 
 import hashlib
-import importlib
 import logging
-from collections.abc import Callable
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -15,8 +13,11 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
-from markupsafe import Markup, escape
+from markdown_it import MarkdownIt
+from markupsafe import Markup
 
+from vertebra.ask import answer
+from vertebra.errors import InputError, describe
 from vertebra.web import fls, pages
 
 log = logging.getLogger("vertebra.web")
@@ -138,58 +139,31 @@ async def fls_file(name: str) -> Response:
     return FileResponse(path, media_type=kinds[name], headers=headers)
 
 
-# --- ask (vertebra.ask, when installed) ---------------------------------------------------------
-
-
-def ask_function() -> Callable[[str], Any] | None:
-    """``vertebra.ask.answer`` when that module is installed, else None (the page says so)."""
-    try:
-        module = importlib.import_module("vertebra.ask")
-    except ModuleNotFoundError as exc:
-        if exc.name not in ("vertebra.ask",):
-            raise
-        return None
-    answer = getattr(module, "answer", None)
-    return answer if callable(answer) else None
+# --- ask ---------------------------------------------------------------------------------------
 
 
 def markdown_html(text: str) -> Markup:
-    """Markdown → HTML with raw HTML disabled; plain escaped text if no renderer is present."""
-    try:
-        from markdown_it import MarkdownIt
-    except ImportError:  # pragma: no cover - markdown-it-py comes with typer's rich
-        return Markup("<pre>") + escape(text) + Markup("</pre>")
+    """Markdown → HTML with raw HTML disabled (the renderer escapes it)."""
     rendered = MarkdownIt("commonmark", {"html": False}).enable("table").render(text)
-    return Markup(rendered)  # html disabled: the renderer escapes the text
-
-
-def _answer_text(result: Any) -> str:
-    if isinstance(result, str):
-        return result
-    if isinstance(result, dict):
-        return str(result.get("answer", ""))
-    return str(getattr(result, "answer", result))
+    return Markup(rendered)
 
 
 @router.get("/ask", response_class=HTMLResponse)
 async def ask_view() -> HTMLResponse:
-    return html(pages.ask_page(ask_function() is not None, "", None, None))
+    return html(pages.ask_page("", None, None))
 
 
 @router.post("/ask", response_class=HTMLResponse)
 async def ask_post(request: Request) -> HTMLResponse:
-    answer = ask_function()
     form = await request.form()
     question = str(form.get("question") or "").strip()
-    if answer is None:
-        return html(pages.ask_page(False, question, None, None), 404)
     if not question:
-        return html(pages.ask_page(True, "", None, "question: please type a question"), 422)
+        return html(pages.ask_page("", None, "question: please type a question"), 422)
     try:
         result = await run_in_threadpool(answer, question)
-    except ValueError as exc:  # vertebra.ask.AskError: the message names the field
-        return html(pages.ask_page(True, question, None, f"question: {exc}"), 422)
-    return html(pages.ask_page(True, question, markdown_html(_answer_text(result)), None))
+    except InputError as exc:  # AskError names the field
+        return html(pages.ask_page(question, None, describe(exc.errors)), 422)
+    return html(pages.ask_page(question, markdown_html(result.answer), None))
 
 
 # --- static files ---------------------------------------------------------------------------------
