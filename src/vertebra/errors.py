@@ -70,3 +70,23 @@ def describe(errors: Iterable[FieldError]) -> str:
             text += " (allowed: " + ", ".join(e["allowed"]) + ")"
         parts.append(text)
     return "; ".join(parts)
+
+
+class MissingExtra(Exception):
+    """A feature needs an optional dependency group (``pip install 'vertebra[NAME]'``) that is
+    not installed. The CLI prints the message alone and exits with code 2."""
+
+    def __init__(self, feature: str, extra: str) -> None:
+        self.feature = feature
+        self.extra = extra
+        super().__init__(
+            f"{feature} needs the '{extra}' extra: pip install 'vertebra[{extra}]'"
+        )
+
+
+def require_extra(module: str, extra: str, feature: str) -> None:
+    """Raise :class:`MissingExtra` unless the third-party ``module`` can be imported."""
+    from importlib.util import find_spec
+
+    if find_spec(module) is None:
+        raise MissingExtra(feature, extra)

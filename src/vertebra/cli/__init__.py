@@ -11,7 +11,7 @@ import sys
 import typer
 
 from vertebra.cli import _app
-from vertebra.errors import InputError, describe
+from vertebra.errors import InputError, MissingExtra, describe
 
 app = _app.app
 
@@ -36,6 +36,9 @@ def main() -> None:
         sys.exit(code if isinstance(code, int) else 0)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
+    except MissingExtra as exc:  # an optional feature without its extra: one line, exit 2
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(2)
     except InputError as exc:  # every layer's bad-input error: names the field
         typer.echo(f"error: {_where(exc)}{describe(exc.errors)}", err=True)
         sys.exit(2)

@@ -39,6 +39,7 @@ def screen(
         raise InputError.one("engine", f"unknown engine {engine!r}", "literal_error", ENGINES)
     if master is not None and engine != "spark":
         raise InputError.one("master", "only used with --engine spark")
+    chosen = make_engine(engine, master)  # MissingExtra (exit 2) before any work without pyspark
     try:
         cutoff = date.fromisoformat(as_of) if as_of else date.today()
     except ValueError as exc:
@@ -55,7 +56,7 @@ def screen(
         bar.update(1)
 
     try:
-        result = run_screen(source, out, make_engine(engine, master), cutoff, step, export)
+        result = run_screen(source, out, chosen, cutoff, step, export)
     finally:
         bar.close()
     pop = result.kpis["population"]

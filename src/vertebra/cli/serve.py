@@ -47,6 +47,9 @@ def serve_command(
         settings = Settings.from_env()
     except SettingsError as exc:
         raise InputError.one("settings", str(exc)) from None
+    from vertebra.store import require_driver
+
+    require_driver(settings.database_url)
     logging_config = log_config(settings.log_level)
     logging.config.dictConfig(logging_config)  # so start-up warnings use the same handler
     if workers == 1:

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 import pyarrow as pa
 
+from vertebra.errors import require_extra
 from vertebra.screen import logic, schema
 from vertebra.screen.inputs import ExportFiles
 
@@ -166,5 +167,6 @@ def make_engine(name: str, master: str | None = None) -> Engine:
     if name == "duckdb":
         return DuckDBEngine()
     if name == "spark":
+        require_extra("pyspark", "spark", "the Spark engine (--engine spark)")
         return SparkEngine(master=master)
     raise ValueError(f"unknown engine {name!r}")

@@ -87,10 +87,11 @@ def statements(as_of: date) -> list[Statement]:
 
     out: list[Statement] = []
     for st in duckdb.extract_statements(render(as_of)):
-        # DuckDB keeps the comment lines that follow a statement (they introduce the next one).
-        lines = st.query.strip().splitlines()
-        while lines and lines[-1].lstrip().startswith("--"):
-            lines.pop()
+        # DuckDB 2.0.0 keeps the comment lines that follow a statement (they introduce the next
+        # one); 2.0.1 keeps those before it, and returns a leading comment block as a statement.
+        lines = [ln for ln in st.query.strip().splitlines() if not ln.lstrip().startswith("--")]
+        if not "".join(lines).strip():
+            continue
         m = _CREATE.fullmatch("\n".join(lines).strip().rstrip(";").strip())
         if m is None:
             raise ValueError(f"screen.sql: only CREATE TEMP TABLE|VIEW name AS SELECT is allowed: "

@@ -33,7 +33,7 @@ try:  # POSIX: serialise SQLite writers across processes with a blocking file lo
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
-from vertebra.errors import FieldError, InputError, field_error
+from vertebra.errors import FieldError, InputError, field_error, require_extra
 from vertebra.store.models import AuditEvent, Base, CardFeedback, IssuedCard, UsedJti
 
 __all__ = [
@@ -84,9 +84,16 @@ def _sqlite_pragmas(dbapi_connection: Any, file: bool) -> None:
     cursor.close()
 
 
+def require_driver(url: str) -> None:
+    """:class:`~vertebra.errors.MissingExtra` when ``url`` needs a driver that is an extra."""
+    if make_url(url).get_backend_name() == "postgresql":
+        require_extra("psycopg", "postgres", "a PostgreSQL database (VERTEBRA_DATABASE_URL)")
+
+
 def make_engine(url: str) -> Engine:
     """An engine for ``url``; SQLite gets WAL, a busy timeout and its parent folder created."""
     parsed = make_url(url)
+    require_driver(url)
     if parsed.get_backend_name() != "sqlite":
         return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
     database = parsed.database
