@@ -446,10 +446,17 @@ def test_drug_allergies(fx: Any) -> None:
 
 
 def test_allergy_without_code_reported(fx: Any) -> None:
-    allergy = {**fx.allergy(fx.RXNORM, "5640"), "code": {"text": "NSAIDs"}}
+    allergy = {**fx.allergy(fx.RXNORM, "5640"), "code": {"text": "Shellfish"}}
     got = _with(fx, allergy)
     assert got.facts.allergies is None
-    assert got.unmapped[0].display == "NSAIDs"
+    assert got.unmapped[0].display == "Shellfish"
+
+
+def test_allergy_text_only_is_read_by_name_and_said(fx: Any) -> None:
+    allergy = {**fx.allergy(fx.RXNORM, "5640"), "code": {"text": "NSAIDs"}}
+    got = _with(fx, allergy)
+    assert got.facts.allergies == ["nsaid"]
+    assert any("nsaid" in n and "matched by name" in n for n in got.notes)
 
 
 # ------------------------------------------------------------------ properties
