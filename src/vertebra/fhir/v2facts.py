@@ -69,6 +69,7 @@ class V2State:
     allergies: dict[str, str] = field(default_factory=dict)
     no_known_allergy: str | None = None
     no_known_medications: str | None = None
+    active_records: list[str] = field(default_factory=list)  # any active medicine record
     conditions: set[str] = field(default_factory=set)
     vte: list[str] = field(default_factory=list)
     status: dict[str, list[_Status]] = field(default_factory=dict)
@@ -147,6 +148,8 @@ def medicine(state: V2State, resource: Resource, concept: Any) -> MedicineRead:
             if status not in ("entered-in-error", "not-taken"):
                 state.no_known_medications = where
             return MedicineRead(frozenset({c}), None)
+    if status in _MED_CURRENT:
+        state.active_records.append(where)
     used: set[Coding] = set()
     names = terminology.medicine_names()
     local = any(names.local_route(t) for t in (*_texts(concept), *_route_texts(resource)))
@@ -224,8 +227,8 @@ def allergy(state: V2State, resource: Resource) -> None:
             return
     hits = [m for c in found for m in match(c, ALLERGY_SETS)]
     hits = [m for m in hits if m.entry.maps_to in (*ALLERGENS, "none")]
-    first: dict[Coding, Match] = {}
-    for m in hits:
+    first: dict[Coding, Match] = {}  # per coding, an exact code before a group (prefix) code
+    for m in sorted(hits, key=lambda m: m.entry.match != "exact"):
         first.setdefault(m.coding, m)
     words = list(dict.fromkeys(str(m.entry.maps_to) for m in first.values()))
     by_name = False
@@ -341,6 +344,12 @@ def status_observation(
 def finish(state: V2State, values: dict[str, Any], conditions: set[str]) -> None:
     """Write the v2 facts into ``values`` (and conditions into ``conditions``), with notes."""
     notes = state.notes
+    if state.no_known_medications and state.active_records:
+        notes.append(
+            f"{state.no_known_medications} records no known medications, but active medicines "
+            f"are recorded ({', '.join(state.active_records)}): the statement is not used"
+        )
+        state.no_known_medications = None
     if state.medications:
         values["medications"] = sorted(state.medications)
         notes.append(
@@ -348,11 +357,6 @@ def finish(state: V2State, values: dict[str, Any], conditions: set[str]) -> None
             + "; ".join(f"{w} from {src}" for w, src in sorted(state.medications.items()))
             + " (active MedicationRequest/MedicationStatement only)"
         )
-        if state.no_known_medications:
-            notes.append(
-                f"{state.no_known_medications} records no known medications, but active "
-                "medicines are recorded: the medicines are used"
-            )
     elif state.no_known_medications:
         values["medications"] = []
         notes.append(f"medications = [] from {state.no_known_medications} (no known medications)")
