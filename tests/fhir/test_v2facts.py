@@ -97,6 +97,13 @@ def test_local_glucocorticoid_is_not_a_systemic_one(fx: Any) -> None:
     assert any("hydrocortisone by a local route" in n for n in got.notes)
 
 
+def test_heparin_line_flush_is_not_anticoagulation(fx: Any) -> None:
+    flush = _statement({"text": "Heparin lock flush 100 units/mL"}, rid="flush")
+    assert _with(fx, flush).facts.medications is None
+    dose = _statement({"text": "Heparin 5000 units subcutaneous"}, rid="sc")
+    assert _with(fx, dose).facts.medications == ["heparin"]
+
+
 def test_unknown_medicine_is_reported_not_guessed(fx: Any) -> None:
     got = _with(fx, fx.med_request("314076"))  # lisinopril: not in the vocabulary
     assert got.facts.medications is None
@@ -156,6 +163,15 @@ def test_months_since_last_denosumab_dose_from_the_latest_administration(fx: Any
     assert got.facts.osteoporosis_drug == "denosumab"
     assert got.facts.months_since_last_dose == 6.0
     assert any("administered 2026-05-21 (MedicationAdministration/inj1)" in n for n in got.notes)
+
+
+def test_renewed_prescription_does_not_hide_an_overdue_injection(fx: Any) -> None:
+    got = _with(
+        fx,
+        fx.med_request("993449", rid="renewed", authored="2026-11-14"),  # for the next dose
+        _administration("M05BX04", "2026-03-21", rid="last"),  # 8 months ago
+    )
+    assert got.facts.months_since_last_dose == 8.0
 
 
 def test_months_since_last_dose_is_relative_to_the_as_of_date(fx: Any) -> None:
@@ -235,6 +251,12 @@ def test_oral_bisphosphonate_intolerance_is_not_an_allergy(fx: Any) -> None:
     assert got.facts.conditions == ["oral_bisphosphonate_intolerance"]
 
 
+def test_other_intolerance_is_reported_for_review(fx: Any) -> None:
+    got = _with(fx, fx.allergy(fx.RXNORM, "5640", type="intolerance"))
+    assert got.facts.allergies is None
+    assert "intolerance" in got.unmapped[0].why and got.unmapped[0].code == "5640"
+
+
 # ------------------------------------------------------------------ observations
 
 
@@ -300,6 +322,12 @@ def test_pregnancy_status_observation(fx: Any) -> None:
     assert any("pregnant false" in n and "left unknown" in n for n in got.notes)
     unknown = _status_obs(fx, "82810-3", (fx.SCT, "261665006"), "2026-11-10")
     assert _with(fx, unknown).facts.pregnant is None
+
+
+def test_answer_code_as_observation_code_is_reported(fx: Any) -> None:
+    got = _with(fx, fx.observation(fx.SCT, "77386006", None, rid="odd", valueBoolean=True))
+    assert got.facts.pregnant is None
+    assert [(u.resource_id, u.code) for u in got.unmapped] == [("odd", "77386006")]
 
 
 def test_breastfeeding_status_observation(fx: Any) -> None:

@@ -65,7 +65,8 @@ class V2State:
     report: Report
     notes: list[str] = field(default_factory=list)
     medications: dict[str, str] = field(default_factory=dict)  # word -> where from
-    doses: list[tuple[str, date, str]] = field(default_factory=list)  # drug, day, source
+    # drug, day, rank (0 administered, 1 statement, 2 prescription date), source
+    doses: list[tuple[str, date, int, str]] = field(default_factory=list)
     allergies: dict[str, str] = field(default_factory=dict)
     no_known_allergy: str | None = None
     no_known_medications: str | None = None
@@ -183,21 +184,22 @@ def _dose(state: V2State, resource: Resource, drug: str, *, by_name: bool) -> No
     kind = ""
     period = resource.get("effectivePeriod")
     period = period if isinstance(period, dict) else {}
+    rank = 0
     if rtype == "MedicationAdministration":
         if status not in _GIVEN:
             return
         day = _day(resource.get("effectiveDateTime")) or _day(period.get("start"))
         kind = "administered"
-    elif rtype == "MedicationRequest":
-        day = _day(resource.get("authoredOn"))
-        kind = "prescribed (authoredOn; the dose was given on or after this day)"
     elif rtype == "MedicationStatement":
         day = _day(resource.get("effectiveDateTime")) or _day(period.get("end"))
-        kind = "taken (MedicationStatement effective date)"
+        kind, rank = "taken (MedicationStatement effective date)", 1
+    elif rtype == "MedicationRequest":
+        day = _day(resource.get("authoredOn"))
+        kind, rank = "prescribed (authoredOn; the dose was given on or after this day)", 2
     if day is None:
         return
     how = ", matched by name" if by_name else ""
-    state.doses.append((drug, day, f"{kind} {day} ({label(resource)}{how})"))
+    state.doses.append((drug, day, rank, f"{kind} {day} ({label(resource)}{how})"))
 
 
 def administration(state: V2State, resource: Resource, concept: Any) -> frozenset[Coding]:
@@ -270,10 +272,13 @@ def allergy(state: V2State, resource: Resource) -> None:
             )
         others = [w for w in words if w not in ORAL_BISPHOSPHONATES]
         if others:
-            state.notes.append(
-                f"{where}{how}: intolerance (type = intolerance, not an allergy) of "
-                f"{', '.join(others)}: not listed in allergies; review"
+            why = (
+                f"intolerance (type = intolerance, not an allergy) of {', '.join(others)}: "
+                "not listed in allergies; review"
             )
+            state.notes.append(f"{where}{how}: {why}")
+            for c in found or [Coding(None, None, concept_text(concept))]:
+                state.report(resource, c, why)
         return
     for word in words:
         state.allergies.setdefault(word, f"{where}{how}")
@@ -318,6 +323,9 @@ def status_observation(
     """A pregnancy or breastfeeding status Observation (coded answer or valueBoolean)."""
     fact = str(hit.entry.maps_to)
     where = label(resource)
+    if fact not in ("pregnant", "breastfeeding"):  # an answer code used as the Observation code
+        state.report(resource, hit.coding, "a status answer code used as the Observation code")
+        return
     value: bool | None = None
     raw = holder.get("valueBoolean")
     if isinstance(raw, bool):
@@ -396,12 +404,17 @@ def finish(state: V2State, values: dict[str, Any], conditions: set[str]) -> None
 
 
 def _last_dose(state: V2State, values: dict[str, Any]) -> None:
+    """The months since the last dose, from the best kind of evidence recorded: administrations
+    if any, else statements, else prescription dates. A prescription renewed for an injection
+    not yet given must not hide an overdue dose, so a later prescription never outranks an
+    administration."""
     drug = values.get("osteoporosis_drug")
-    doses = [(day, src) for d, day, src in state.doses if d == drug and day <= state.today]
+    doses = [(rank, day, src) for d, day, rank, src in state.doses
+             if d == drug and day <= state.today]  # fmt: skip
     if drug not in INJECTABLES:
-        others = sorted({d for d, _, _ in state.doses if d != drug})
+        others = sorted({d for d, _, _, _ in state.doses if d != drug})
         for other in others:
-            latest = max(day for d, day, _ in state.doses if d == other)
+            latest = max(day for d, day, _, _ in state.doses if d == other)
             state.notes.append(
                 f"{other} last recorded on {latest}, but it is not the current osteoporosis_drug: "
                 "months_since_last_dose not set"
@@ -410,7 +423,8 @@ def _last_dose(state: V2State, values: dict[str, Any]) -> None:
     if not doses:
         state.notes.append(f"no dated dose of {drug}: months_since_last_dose unknown")
         return
-    day, source = max(doses)
+    best = min(rank for rank, _, _ in doses)
+    day, source = max((day, src) for rank, day, src in doses if rank == best)
     months = round((state.today - day).days / (365.25 / 12), 1)
     values["months_since_last_dose"] = months
     state.notes.append(f"months_since_last_dose {months} as of {state.today}: {drug} {source}")

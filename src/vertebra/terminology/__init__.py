@@ -91,6 +91,7 @@ class _NameEntry(BaseModel):
 
     names: list[str]
     systemic_only: bool = False
+    not_with: list[str] = []
 
 
 class _NamesFile(BaseModel):
@@ -110,6 +111,7 @@ class MedicineNames(BaseModel):
     names: tuple[tuple[str, str], ...]
     systemic_only: frozenset[str]
     local_routes: frozenset[str]
+    not_with: dict[str, frozenset[str]] = {}
 
     def words_in(self, text: str | None, allowed: tuple[str, ...]) -> list[str]:
         """Vocabulary words (from ``allowed``) named in ``text``, by whole words, in order of
@@ -118,7 +120,8 @@ class MedicineNames(BaseModel):
         if not text:
             return []
         padded = f" {normalise(text)} "
-        local = bool(self.local_routes & set(padded.split()))
+        tokens = set(padded.split())
+        local = bool(self.local_routes & tokens)
         found: dict[str, int] = {}
         own = [(normalise(w), w) for w in allowed]
         for name, word in (*self.names, *own):
@@ -126,6 +129,8 @@ class MedicineNames(BaseModel):
                 continue
             at = padded.find(f" {name} ")
             if at < 0 or (local and word in self.systemic_only):
+                continue
+            if self.not_with.get(word, frozenset()) & tokens:
                 continue
             found[word] = at
         return sorted(found, key=found.__getitem__)
@@ -166,4 +171,7 @@ def medicine_names() -> MedicineNames:
         names=tuple(sorted(pairs.items(), key=lambda kv: -len(kv[0]))),
         systemic_only=frozenset(w for w, e in data.words.items() if e.systemic_only),
         local_routes=frozenset(normalise(r) for r in data.local_routes),
+        not_with={
+            w: frozenset(map(normalise, e.not_with)) for w, e in data.words.items() if e.not_with
+        },
     )
