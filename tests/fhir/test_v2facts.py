@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from vertebra import terminology, yamlfile
+from vertebra.engine import plan
 from vertebra.facts import ALLERGY_CLASSES, DRUGS, MEDICINES
 from vertebra.fhir import to_facts
 from vertebra.fhir.v2facts import NO_INFO_SYSTEM
@@ -410,6 +411,7 @@ def test_bundle_with_everything(fx: Any) -> None:
         fx.allergy(ATC, "N02A", rid="opi"),
     )
     facts = to_facts(bundle, today=fx.today).facts
+    assert plan(facts).recommendations  # the engine takes every v2 fact read here
     got = facts.model_dump(exclude_none=True)
     assert got == {
         "age": 76, "sex": "female", "fracture_levels": ["L2"], "days_since_onset": 51,

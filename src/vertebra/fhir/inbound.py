@@ -195,6 +195,7 @@ def _describe(c: Coding) -> str:
         "http://snomed.info/sct": "SNOMED CT",
         "http://loinc.org": "LOINC",
         "http://www.nlm.nih.gov/research/umls/rxnorm": "RxNorm",
+        "http://www.whocc.no/atc": "ATC",
     }.get(c.system or "", c.system or "(no system)")
     return f"{system} {c.code}" + (f" '{c.display}'" if c.display else "")
 
