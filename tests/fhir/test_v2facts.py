@@ -370,6 +370,24 @@ def test_long_term_systemic_steroids_is_glucocorticoid_use(fx: Any) -> None:
     assert got.facts.conditions == ["glucocorticoid_use"]
 
 
+def test_long_term_use_conditions_fill_medication_classes(fx: Any) -> None:
+    ended = {"clinicalStatus": {"coding": [{"code": "inactive"}]}}
+    got = _with(
+        fx,
+        fx.condition((fx.ICD, "Z79.01"), rid="ac"),
+        fx.condition((fx.ICD, "Z79.891"), rid="op"),
+        fx.condition((fx.ICD, "Z79.02"), rid="ap", **ended),
+    )
+    assert got.facts.medications == ["anticoagulant", "opioid"]
+
+
+def test_bed_confinement_is_immobilised(fx: Any) -> None:
+    assert _with(fx, fx.condition((fx.ICD, "Z74.01"), rid="bed")).facts.immobilised is True
+    resolved = {"clinicalStatus": {"coding": [{"code": "resolved"}]}}
+    got = _with(fx, fx.condition((fx.ICD, "Z74.01"), rid="bed", **resolved))
+    assert got.facts.immobilised is None  # no longer bed-bound is not "known mobile"
+
+
 def test_coded_falls_in_the_last_year_are_counted(fx: Any) -> None:
     got = _with(
         fx,

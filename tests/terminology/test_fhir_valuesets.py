@@ -19,7 +19,7 @@ OWN = (
     "vertebral-fracture", "osteoporosis", "osteoporosis-medication", "analgesic-medication",
     "dxa-t-score", "egfr", "pain-score", "body-weight", "patient-conditions", "malignancy",
     "current-medication", "allergy-substance", "creatinine-clearance", "pregnancy-status",
-    "vte", "pregnancy", "falls",
+    "vte", "pregnancy", "falls", "medication-use", "immobility",
 )  # fmt: skip
 MAPS_TO = {
     "osteoporosis-medication": set(DRUGS),
@@ -27,6 +27,7 @@ MAPS_TO = {
     "patient-conditions": set(CONDITIONS),
     "malignancy": {"history_of_cancer", "suspected_malignancy"},
     "current-medication": set(MEDICINES),
+    "medication-use": set(MEDICINES),
     "allergy-substance": {*DRUGS, *ALLERGY_CLASSES, "none"},
     "pregnancy-status": {"pregnant", "breastfeeding", "true", "false", "unknown"},
 }

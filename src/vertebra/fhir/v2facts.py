@@ -30,7 +30,7 @@ from vertebra.fhir.resources import Resource
 MEDICATION_SET = "current-medication"
 BONE_SET = "osteoporosis-medication"
 ALLERGY_SETS = ("allergy-substance", "osteoporosis-medication", "analgesic-medication")
-CONDITION_SETS = ("vte", "pregnancy", "falls")
+CONDITION_SETS = ("vte", "pregnancy", "falls", "medication-use", "immobility")
 STATUS_SET = "pregnancy-status"
 ALLERGENS: tuple[str, ...] = (*DRUGS, *ALLERGY_CLASSES)
 # Drugs given by injection at long intervals: the time since the last dose matters.
@@ -75,6 +75,7 @@ class V2State:
     vte: list[str] = field(default_factory=list)
     status: dict[str, list[_Status]] = field(default_factory=dict)
     falls: dict[date, str] = field(default_factory=dict)
+    immobilised: list[str] = field(default_factory=list)
 
 
 def label(resource: Resource) -> str:
@@ -297,10 +298,16 @@ def _first_code(concept: Any) -> str | None:
 def condition(
     state: V2State, resource: Resource, hit: Match, *, active: bool, onset: date | None
 ) -> None:
-    """A Condition coded in the vte, pregnancy or falls value sets (refuted ones never get here)."""
+    """A Condition coded in one of :data:`CONDITION_SETS` (refuted ones never get here)."""
     where = label(resource)
     coded = f"{hit.entry.display} ({where})"
-    if hit.valueset == "vte":
+    if hit.valueset in ("medication-use", "immobility") and not active:
+        state.notes.append(f"{coded} is not active: not current")
+    elif hit.valueset == "medication-use" and hit.entry.maps_to in MEDICINES:
+        state.medications.setdefault(str(hit.entry.maps_to), coded)
+    elif hit.valueset == "immobility":
+        state.immobilised.append(coded)
+    elif hit.valueset == "vte":
         state.vte.append(coded)
     elif hit.valueset == "pregnancy":
         if active:
@@ -363,7 +370,8 @@ def finish(state: V2State, values: dict[str, Any], conditions: set[str]) -> None
         notes.append(
             "medications: "
             + "; ".join(f"{w} from {src}" for w, src in sorted(state.medications.items()))
-            + " (active MedicationRequest/MedicationStatement only)"
+            + " (active MedicationRequest/MedicationStatement, or an active Z79 long-term use"
+            " Condition)"
         )
     elif state.no_known_medications:
         values["medications"] = []
@@ -388,6 +396,9 @@ def finish(state: V2State, values: dict[str, Any], conditions: set[str]) -> None
     elif state.no_known_allergy:
         values["allergies"] = []
         notes.append(f"allergies = [] from {state.no_known_allergy} (no known allergy)")
+    if state.immobilised:
+        values["immobilised"] = True
+        notes.append(f"immobilised true from {'; '.join(state.immobilised)}")
     if state.vte:
         values["vte_history"] = True
         notes.append(f"vte_history true from {'; '.join(state.vte)}")
