@@ -376,9 +376,10 @@ def test_long_term_use_conditions_fill_medication_classes(fx: Any) -> None:
         fx,
         fx.condition((fx.ICD, "Z79.01"), rid="ac"),
         fx.condition((fx.ICD, "Z79.891"), rid="op"),
+        fx.condition((fx.ICD, "Z79.811"), rid="ai"),
         fx.condition((fx.ICD, "Z79.02"), rid="ap", **ended),
     )
-    assert got.facts.medications == ["anticoagulant", "opioid"]
+    assert got.facts.medications == ["anticoagulant", "aromatase_inhibitor", "opioid"]
 
 
 def test_bed_confinement_is_immobilised(fx: Any) -> None:
