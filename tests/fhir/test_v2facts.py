@@ -184,6 +184,14 @@ def test_months_since_last_dose_is_relative_to_the_as_of_date(fx: Any) -> None:
     assert later.facts.months_since_last_dose == 12.0
 
 
+def test_other_administrations_are_counted_not_listed(fx: Any) -> None:
+    insulin = [_administration("A10AB01", "2026-11-0" + str(i), rid=f"ins{i}") for i in range(1, 4)]
+    got = _with(fx, *insulin)
+    assert got.unmapped == []
+    assert any(n.startswith("3 MedicationAdministration resource(s) not of a bone drug")
+               for n in got.notes)  # fmt: skip
+
+
 def test_no_months_since_last_dose_for_an_oral_drug(fx: Any) -> None:
     got = _with(fx, fx.med_request("904419"), _administration("M05BX04", "2024-01-01"))
     assert got.facts.osteoporosis_drug == "alendronate"

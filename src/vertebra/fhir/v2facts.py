@@ -76,6 +76,7 @@ class V2State:
     status: dict[str, list[_Status]] = field(default_factory=dict)
     falls: dict[date, str] = field(default_factory=dict)
     immobilised: list[str] = field(default_factory=list)
+    other_administrations: int = 0
 
 
 def label(resource: Resource) -> str:
@@ -203,12 +204,13 @@ def _dose(state: V2State, resource: Resource, drug: str, *, by_name: bool) -> No
     state.doses.append((drug, day, rank, f"{kind} {day} ({label(resource)}{how})"))
 
 
-def administration(state: V2State, resource: Resource, concept: Any) -> frozenset[Coding]:
-    """A MedicationAdministration: the date of a dose of an injectable bone drug."""
-    bone, codes, by_name = _words(concept, BONE_DRUGS, BONE_SET)
+def administration(state: V2State, resource: Resource, concept: Any) -> bool:
+    """A MedicationAdministration: the date of a dose of an injectable bone drug. Whether it was
+    one (of any bone drug)."""
+    bone, _, by_name = _words(concept, BONE_DRUGS, BONE_SET)
     if bone:
         _dose(state, resource, bone[0], by_name=by_name)
-    return frozenset(codes)
+    return bool(bone)
 
 
 # --------------------------------------------------------------------------- allergies
@@ -410,6 +412,11 @@ def finish(state: V2State, values: dict[str, Any], conditions: set[str]) -> None
             f"falls_last_year {len(state.falls)} = coded falls on different days in the year "
             f"before {state.today} ({'; '.join(state.falls[d] for d in sorted(state.falls))}); "
             "a lower bound: falls not coded are not known"
+        )
+    if state.other_administrations:
+        notes.append(
+            f"{state.other_administrations} MedicationAdministration resource(s) not of a bone "
+            "drug: not read (administrations are read only for the last injection date)"
         )
     conditions |= state.conditions
 
