@@ -52,7 +52,8 @@ def test_discovery_lists_the_services_with_prefetch(ehr: Any) -> None:
         queries = service["prefetch"].values()
         resource_types = {q.split("/")[0].split("?")[0] for q in queries}
         assert resource_types == {"Patient", "Condition", "Observation", "MedicationRequest",
-                                  "MedicationStatement", "AllergyIntolerance"}  # fmt: skip
+                                  "MedicationStatement", "AllergyIntolerance",
+                                  "MedicationAdministration"}  # fmt: skip
         assert all("{{context.patientId}}" in q for q in queries)
 
 
@@ -167,7 +168,10 @@ def fhir_server(prefetch: dict[str, Any], seen: list[str]) -> FastAPI:
         key = {"Condition": "conditions", "Observation": "observations",
                "MedicationRequest": "medicationRequests",
                "MedicationStatement": "medicationStatements",
-               "AllergyIntolerance": "allergies"}[rtype]  # fmt: skip
+               "AllergyIntolerance": "allergies",
+               "MedicationAdministration": "medicationAdministrations"}[rtype]  # fmt: skip
+        if key not in prefetch:  # a server without this resource type
+            raise HTTPException(404)
         return prefetch[key] or {"resourceType": "Bundle", "type": "searchset", "entry": []}
 
     return app
@@ -186,7 +190,8 @@ def test_missing_prefetch_is_fetched_from_the_fhir_server(ehr: Any) -> None:
                                      "subject": "vertebra"}  # fmt: skip
         r = ehr.call(SERVICE, body)
     assert r.status_code == 200, r.text
-    assert len(seen) == 5 and set(seen) == {"Bearer fhir-access-token"}
+    # 5 required keys and the optional medicationAdministrations (404 here: read without it)
+    assert len(seen) == 6 and set(seen) == {"Bearer fhir-access-token"}
     got = r.json()["cards"]
     assert [(c["summary"], c["indicator"]) for c in got] == [
         (c["summary"], c["indicator"]) for c in expected

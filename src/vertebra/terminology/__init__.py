@@ -1,4 +1,4 @@
-"""Code value sets (ICD-10-CM, SNOMED CT, LOINC, RxNorm) kept as reviewed data files.
+"""Code value sets (ICD-10-CM, SNOMED CT, LOINC, RxNorm, WHO ATC) kept as reviewed data files.
 
 Each file in ``valuesets/`` is one value set::
 
@@ -27,6 +27,8 @@ ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
 SNOMED = "http://snomed.info/sct"
 LOINC = "http://loinc.org"
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+ATC = "http://www.whocc.no/atc"
+YESNO = "http://terminology.hl7.org/CodeSystem/v2-0136"
 
 
 class Code(BaseModel):
@@ -79,3 +81,97 @@ def available() -> list[str]:
     """Ids of every shipped value set, sorted."""
     folder = resources.files(__package__).joinpath("valuesets")
     return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+# --------------------------------------------------------------------------- names (free text)
+
+
+class _NameEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    names: list[str]
+    systemic_only: bool = False
+    not_with: list[str] = []
+
+
+class _NamesFile(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    local_routes: list[str]
+    words: dict[str, _NameEntry]
+
+
+class MedicineNames(BaseModel):
+    """Vocabulary words by name (``medicine-names.yaml``), for text without a known code.
+    Every allowed word is also known by its own name."""
+
+    model_config = ConfigDict(frozen=True)
+
+    # normalised name -> vocabulary word, longest names first
+    names: tuple[tuple[str, str], ...]
+    systemic_only: frozenset[str]
+    local_routes: frozenset[str]
+    not_with: dict[str, frozenset[str]] = {}
+
+    def words_in(self, text: str | None, allowed: tuple[str, ...]) -> list[str]:
+        """Vocabulary words (from ``allowed``) named in ``text``, by whole words, in order of
+        first mention. A word that is ``systemic_only`` is skipped when the text names a local
+        route (cream, inhaler, eye drops ...)."""
+        if not text:
+            return []
+        padded = f" {normalise(text)} "
+        tokens = set(padded.split())
+        local = bool(self.local_routes & tokens)
+        found: dict[str, int] = {}
+        own = [(normalise(w), w) for w in allowed]
+        for name, word in (*self.names, *own):
+            if word not in allowed or word in found:
+                continue
+            at = padded.find(f" {name} ")
+            if at < 0 or (local and word in self.systemic_only):
+                continue
+            if self.not_with.get(word, frozenset()) & tokens:
+                continue
+            found[word] = at
+        return sorted(found, key=found.__getitem__)
+
+    def local_route(self, text: str | None) -> bool:
+        """Whether ``text`` names a local (non-systemic) route."""
+        return bool(text) and bool(self.local_routes & set(normalise(text or "").split()))
+
+
+def normalise(text: str) -> str:
+    """Lower case, every run of characters other than letters and digits read as one space."""
+    out: list[str] = []
+    space = True
+    for ch in text.lower():
+        if ch.isalnum():
+            out.append(ch)
+            space = False
+        elif not space:
+            out.append(" ")
+            space = True
+    return "".join(out).strip()
+
+
+@cache
+def medicine_names() -> MedicineNames:
+    """The names file, validated (unknown keys rejected)."""
+    path = resources.files(__package__).joinpath("medicine-names.yaml")
+    data = _NamesFile.model_validate(yamlfile.safe_load(path.read_text(encoding="utf-8")))
+    pairs: dict[str, str] = {}
+    for word, entry in data.words.items():
+        for name in (word.replace("_", " "), *entry.names):
+            key = normalise(name)
+            if pairs.setdefault(key, word) != word:
+                raise ValueError(
+                    f"medicine-names.yaml: {name!r} names both {pairs[key]} and {word}"
+                )
+    return MedicineNames(
+        names=tuple(sorted(pairs.items(), key=lambda kv: -len(kv[0]))),
+        systemic_only=frozenset(w for w, e in data.words.items() if e.systemic_only),
+        local_routes=frozenset(normalise(r) for r in data.local_routes),
+        not_with={
+            w: frozenset(map(normalise, e.not_with)) for w, e in data.words.items() if e.not_with
+        },
+    )
