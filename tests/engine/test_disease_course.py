@@ -210,6 +210,26 @@ def test_cord_compression_symptoms_put_immediate_mri_and_referral_first() -> Non
         assert "education-natural-history" not in ids
 
 
+def test_cord_compression_with_cancer_is_one_immediate_mri_and_oncology_now() -> None:
+    p = _plan(
+        {
+            "history_of_cancer": True,
+            "suspected_malignancy": None,
+            "red_flags": ["progressive_weakness"],
+        }
+    )
+    assert p.pathway == "pathological_suspected"
+    mri = [r for r in p.recommendations if r.category == "imaging"]
+    assert [r.id for r in mri] == ["redflag-cord-compression-immediate-mri"]
+    immediate = {r.id for r in p.recommendations if r.urgency == "immediate"}
+    assert immediate == {
+        "redflag-cord-compression-immediate-mri",
+        "redflag-cord-compression-immediate-referral",
+        "refer-oncology-mdt",
+    }
+    assert all(r.urgency == "immediate" for r in p.recommendations[:3])
+
+
 def test_no_oral_bisphosphonate_during_strict_bed_rest_or_immobilisation() -> None:
     for patch in (
         {"red_flags": ["saddle_anaesthesia"]},
