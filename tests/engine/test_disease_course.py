@@ -340,3 +340,15 @@ def test_seed_disagreements_are_shown_as_conflicts() -> None:
     p = _plan({"deformity": "progressive"})
     surgery = next(c for c in p.conflicts if c.id == "surgery-indications")
     assert {pos.source for pos in surgery.positions} >= {"seed-001", "seed-004"}
+
+
+def test_a_completed_anabolic_course_is_stopped_and_followed_not_repeated() -> None:
+    p = _plan({"osteoporosis_drug": "teriparatide", "years_on_osteoporosis_drug": 2})
+    assert [r.action for r in _drug(p, "teriparatide")] == ["avoid"]
+    assert "bone-teriparatide-course" not in _ids(p)
+    assert "antiresorptive" in _rec(p, "bone-teriparatide-course-complete").title
+    p = _plan({"osteoporosis_drug": "romosozumab", "years_on_osteoporosis_drug": 1})
+    assert [r.action for r in _drug(p, "romosozumab")] == ["avoid"]
+    assert "bone-romosozumab-course" not in _ids(p)
+    ongoing = _plan({"osteoporosis_drug": "romosozumab", "years_on_osteoporosis_drug": 0.5})
+    assert _rec(ongoing, "bone-romosozumab-course").timing == "52w"
