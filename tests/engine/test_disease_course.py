@@ -8,7 +8,10 @@ from typing import Any
 from tests.conftest import with_facts
 from vertebra.engine import plan
 from vertebra.facts import parse_facts
+from vertebra.knowledge import load
 from vertebra.plan import Plan, Recommendation
+
+KB = load()
 
 ALL_RED_FLAGS_ABSENT: dict[str, Any] = {"red_flags": []}
 
@@ -27,6 +30,17 @@ def _rec(p: Plan, rec_id: str) -> Recommendation:
 
 def _drug(p: Plan, drug: str) -> list[Recommendation]:
     return [r for r in p.recommendations if r.drug == drug]
+
+
+def _fires_with(row_id: str) -> dict[str, Any]:
+    """The row's own test case (its facts over the baseline patient)."""
+    return dict(next(r for r in KB.rows() if r.row.id == row_id).row.test.fires_with)
+
+
+def _guarded(row_id: str, extra: dict[str, Any]) -> None:
+    """The row fires with its own test facts, and stops firing once ``extra`` is added."""
+    assert row_id in _ids(_plan(_fires_with(row_id))), row_id
+    assert row_id not in _ids(_plan({**_fires_with(row_id), **extra})), (row_id, extra)
 
 
 # 1. Fracture on treatment = treatment failure ------------------------------------------------
@@ -93,6 +107,7 @@ def test_late_denosumab_warns_of_rebound_vertebral_fractures_and_never_stop() ->
     overdue = _rec(p, "bone-denosumab-dose-overdue")
     assert overdue.action == "do"
     assert "multiple vertebral fractures" in overdue.title + overdue.detail
+    assert [r.action for r in _drug(p, "denosumab")] == ["do"]  # give it, never just stop
     never_stop = _rec(p, "bone-denosumab-never-stop-without-bisphosphonate")
     assert never_stop.timing == "26w"
     assert any(e.id == "26w" and never_stop.id in e.recommendations for e in p.timeline)
@@ -122,6 +137,12 @@ def test_no_switch_from_denosumab_to_teriparatide() -> None:
     assert [r.action for r in teriparatide] == ["avoid"]
     assert "data-switch-2015" in teriparatide[0].citations
     assert not _drug(p, "abaloparatide")
+    for row in (
+        "bone-anabolic-teriparatide",
+        "bone-anabolic-abaloparatide",
+        "bone-teriparatide-course",
+    ):
+        _guarded(row, {"osteoporosis_drug": "denosumab", "fracture_on_treatment": True})
     assert _drug(p, "denosumab")[0].action == "do"  # continue it meanwhile: never simply stop
 
 
@@ -176,6 +197,9 @@ def test_red_flags_make_the_fracture_suspected_pathological() -> None:
         assert "analgesia-l2-nerve-root-block" not in ids
         assert "education-natural-history" not in ids
         assert "refer-oncology-mdt" in ids
+        assert _rec(p, "redflag-infection-or-malignancy-history").action == "do"
+    _guarded("analgesia-l2-nerve-root-block", {"red_flags": ["night_pain"]})
+    _guarded("no-spinal-referral-needed", {"red_flags": ["fever"]})
 
 
 def test_without_red_flags_recorded_reassurance_is_only_a_consider() -> None:
@@ -208,6 +232,16 @@ def test_cord_compression_symptoms_put_immediate_mri_and_referral_first() -> Non
         assert "mobilise-limited-bed-rest" not in ids
         assert "unstable-strict-bed-rest" in ids
         assert "education-natural-history" not in ids
+    for row in ("imaging-mri-without-contrast", "mobilise-limited-bed-rest"):
+        _guarded(row, {"red_flags": ["saddle_anaesthesia"]})
+    _guarded("pathological-whole-spine-mri", {"red_flags": ["progressive_weakness"]})
+    assert (
+        "surgery-indications"
+        in _rec(
+            _plan({"red_flags": ["saddle_anaesthesia"]}),
+            "redflag-cord-compression-immediate-referral",
+        ).conflicts
+    )
 
 
 def test_cord_compression_with_cancer_is_one_immediate_mri_and_oncology_now() -> None:
@@ -242,8 +276,17 @@ def test_no_oral_bisphosphonate_during_strict_bed_rest_or_immobilisation() -> No
         assert _rec(p, "bone-no-oral-bisphosphonate-bed-rest").action == "avoid"
         assert _drug(p, "zoledronic_acid")[0].action == "do"
 
-
-# 7. Unknown neurology or stability: mobilisation is conditional ------------------------------
+    # 7. Unknown neurology or stability: mobilisation is conditional ------------------------------
+    for row in (
+        "bone-oral-bisphosphonate-alendronate",
+        "bone-oral-bisphosphonate-risedronate",
+        "bone-ibandronate",
+        "bone-oral-bisphosphonate-very-high-risk",
+        "bone-continue-alendronate",
+        "bone-continue-risedronate",
+        "bone-continue-ibandronate",
+    ):
+        _guarded(row, {"immobilised": True})
 
 
 def test_unknown_neurology_or_stability_makes_early_mobilisation_a_consider() -> None:
@@ -256,6 +299,8 @@ def test_unknown_neurology_or_stability_makes_early_mobilisation_a_consider() ->
         assert rec.action == "consider", patch
         assert any(c.startswith("Not yet confirmed") for c in rec.cautions)
     assert _rec(_plan({}), "mobilise-limited-bed-rest").action == "do"
+    assert "assess-neurological-examination" in _ids(_plan({"neurological_deficit": None}))
+    assert "assess-stability" in _ids(_plan({"spinal_instability": None}))
 
 
 # 8. Augmentation consent -----------------------------------------------------------------------
@@ -281,6 +326,16 @@ def test_augmentation_comes_with_consent_content() -> None:
     ):
         assert word in consent
     assert {"seed-003", "papanastassiou-2012"} <= set(rec.citations)
+    for row in (
+        "procedure-augmentation-after-failed-conservative-care",
+        "procedure-augmentation-early-window",
+        "procedure-augmentation-bed-rest-complication-risk",
+        "procedure-augmentation-older-inpatient",
+        "procedure-augmentation-hospitalised-unremitting-pain",
+        "unstable-augmentation-at-surgery",
+    ):
+        cautions = " ".join(_rec(_plan(_fires_with(row)), row).cautions)
+        assert "cement leakage" in cautions and "embolism" in cautions, row
 
 
 # 9. Secondary causes --------------------------------------------------------------------------
@@ -340,6 +395,13 @@ def test_seed_disagreements_are_shown_as_conflicts() -> None:
     p = _plan({"deformity": "progressive"})
     surgery = next(c for c in p.conflicts if c.id == "surgery-indications")
     assert {pos.source for pos in surgery.positions} >= {"seed-001", "seed-004"}
+    for row in (
+        "procedure-open-reconstruction-deformity",
+        "procedure-surgery-progressive-kyphosis",
+        "procedure-surgery-rarely-appropriate-intact-stable",
+        "unstable-open-reconstruction",
+    ):
+        assert "surgery-indications" in _rec(_plan(_fires_with(row)), row).conflicts, row
 
 
 def test_a_completed_anabolic_course_is_stopped_and_followed_not_repeated() -> None:
@@ -350,5 +412,13 @@ def test_a_completed_anabolic_course_is_stopped_and_followed_not_repeated() -> N
     p = _plan({"osteoporosis_drug": "romosozumab", "years_on_osteoporosis_drug": 1})
     assert [r.action for r in _drug(p, "romosozumab")] == ["avoid"]
     assert "bone-romosozumab-course" not in _ids(p)
+    _guarded(
+        "bone-anabolic-teriparatide",
+        {"osteoporosis_drug": "teriparatide", "years_on_osteoporosis_drug": 3},
+    )
+    _guarded(
+        "bone-anabolic-romosozumab",
+        {"osteoporosis_drug": "romosozumab", "years_on_osteoporosis_drug": 1},
+    )
     ongoing = _plan({"osteoporosis_drug": "romosozumab", "years_on_osteoporosis_drug": 0.5})
     assert _rec(ongoing, "bone-romosozumab-course").timing == "52w"
