@@ -122,3 +122,87 @@ def find(text: str, nlp: Any | None = None) -> list[Finding]:
 def labels(found: Iterable[Finding]) -> set[str]:
     """The labels of the affirmed findings."""
     return {f.label for f in found if f.affirmed}
+
+
+# ----------------------------------------------------------------------------- concept sets
+
+
+@cache
+def _context_only() -> Any:
+    """Sentencizer + ConText over the span group ``targets`` (overlapping targets allowed)."""
+    _quiet_loguru()
+    import spacy
+    from medspacy.context import ConText, ConTextRule
+
+    lx = lexicon()
+    nlp = spacy.blank("en")
+    nlp.add_pipe("sentencizer")
+    context: ConText = nlp.add_pipe(
+        "medspacy_context",
+        config={"rules": "default", "input_span_type": "group", "span_group_name": "targets"},
+    )
+    context.add(
+        [
+            ConTextRule(
+                literal=r.literal,
+                category=r.category,
+                direction=r.direction,
+                max_scope=r.max_scope,
+            )
+            for r in lx.context
+        ]
+    )
+    return nlp
+
+
+class ConceptSet:
+    """Concepts as regular expressions (label -> patterns); :meth:`find` returns every match,
+    overlapping ones included ("saddle anaesthesia" is a deficit and a red flag), each with its
+    ConText. Use this when one phrase can mean several things; :func:`build` when it cannot."""
+
+    def __init__(self, concepts: Mapping[str, Sequence[str]]) -> None:
+        import re
+
+        self._patterns = [
+            (label, re.compile(p)) for label, patterns in concepts.items() for p in patterns
+        ]
+
+    def find(self, text: str) -> list[Finding]:
+        from spacy.tokens import Span
+
+        hits: dict[tuple[str, int, int], None] = {}
+        for label, pattern in self._patterns:
+            for m in pattern.finditer(text):
+                if m.end() > m.start():
+                    hits[(label, m.start(), m.end())] = None
+        if not hits:
+            return []
+        nlp = _context_only()
+        doc = nlp.make_doc(text)
+        spans = []
+        for label, start, end in hits:
+            span = doc.char_span(start, end, label=label, alignment_mode="expand")
+            if span is not None:
+                spans.append(Span(doc, span.start, span.end, label=label))
+        doc.spans["targets"] = spans
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r"\[W036\]")
+            for _, proc in nlp.pipeline:
+                doc = proc(doc)
+        out = []
+        for span in doc.spans["targets"]:
+            out.append(
+                Finding(
+                    label=span.label_,
+                    text=span.text,
+                    start=span.start_char,
+                    end=span.end_char,
+                    negated=bool(span._.is_negated),
+                    uncertain=bool(span._.is_uncertain),
+                    historical=bool(span._.is_historical),
+                    hypothetical=bool(span._.is_hypothetical),
+                    family=bool(span._.is_family),
+                )
+            )
+        out.sort(key=lambda f: (f.start, f.end))
+        return out
