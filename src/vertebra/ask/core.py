@@ -45,6 +45,7 @@ def _phrase(text: str) -> re.Pattern[str]:
 @dataclass(frozen=True)
 class _Matchers:
     sites: tuple[tuple[str, tuple[re.Pattern[str], ...]], ...]
+    dose_cues: tuple[re.Pattern[str], ...]
     vertebral: tuple[re.Pattern[str], ...]
     anchors: tuple[re.Pattern[str], ...]
     off_topic: tuple[re.Pattern[str], ...]
@@ -58,6 +59,7 @@ def _matchers() -> _Matchers:
     return _Matchers(
         sites=tuple((k, tuple(_phrase(p) for p in v)) for k, v in lex.other_sites.items()),
         vertebral=tuple(_phrase(p) for p in lex.vertebral_words),
+        dose_cues=tuple(_phrase(p) for p in lex.dose_cues),
         anchors=tuple(_phrase(p) for p in lex.spine_anchors),
         off_topic=tuple(_phrase(p) for p in lex.off_topic),
         cues=tuple(_phrase(p) for p in lex.fact_cues),
@@ -378,7 +380,25 @@ def _patient_answer(
     # urgent branch that depends on a fact not given. 3-6 sentences.
     budget = intents().budget
     lead = _lead(question, intent, topic_drugs, ex, run, focus, kb, budget)
-    sentences = [f"{_sentence(r.title)}{c.notes.cite(r.citations)}" for r in lead]
+    # a named drug's safety rows: decided by the question's facts -> stated; unknown -> "If"
+    safety_true: list[Any] = []
+    safety_unknown: list[Any] = []
+    for d in topic_drugs if intent.id == "drug" else []:
+        for srow in kb.safety_for(d):
+            value = srow.when(run.ctx).value
+            if value is True and srow not in safety_true:
+                safety_true.append(srow)
+            elif value is None and srow not in safety_unknown:
+                safety_unknown.append(srow)
+    urgent_lead = [r for r in lead if r.urgency == "immediate"]
+    sentences = [f"{_sentence(r.title)}{c.notes.cite(r.citations)}" for r in urgent_lead]
+    for srow in safety_true[:2]:
+        alt = f" {_sentence(srow.row.alternative)}" if srow.row.alternative else ""
+        sentences.append(f"{_sentence(srow.row.reason)}{alt}{c.notes.cite(srow.row.references)}")
+    sentences += [
+        f"{_sentence(r.title)}{c.notes.cite(r.citations)}" for r in lead if r not in urgent_lead
+    ]
+    sentences = sentences[: budget.max_sentences]
     if len(sentences) < budget.max_sentences and not any(r.urgency == "immediate" for r in recs):
         for row in [r for r in conditional if r.row.then.urgency == "immediate"][:1]:
             cond = _lower_first(row.text)
@@ -406,8 +426,9 @@ def _patient_answer(
         for r in focus:
             out += _rec_lines(r, c.notes, layout, detail=True)
             shown.add(r.id)
+        unknown_ids = {srow.row.id for srow in safety_unknown}
         for s in index().statements:
-            if s.kind == "safety" and set(s.drugs) & set(topic_drugs):
+            if s.kind == "safety" and s.id in unknown_ids:
                 out.append(
                     f"- {layout.conditional_prefix} {_lower_first(s.condition or '')}: "
                     f"{_statement_line(s, kb, c.notes)}"
@@ -575,6 +596,9 @@ def _fact_answer(
 ) -> tuple[str, list[str]]:
     notes = _Notes()
     top = matches[0][0]
+    if any(p.search(question.lower()) for p in _matchers().dose_cues):
+        named = [s for s, _ in matches if s.dose and (not drugs or set(s.drugs) & set(drugs))]
+        top = named[0] if named else top
     leads = [top]
     for drug in drugs or []:  # "calcium and vit D doses": one statement for each drug asked
         if any(drug in s.drugs for s in leads):
@@ -657,13 +681,16 @@ def _declined(ex: Extracted, low: str, kb: KnowledgeBase, layout: Layout) -> lis
         rows = {row.row.id: row for table in kb.tables for row in table.rows}
         row = rows.get("scope-high-energy-trauma")
         return [layout.declined_trauma] + ([f"{_sentence(row.row.then.title)}"] if row else [])
-    vertebral = bool(ex.values.get("fracture_levels")) or any(p.search(low) for p in m.vertebral)
-    if not vertebral:
+    levels = bool(ex.values.get("fracture_levels"))
+    fracture = any(f.label in ("fracture", "vertebral_fracture") for f in find_concepts(low))
+    if not (levels and fracture):
         for site, patterns in m.sites:
             if any(p.search(low) for p in patterns):
                 return [layout.declined_site.format(site=site)]
+    vertebral = levels or any(p.search(low) for p in m.vertebral)
+    if not vertebral:
         if ex.other_levels:
-            return [layout.declined_site.format(site="cervical spine")]
+            return [layout.declined_site.format(site="the cervical spine")]
         found = [f for f in find_concepts(low) if f.label in ("fracture", "vertebral_fracture")]
         if found and all(f.negated for f in found):
             return [layout.declined_no_fracture]
@@ -682,14 +709,9 @@ def _declined_answer(
              if row.row.id == "scope-high-energy-trauma"), [],
         )  # fmt: skip
         text += f" {reason[1]}{notes.cite(row_cites)}"
+    # no "nearest topics": for a child, an injury or another site they would be adult
+    # osteoporosis treatments, which is what the decline is about
     out = [f"# {question}", "", f"**{layout.answer_heading}.** {text} {layout.not_covered}"]
-    nearest = [s for s, _ in matches][:3] or [
-        s
-        for s in index().statements
-        if s.id in ("refer-fracture-liaison-service", "analgesia-paracetamol", "bone-start-now")
-    ]
-    out += ["", f"## {layout.nearest_heading}", ""]
-    out += [f"- {s.title} {notes.cite(s.citations)}" for s in nearest]
     out += notes.references(kb, layout.references_heading)
     return "\n".join(out) + "\n", list(notes.order)
 

@@ -42,6 +42,7 @@ class SynonymGroup(_Strict):
 class Lexicon(_Strict):
     other_sites: dict[str, list[str]]
     vertebral_words: list[str]
+    dose_cues: list[str]
     stopwords: list[str]
     question_words: list[str]
     synonyms: list[SynonymGroup]
