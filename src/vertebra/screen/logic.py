@@ -81,20 +81,27 @@ def render(as_of: date) -> str:
 _CREATE = re.compile(r"CREATE\s+TEMP\s+(TABLE|VIEW)\s+(\w+)\s+AS\s+(SELECT\b.*|WITH\b.*)", re.S)
 
 
+def _without_comment_lines(query: str) -> str:
+    """The statement without its whole-line ``--`` comments and blank lines.
+
+    Where a splitter puts the comments between two statements is its own detail (DuckDB 1.x
+    appended them to the statement before, 2.0.1 prepends them to the next one), so every
+    comment line is dropped wherever it is.
+    """
+    kept = [ln for ln in query.splitlines() if ln.strip() and not ln.lstrip().startswith("--")]
+    return "\n".join(kept).strip().rstrip(";").strip()
+
+
 def statements(as_of: date) -> list[Statement]:
     """The rendered SQL as statements (names and SELECTs), split by DuckDB's parser."""
     import duckdb
 
     out: list[Statement] = []
     for st in duckdb.extract_statements(render(as_of)):
-        # DuckDB keeps the comment lines that follow a statement (they introduce the next one).
-        lines = st.query.strip().splitlines()
-        while lines and lines[-1].lstrip().startswith("--"):
-            lines.pop()
-        m = _CREATE.fullmatch("\n".join(lines).strip().rstrip(";").strip())
+        m = _CREATE.fullmatch(_without_comment_lines(st.query))
         if m is None:
             raise ValueError(f"screen.sql: only CREATE TEMP TABLE|VIEW name AS SELECT is allowed: "
-                             f"{st.query.strip()[:80]}")  # fmt: skip
+                             f"{_without_comment_lines(st.query)[:80]}")  # fmt: skip
         out.append(Statement(m.group(2), m.group(1) == "TABLE", m.group(3)))
     return out
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ from vertebra.screen.gaps import (
     load_plan_engine,
     load_safety_inputs,
 )
-from vertebra.screen.inputs import ExportFiles, discover
+from vertebra.screen.inputs import ExportFiles, discover, prepare
 
 # The worklist columns, in order (stable names: part of the output contract of this command).
 WORKLIST_SCHEMA = pa.schema(
@@ -259,6 +260,28 @@ def write_csv(table: pa.Table, path: Path) -> None:
         con.close()
 
 
+# Resource types without which whole parts of the screen cannot find anything.
+REQUIRED_FOR = {
+    "Condition": "no coded fracture can be found",
+    "MedicationRequest": "no osteoporosis treatment can be seen (every patient looks untreated)",
+}
+
+
+def export_warnings(export: ExportFiles) -> list[str]:
+    """What this export cannot show (written to kpis.json, report.html and standard error)."""
+    warnings = [
+        f"no {rtype} files in the export: {consequence}"
+        for rtype, consequence in REQUIRED_FOR.items()
+        if not export.files.get(rtype)
+    ]
+    if export.unreadable:
+        warnings.append(
+            f"{len(export.unreadable)} file(s) could not be read and were left out: "
+            + ", ".join(name for name, _ in export.unreadable)
+        )
+    return warnings
+
+
 def screen(
     source: Path,
     out_dir: Path,
@@ -273,7 +296,9 @@ def screen(
     as_of = as_of or date.today()
     export = export or discover(source)
     started = time.perf_counter()
-    result = engine.run(export, as_of, progress or (lambda _name: None))
+    with tempfile.TemporaryDirectory(prefix="vertebra-screen-") as work:
+        export = prepare(export, Path(work))
+        result = engine.run(export, as_of, progress or (lambda _name: None))
     plan_gaps = PlanGaps(load_plan_engine(), as_of, load_safety_inputs())
     worklist = finish_worklist(result.worklist, as_of, plan_gaps)
     kpis = compute_kpis(worklist, result, as_of, plan_gaps.available)
@@ -286,7 +311,14 @@ def screen(
     kpis["data_quality"]["skipped_files"] = [
         {"file": name, "reason": reason} for name, reason in export.skipped
     ]
+    kpis["data_quality"]["unreadable_files"] = [
+        {"file": name, "reason": reason} for name, reason in export.unreadable
+    ]
+    kpis["data_quality"]["cleaned_files"] = [
+        {"file": name, "change": change} for name, change in export.cleaned
+    ]
     kpis["data_quality"]["files_read"] = {t: len(fs) for t, fs in sorted(export.files.items())}
+    kpis["warnings"] = export_warnings(export)
     out_dir.mkdir(parents=True, exist_ok=True)
     files = {
         "worklist.csv": out_dir / "worklist.csv",

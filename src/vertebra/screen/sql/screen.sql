@@ -6,21 +6,35 @@
 -- site, site_rank, level, drug). Each raw table is scanned exactly once.
 -- Statement kinds: CREATE TEMP TABLE = materialised; CREATE TEMP VIEW = not materialised.
 
-{% macro flag(x, rtype) -%}
+{#- A usable subject is a Patient reference: 'Patient/<id>', an absolute URL with '/Patient/<id>',
+    or 'urn:uuid:<id>'. Anything else (a bare '5', 'Group/1') is counted, never guessed at. -#}
+{% macro patient_ref_ok(ref) -%}
+((starts_with({{ ref }}, 'Patient/') AND length({{ ref }}) > 8)
+ OR (starts_with({{ ref }}, 'urn:uuid:') AND length({{ ref }}) > 9)
+ OR regexp_matches({{ ref }}, '/Patient/.'))
+{%- endmacro %}
+{#- coded: the CodeableConcept field screening matches; a line whose codings are missing, empty or
+    of the wrong JSON shape (an object, a string) reads as NULL and is counted as 'no_coding'. -#}
+{% macro flag(x, rtype, coded=none) -%}
 CASE WHEN {{ x }}.resourceType IS NULL THEN 'malformed'
          WHEN {{ x }}.resourceType <> '{{ rtype }}' THEN 'wrong_type'
          WHEN {{ x }}.subject.reference IS NULL THEN 'no_subject'
+         WHEN NOT {{ patient_ref_ok(x ~ '.subject.reference') }} THEN 'not_a_patient_reference'
+{%- if coded %}
+         WHEN {{ x }}.{{ coded }}.coding IS NULL OR array_length({{ x }}.{{ coded }}.coding) = 0
+           THEN 'no_coding'
+{%- endif %}
          ELSE 'ok' END
 {%- endmacro %}
-{#- The id after the last '/' or ':' of a reference; the common 'Patient/<id>' form without a
-    regular expression (a per-line regexp costs more than parsing the line). -#}
+{#- The patient id of a usable reference (see patient_ref_ok), kept whole: an id with '/' in it
+    is not cut down. The common 'Patient/<id>' form without a regular expression. -#}
 {% macro patient_id(ref) -%}
-CASE WHEN starts_with({{ ref }}, 'Patient/') AND NOT contains(substr({{ ref }}, 9), '/')
-      AND NOT contains(substr({{ ref }}, 9), ':') THEN substr({{ ref }}, 9)
-     ELSE regexp_replace({{ ref }}, '^.*[/:]', '') END
+CASE WHEN starts_with({{ ref }}, 'Patient/') THEN substr({{ ref }}, 9)
+     WHEN starts_with({{ ref }}, 'urn:uuid:') THEN substr({{ ref }}, 10)
+     ELSE regexp_extract({{ ref }}, '/Patient/(.+)$', 1) END
 {%- endmacro %}
 {% macro codings(x, rtype, field) -%}
-UNNEST(CASE WHEN {{ flag(x, rtype) }} = 'ok'
+UNNEST(CASE WHEN {{ flag(x, rtype, field) }} = 'ok'
     THEN coalesce({{ x }}.{{ field }}.coding, [{'system': NULL, 'code': NULL}])
     ELSE [{'system': NULL, 'code': NULL}] END) AS cd
 {%- endmacro %}
@@ -53,7 +67,7 @@ SELECT patient_id, gender, birth_date, deceased FROM patients WHERE flag = 'ok';
 CREATE TEMP TABLE condition_events AS
 WITH lines AS (
   SELECT
-    {{ flag('c', 'Condition') }} AS flag,
+    {{ flag('c', 'Condition', 'code') }} AS flag,
     c.subject.reference AS subject_ref,
     coalesce(c.onsetDateTime, c.onsetPeriod.start, c.recordedDate) AS event_time,
     {{ codings('c', 'Condition', 'code') }}
@@ -123,7 +137,7 @@ GROUP BY f.patient_id;
 CREATE TEMP TABLE {{ table }} AS
 WITH lines AS (
   SELECT
-    {{ flag('x', resource) }} AS flag,
+    {{ flag('x', resource, 'code') }} AS flag,
     x.subject.reference AS subject_ref,
     {{ event_time }} AS event_time,
     x.status AS status,
@@ -155,7 +169,7 @@ WHERE b.flag <> 'ok'
 CREATE TEMP TABLE observation_events AS
 WITH lines AS (
   SELECT
-    {{ flag('x', 'Observation') }} AS flag,
+    {{ flag('x', 'Observation', 'code') }} AS flag,
     x.subject.reference AS subject_ref,
     coalesce(x.effectiveDateTime, x.effectivePeriod.start, x.issued) AS event_time,
     x.status AS status,
@@ -181,7 +195,7 @@ WHERE b.flag <> 'ok'
 CREATE TEMP TABLE medication_events AS
 WITH lines AS (
   SELECT
-    {{ flag('x', 'MedicationRequest') }} AS flag,
+    {{ flag('x', 'MedicationRequest', 'medicationCodeableConcept') }} AS flag,
     x.subject.reference AS subject_ref,
     x.authoredOn AS event_time,
     x.status AS status,
