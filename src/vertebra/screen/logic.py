@@ -34,9 +34,19 @@ class Statement:
         """The SELECT in ``dialect`` (as written for DuckDB; transpiled by sqlglot otherwise)."""
         if dialect == "duckdb":
             return self.select
+        import logging
+
         import sqlglot
 
-        (out,) = sqlglot.transpile(self.select, read="duckdb", write=dialect)
+        # DuckDB's try() has no Spark equivalent (Spark decodes leniently): sqlglot drops it and
+        # logs "Unsupported TRY function", which is expected here.
+        log = logging.getLogger("sqlglot")
+        level = log.level
+        log.setLevel(logging.ERROR)
+        try:
+            (out,) = sqlglot.transpile(self.select, read="duckdb", write=dialect)
+        finally:
+            log.setLevel(level)
         return out
 
 
@@ -54,7 +64,17 @@ def parameters(as_of: date, definition: FlsDefinition | None = None) -> dict[str
         "persistence_from_days": persistence.persistence_from_days,
         "persistence_to_days": persistence.persistence_to_days,
         "code_head": code_head(d),
+        "report_trigger": _report_trigger(),
     }
+
+
+def _report_trigger() -> str:
+    from vertebra.language.reports import trigger
+
+    rx = trigger()
+    if "'" in rx or "\\" in rx:
+        raise ValueError("reports.yaml trigger: no quotes or backslashes (it goes into SQL)")
+    return rx
 
 
 def code_head(definition: FlsDefinition | None = None) -> int:

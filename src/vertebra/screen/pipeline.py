@@ -20,6 +20,7 @@ from vertebra.screen.config import load_definition
 from vertebra.screen.engines import Engine, EngineResult
 from vertebra.screen.gaps import (
     FACT_INPUTS,
+    REPORTED_NOT_CODED,
     PlanGaps,
     coded_gaps,
     load_plan_engine,
@@ -41,6 +42,9 @@ WORKLIST_SCHEMA = pa.schema(
         ("index_fracture_system", pa.string()),
         ("index_fracture_code", pa.string()),
         ("vertebral_fracture", pa.bool_()),
+        ("found_by", pa.string()),
+        ("evidence", pa.string()),
+        ("fracture_acuity", pa.string()),
         ("fracture_levels", pa.string()),
         ("prior_fracture_count", pa.int64()),
         ("first_fracture_date", pa.date32()),
@@ -103,9 +107,9 @@ def finish_worklist(raw: pa.Table, as_of: date, plan_gaps: PlanGaps) -> pa.Table
     n = raw.num_rows
     col = _column_values(raw)
     levels = [_levels(v) for v in col("fracture_levels")]
-    gap_inputs = ("patient_record_found", "dxa_within_12_weeks",
-                  "medication_started_within_16_weeks", "medication_at_52_weeks",
-                  "current_drug", "deceased")  # fmt: skip
+    gap_inputs = ("patient_record_found", "vertebral_fracture", "vertebral_fracture_coded",
+                  "dxa_within_12_weeks", "medication_started_within_16_weeks",
+                  "medication_at_52_weeks", "current_drug", "deceased")  # fmt: skip
     gap_cols = [col(c) for c in gap_inputs]
     gaps = [";".join(coded_gaps(dict(zip(gap_inputs, vals, strict=True))))
             for vals in zip(*gap_cols, strict=True)]  # fmt: skip
@@ -207,6 +211,7 @@ def compute_kpis(
          for r in result.issues.to_pylist()),
         key=lambda r: (r["resource_type"], r["problem"]),
     )  # fmt: skip
+    not_coded = sum(1 for g in col("gaps") if g and REPORTED_NOT_CODED in g.split(";"))
     sites: dict[str, int] = {}
     for site in col("index_fracture_site"):
         sites[site or "unknown"] = sites.get(site or "unknown", 0) + 1
@@ -216,6 +221,7 @@ def compute_kpis(
             "patients": int(pop["patients"]),
             "fragility_fracture_patients": n,
             "vertebral_fracture_patients": count("vertebral_fracture"),
+            "vertebral_fracture_reported_not_coded": not_coded,
             "fracture_patients_without_patient_record": int(
                 pop["fracture_patients_without_patient_record"]
             ),
@@ -230,6 +236,15 @@ def compute_kpis(
             )
             if started is not None and index is not None
         ),
+        "report_text": {
+            "texts_read": int(pop["report_texts_read"]),
+            "texts_with_trigger_words": int(pop["report_texts_with_trigger_words"]),
+            "patients_found_by": {
+                k: sum(1 for v in col("found_by") if v == k)
+                for k in ("coded", "report_text", "coded+report_text")
+            },
+            "vertebral_fracture_reported_not_coded": not_coded,
+        },
         "data_quality": {"unusable_lines": issues},
     }
 
