@@ -67,6 +67,7 @@ class Input:
     facts: PatientFacts
     kind: str  # "facts" or "fhir"
     notes: list[str] = field(default_factory=list)
+    text_evidence: list[Any] = field(default_factory=list)  # plan.TextEvidence
 
 
 def read_patient(data: Any) -> Input:
@@ -77,7 +78,8 @@ def read_patient(data: Any) -> Input:
         facts = mapped.facts
         if not isinstance(facts, PatientFacts):
             facts = parse_facts(facts)
-        return Input(facts=facts, kind="fhir", notes=[str(n) for n in getattr(mapped, "notes", [])])
+        return Input(facts=facts, kind="fhir", notes=[str(n) for n in getattr(mapped, "notes", [])],
+                     text_evidence=list(getattr(mapped, "text_evidence", [])))
     if isinstance(data, dict) and "resourceType" in data:
         raise FactsError(
             [

@@ -64,6 +64,8 @@ def _plan_and_audit(state: AppState, data: Any) -> str:
     except FactsError as exc:
         raise invalid_input(exc.errors) from None
     plan = make_plan(patient.facts)
+    if patient.text_evidence:
+        plan = plan.model_copy(update={"facts_from_text": patient.text_evidence})
     text = plan.to_json()
     state.store.record_event(
         EventRecord(

@@ -172,6 +172,14 @@ def _validate(service: Service, body: HookRequest) -> None:
 
 
 def _facts(resources: list[dict[str, Any]]) -> tuple[PatientFacts | None, list[dict[str, Any]]]:
+    facts, errors, _evidence = _facts_and_evidence(resources)
+    return facts, errors
+
+
+def _facts_and_evidence(
+    resources: list[dict[str, Any]],
+) -> tuple[PatientFacts | None, list[dict[str, Any]], list[Any]]:
+    """Facts, errors, and the facts read from report text (plan.TextEvidence)."""
     fhir = fhir_module()
     if fhir is None:
         raise ApiError(503, "fhir_unavailable", "FHIR mapping is not installed")
@@ -179,10 +187,21 @@ def _facts(resources: list[dict[str, Any]]) -> tuple[PatientFacts | None, list[d
         mapped = fhir.to_facts(resources)
         facts = mapped.facts
         if facts is None:
-            return None, []
-        return (facts if isinstance(facts, PatientFacts) else parse_facts(facts)), []
+            return None, [], []
+        evidence = list(getattr(mapped, "text_evidence", []))
+        return (facts if isinstance(facts, PatientFacts) else parse_facts(facts)), [], evidence
     except FactsError as exc:
-        return None, exc.errors
+        return None, exc.errors, []
+
+
+def _report_text_card(builder: CardBuilder, evidence: list[Any]) -> dict[str, Any]:
+    """Say that the fracture came from report text, quoting each sentence."""
+    lines = [f'- {e.resource}{f" ({e.date})" if e.date else ""}: "{e.sentence}"' for e in evidence]
+    return builder.info_card(
+        "Vertebral fracture read from a report, not coded",
+        "The plan's fracture facts (levels, acuity) were read from report text:\n"
+        + "\n".join(lines) + "\nConsider coding the fracture in the problem list.",
+    )
 
 
 def _run_hook(
@@ -197,9 +216,11 @@ def _run_hook(
     if fhir is None:
         raise ApiError(503, "fhir_unavailable", "FHIR mapping is not installed")
     resources = fhir.prefetch_to_resources({k: v for k, v in prefetch.items() if v is not None})
-    facts, errors = _facts(resources)
+    facts, errors, evidence = _facts_and_evidence(resources)
     kb = load()
     plan = make_plan(facts) if facts is not None else None
+    if plan is not None and evidence:
+        plan = plan.model_copy(update={"facts_from_text": evidence})
     builder = CardBuilder(plan, kb, url)
     patient_ref = f"Patient/{body.context['patientId']}"
     cards: list[dict[str, Any]] = []
@@ -222,6 +243,8 @@ def _run_hook(
     elif service.hook == "patient-view":
         make = getattr(fhir, "recommendation_to_resource", None)
         cards = builder.plan_cards(patient_ref, make)
+        if evidence:
+            cards.append(_report_text_card(builder, evidence))
     else:
         selections = body.context.get("selections") if service.hook == "order-select" else None
         for order in draft_orders(body.context["draftOrders"], selections):

@@ -30,11 +30,17 @@ def read_json(source: str) -> Any:
 
 def facts_from(data: Any) -> PatientFacts:
     """Patient facts from facts JSON or a FHIR R4 resource/Bundle."""
+    return facts_and_evidence(data)[0]
+
+
+def facts_and_evidence(data: Any) -> tuple[PatientFacts, list[Any]]:
+    """Patient facts, and the facts read from report text (FHIR input only)."""
     try:
         if isinstance(data, dict) and "resourceType" in data:
             from vertebra.fhir import to_facts
 
-            return to_facts(data).facts
-        return parse_facts(data)
+            mapped = to_facts(data)
+            return mapped.facts, list(mapped.text_evidence)
+        return parse_facts(data), []
     except FactsError as exc:
         raise InvalidInput("invalid patient facts: " + str(exc)) from None
