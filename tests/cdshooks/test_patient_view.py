@@ -237,3 +237,20 @@ def test_hook_logs_carry_no_patient_data(ehr: Any, caplog: pytest.LogCaptureFixt
         ehr.call(SERVICE, ehr.body("patient-view", None))
     text = "\n".join(r.getMessage() for r in caplog.records)
     assert "Quackenbush" not in text and "1946" not in text and "p1" not in text
+
+
+def test_patient_view_from_a_report_only_prefetch(ehr: Any) -> None:
+    sentence = "Acute L1 compression fracture with marrow oedema."
+    prefetch = ehr.prefetch()
+    prefetch["conditions"] = ehr.searchset()
+    prefetch["reports"] = ehr.searchset(
+        {"resourceType": "DiagnosticReport", "id": "mri-1", "status": "final",
+         "subject": {"reference": "Patient/p1"}, "effectiveDateTime": "2026-11-20",
+         "conclusion": sentence})  # fmt: skip
+    r = ehr.call(SERVICE, ehr.body("patient-view", prefetch))
+    assert r.status_code == 200, r.text
+    cards = r.json()["cards"]
+    for card in cards:
+        check_card(card)
+    (text_card,) = [c for c in cards if c["summary"].startswith("Vertebral fracture read from")]
+    assert f'DiagnosticReport/mri-1 (2026-11-20): "{sentence}"' in text_card["detail"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import tempfile
 from datetime import date
 from pathlib import Path
 from typing import Annotated
@@ -28,6 +29,9 @@ def screen(
         str | None, typer.Option("--as-of", help="Data cut-off date YYYY-MM-DD (default today)")
     ] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar")] = True,
+    strict: Annotated[
+        bool, typer.Option(help="Exit 2 at the end if any input file could not be read")
+    ] = False,
 ) -> None:
     """Find patients with fragility fractures and measure fracture liaison care gaps."""
     from vertebra.screen.engines import make_engine
@@ -48,6 +52,7 @@ def screen(
         export = discover(source)
     except ExportError as exc:
         raise InputError.one("source", str(exc)) from exc
+    _check_out(out)
     steps = len(statements(cutoff))
     bar = tqdm(total=steps, desc="screen", unit="step", disable=not progress, file=sys.stderr)
 
@@ -70,3 +75,25 @@ def screen(
     bad = sum(q["lines"] for q in result.kpis["data_quality"]["unusable_lines"])
     if bad:
         typer.echo(f"  {bad} unusable line(s): see kpis.json data_quality", err=True)
+    for warning in result.kpis["warnings"]:
+        typer.echo(f"warning: {warning}", err=True)
+    unreadable = result.kpis["data_quality"]["unreadable_files"]
+    if strict and unreadable:
+        names = ", ".join(f["file"] for f in unreadable)
+        raise InputError.one(
+            "source",
+            f"{len(unreadable)} file(s) could not be read ({names}); "
+            "the outputs were written without them",
+        )
+
+
+def _check_out(out: Path) -> None:
+    """``--out`` must be a folder this process can create and write (exit 2 otherwise)."""
+    if out.exists() and not out.is_dir():
+        raise InputError.one("out", f"{out} exists and is not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=out, prefix=".vertebra-write-test-"):
+            pass
+    except OSError as exc:
+        raise InputError.one("out", f"cannot write to {out} ({exc.strerror or exc})") from exc

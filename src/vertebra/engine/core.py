@@ -472,6 +472,7 @@ def plan(facts: PatientFacts, kb: KnowledgeBase | None = None) -> Plan:
             "timeline": timeline,
             "sources": sources,
             "summary": _summary(kb, pathway, phase, recs, missing),
+            "facts_from_text": [],  # set by FHIR adapters when facts came from report text
         },
     )
 

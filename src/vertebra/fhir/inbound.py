@@ -35,6 +35,7 @@ from vertebra.fhir.codes import (
     match,
 )
 from vertebra.fhir.dates import FhirDate, parse_date, years_between
+from vertebra.fhir.report_text import REPORT_TYPES, TextEvidence, read_fracture_reports
 from vertebra.fhir.resources import Resource, entries, patient_keys, patient_ref_of, reference_id
 
 CONDITION_SETS = (
@@ -83,6 +84,7 @@ class FhirFacts(BaseModel):
     unmapped: list[UnmappedCode]
     notes: list[str]
     assumed_levels: list[Level] = []
+    text_evidence: list[TextEvidence] = []
 
 
 class FhirExtraction(BaseModel):
@@ -96,6 +98,7 @@ class FhirExtraction(BaseModel):
     notes: list[str]
     problems: list[FieldError]
     assumed_levels: list[Level] = []
+    text_evidence: list[TextEvidence] = []
 
 
 @dataclass
@@ -137,6 +140,8 @@ class _State:
     drug_uses: list[_DrugUse] = field(default_factory=list)
     conditions: set[str] = field(default_factory=set)
     birth: FhirDate | None = None
+    reports: list[Resource] = field(default_factory=list)
+    text_evidence: list[TextEvidence] = field(default_factory=list)
     v2: v2facts.V2State = field(init=False)
 
     def __post_init__(self) -> None:
@@ -776,6 +781,7 @@ def _administration(state: _State, resource: Resource, medications: dict[str, Re
 # --------------------------------------------------------------------------- entry points
 
 _HANDLED = {
+    *REPORT_TYPES,
     "Patient",
     "Condition",
     "Observation",
@@ -845,7 +851,10 @@ def extract_facts(
             _allergy(state, resource)
         elif rtype == "MedicationAdministration":
             _administration(state, resource, medications)
+        elif rtype in REPORT_TYPES:
+            state.reports.append(resource)
 
+    _report_text_fractures(state)
     assumed = _fracture_facts(state, default_level)
     _observation_facts(state)
     _medicine_facts(state)
@@ -868,7 +877,39 @@ def extract_facts(
         notes=state.notes,
         problems=state.problems,
         assumed_levels=assumed,
+        text_evidence=state.text_evidence,
     )
+
+
+def _report_text_fractures(state: _State) -> None:
+    """With no coded vertebral fracture, a report that describes one supplies the fracture: its
+    levels, and its date as the onset only when the text says the fracture is acute (an old or
+    age-indeterminate fracture leaves days_since_onset unknown). Every fact taken from text is
+    noted with the report and the sentence."""
+    if state.fractures or not state.reports:
+        return
+    for ev in read_fracture_reports(state.reports):
+        state.text_evidence.append(ev)
+        onset = None
+        if ev.acuity == "acute" and ev.date is not None:
+            onset = FhirDate(ev.date.isoformat(), ev.date, ev.date)
+        rid = ev.resource.split("/", 1)[1] if "/" in ev.resource else ev.resource
+        levels: list[str | None] = list(ev.levels) or [None]
+        for level in levels:
+            state.fractures.append(
+                _Fracture(rid, [], [], level, onset, f"report date ({ev.resource})", True)
+            )
+        said = ", ".join(ev.levels) or "level not named"
+        acuity = ev.acuity or "acuity not stated"
+        state.notes.append(
+            f"vertebral fracture from report text, not coded: {ev.resource} says "
+            f'"{ev.sentence}" ({said}; {acuity})'
+        )
+        if ev.acuity is not None and ev.acuity != "acute":
+            state.notes.append(
+                f"{ev.resource}: the fracture is {ev.acuity.replace('_', '-')}, so the report date "
+                "is not its onset: days_since_onset left unknown"
+            )
 
 
 def to_facts(
@@ -894,4 +935,5 @@ def to_facts(
         unmapped=extraction.unmapped,
         notes=extraction.notes,
         assumed_levels=extraction.assumed_levels,
+        text_evidence=extraction.text_evidence,
     )

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 import pyarrow as pa
 
 from vertebra.errors import require_extra
-from vertebra.screen import logic, schema
+from vertebra.screen import logic, reports, schema
 from vertebra.screen.inputs import ExportFiles
 
 Progress = Callable[[str], None]
@@ -32,7 +32,13 @@ class EngineResult:
 class Engine(Protocol):
     name: str
 
-    def run(self, export: ExportFiles, as_of: date, progress: Progress) -> EngineResult: ...
+    def run(
+        self,
+        export: ExportFiles,
+        as_of: date,
+        progress: Progress,
+        read_reports: reports.Reader = reports.read_candidates,
+    ) -> EngineResult: ...
 
 
 def _codes_table() -> pa.Table:
@@ -51,7 +57,13 @@ class DuckDBEngine:
         self.threads = threads
         self.memory_limit = memory_limit
 
-    def run(self, export: ExportFiles, as_of: date, progress: Progress) -> EngineResult:
+    def run(
+        self,
+        export: ExportFiles,
+        as_of: date,
+        progress: Progress,
+        read_reports: reports.Reader = reports.read_candidates,
+    ) -> EngineResult:
         import duckdb
 
         con = duckdb.connect(":memory:")
@@ -71,6 +83,11 @@ class DuckDBEngine:
                 progress(st.name)
                 kind = "TABLE" if st.materialise else "VIEW"
                 con.execute(f"CREATE TEMP {kind} {st.name} AS {st.sql('duckdb')}")
+                if st.name == reports.AFTER_STATEMENT:
+                    found = read_reports(con.sql(reports.CANDIDATES_SQL).to_arrow_table())
+                    con.register("report_findings_arrow", found)
+                    con.execute(f"CREATE TEMP TABLE {reports.FINDINGS_TABLE} AS "
+                                "SELECT * FROM report_findings_arrow")  # fmt: skip
             return EngineResult(
                 worklist=con.sql("SELECT * FROM worklist").to_arrow_table(),
                 issues=con.sql("SELECT * FROM issues").to_arrow_table(),
@@ -128,7 +145,13 @@ class SparkEngine:
             builder = builder.config(key, value)
         return builder.getOrCreate()
 
-    def run(self, export: ExportFiles, as_of: date, progress: Progress) -> EngineResult:
+    def run(
+        self,
+        export: ExportFiles,
+        as_of: date,
+        progress: Progress,
+        read_reports: reports.Reader = reports.read_candidates,
+    ) -> EngineResult:
         spark = self.session()
         spark.sparkContext.setLogLevel("ERROR")
         cached: list[Any] = []
@@ -150,6 +173,10 @@ class SparkEngine:
                     df.count()
                     cached.append(df)
                 df.createOrReplaceTempView(st.name)
+                if st.name == reports.AFTER_STATEMENT:
+                    found = read_reports(spark.sql(reports.CANDIDATES_SQL).toArrow())
+                    fdf = spark.createDataFrame(found, schema=_spark_schema(found.schema))
+                    fdf.createOrReplaceTempView(reports.FINDINGS_TABLE)
             return EngineResult(
                 worklist=spark.table("worklist").toArrow(),
                 issues=spark.table("issues").toArrow(),
@@ -161,6 +188,11 @@ class SparkEngine:
             for name in spark.catalog.listTables():
                 if name.isTemporary:
                     spark.catalog.dropTempView(name.name)
+
+
+def _spark_schema(arrow: pa.Schema) -> str:
+    names = {pa.string(): "STRING", pa.date32(): "DATE"}
+    return ", ".join(f"`{f.name}` {names[f.type]}" for f in arrow)
 
 
 def make_engine(name: str, master: str | None = None) -> Engine:
