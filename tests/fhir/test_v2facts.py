@@ -123,7 +123,7 @@ def test_current_medication_value_set_agrees_with_medicines_yaml() -> None:
 
 def test_names_file_names_only_vocabulary_words() -> None:
     names = terminology.medicine_names()
-    words = {w for _, w in names.names}
+    words = set(names.names.values())
     assert words <= {*DRUGS, *MEDICINES, *ALLERGY_CLASSES}
     assert names.words_in("Alendronic acid 70 MG Oral Tablet", DRUGS) == ["alendronate"]
     assert names.words_in("ibuprofenate", DRUGS) == []  # whole words only
