@@ -287,6 +287,11 @@ def test_most_recent_egfr_wins_and_a_recorded_clearance_is_kept(fx: Any) -> None
     assert (got.facts.egfr, got.facts.creatinine_clearance) == (38, 24)
 
 
+def test_egfr_in_ml_per_second_is_converted(fx: Any) -> None:
+    got = _with(fx, fx.observation(fx.LOINC, "62238-1", 0.5, unit="mL/s/{1.73_m2}"))
+    assert got.facts.egfr == 30.0
+
+
 def test_egfr_in_a_wrong_unit_is_skipped_naming_the_resource(fx: Any) -> None:
     got = _with(fx, fx.observation(fx.LOINC, "62238-1", 1.2, rid="crea", unit="mg/dL"))
     assert got.facts.egfr is None and got.facts.creatinine_clearance is None
