@@ -179,7 +179,7 @@ def medicine(state: V2State, resource: Resource, concept: Any) -> MedicineRead:
 
 
 def _dose(state: V2State, resource: Resource, drug: str, *, by_name: bool) -> None:
-    """The date a dose of an injectable drug was given (or at the latest prescribed)."""
+    """The date a dose of an injectable drug was given (or, for the notes only, prescribed)."""
     status = _str(resource.get("status"))
     if drug not in INJECTABLES or status in _NO_DOSE:
         return
@@ -424,10 +424,10 @@ def finish(state: V2State, values: dict[str, Any], conditions: set[str]) -> None
 
 
 def _last_dose(state: V2State, values: dict[str, Any]) -> None:
-    """The months since the last dose, from the best kind of evidence recorded: administrations
-    if any, else statements, else prescription dates. A prescription renewed for an injection
-    not yet given must not hide an overdue dose, so a later prescription never outranks an
-    administration."""
+    """The months since the last dose, from evidence that a dose was given: administrations if
+    any, else statements. A prescription date is not such evidence: a prescription renewed for
+    an injection that was never given would hide an overdue dose (denosumab rebound), so with
+    prescriptions alone the fact stays unknown and the last prescription date is noted."""
     drug = values.get("osteoporosis_drug")
     doses = [(rank, day, src) for d, day, rank, src in state.doses
              if d == drug and day <= state.today]  # fmt: skip
@@ -440,9 +440,16 @@ def _last_dose(state: V2State, values: dict[str, Any]) -> None:
                 "months_since_last_dose not set"
             )
         return
-    if not doses:
-        state.notes.append(f"no dated dose of {drug}: months_since_last_dose unknown")
+    given = [d for d in doses if d[0] < 2]
+    if not given:
+        last = max((d for d in doses), default=None)
+        prescribed = f" (last prescribed: {last[2]})" if last else ""
+        state.notes.append(
+            f"no recorded administration of {drug}{prescribed}: months_since_last_dose unknown "
+            "(a prescription date does not show that the dose was given)"
+        )
         return
+    doses = given
     best = min(rank for rank, _, _ in doses)
     day, source = max((day, src) for rank, day, src in doses if rank == best)
     months = round((state.today - day).days / (365.25 / 12), 1)
