@@ -123,7 +123,7 @@ def test_current_medication_value_set_agrees_with_medicines_yaml() -> None:
 
 def test_names_file_names_only_vocabulary_words() -> None:
     names = terminology.medicine_names()
-    words = {w for _, w in names.names}
+    words = set(names.names.values())
     assert words <= {*DRUGS, *MEDICINES, *ALLERGY_CLASSES}
     assert names.words_in("Alendronic acid 70 MG Oral Tablet", DRUGS) == ["alendronate"]
     assert names.words_in("ibuprofenate", DRUGS) == []  # whole words only
@@ -178,10 +178,22 @@ def test_renewed_prescription_does_not_hide_an_overdue_injection(fx: Any) -> Non
 def test_months_since_last_dose_is_relative_to_the_as_of_date(fx: Any) -> None:
     from datetime import date
 
-    req = fx.med_request("77655", rid="zol", authored="2026-01-21")
-    assert _with(fx, req).facts.months_since_last_dose == 10.0
-    later = _with(fx, req, today=date(2027, 1, 21))
+    req = fx.med_request("77655", rid="zol", authored="2026-01-01")
+    given = _administration("M05BA08", "2026-01-21", rid="inf")
+    assert _with(fx, req, given).facts.months_since_last_dose == 10.0
+    later = _with(fx, req, given, today=date(2027, 1, 21))
     assert later.facts.months_since_last_dose == 12.0
+
+
+def test_prescription_dates_alone_leave_the_last_dose_unknown(fx: Any) -> None:
+    got = _with(fx, fx.med_request("77655", rid="zol", authored="2026-01-21"))
+    assert got.facts.osteoporosis_drug == "zoledronic_acid"
+    assert got.facts.months_since_last_dose is None
+    assert any("no recorded administration of zoledronic_acid (last prescribed:" in n
+               for n in got.notes)  # fmt: skip
+    taken = _statement(_coded(ATC, "M05BA08"), rid="st", effectiveDateTime="2026-02-21")
+    got = _with(fx, fx.med_request("77655", rid="zol", authored="2026-01-21"), taken)
+    assert got.facts.months_since_last_dose == 9.0  # a statement that it was taken counts
 
 
 def test_other_administrations_are_counted_not_listed(fx: Any) -> None:
@@ -285,6 +297,11 @@ def test_most_recent_egfr_wins_and_a_recorded_clearance_is_kept(fx: Any) -> None
         fx.observation(fx.LOINC, "35591-7", 24, rid="cg", unit="mL/min"),
     )
     assert (got.facts.egfr, got.facts.creatinine_clearance) == (38, 24)
+
+
+def test_egfr_in_ml_per_second_is_converted(fx: Any) -> None:
+    got = _with(fx, fx.observation(fx.LOINC, "62238-1", 0.5, unit="mL/s/{1.73_m2}"))
+    assert got.facts.egfr == 30.0
 
 
 def test_egfr_in_a_wrong_unit_is_skipped_naming_the_resource(fx: Any) -> None:

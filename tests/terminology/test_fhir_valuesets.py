@@ -7,10 +7,11 @@ mistyped code fails here even though no terminology server is reachable.
 from __future__ import annotations
 
 import re
+from importlib import resources
 
 import pytest
 
-from vertebra import terminology
+from vertebra import terminology, yamlfile
 from vertebra.facts import ALLERGY_CLASSES, CONDITIONS, DRUGS, LEVELS, MEDICINES, PatientFacts
 from vertebra.fhir.codes import ingredient_code
 from vertebra.terminology import ATC, ICD10CM, LOINC, RXNORM, SNOMED, YESNO
@@ -30,6 +31,13 @@ MAPS_TO = {
     "medication-use": set(MEDICINES),
     "allergy-substance": {*DRUGS, *ALLERGY_CLASSES, "none"},
     "pregnancy-status": {"pregnant", "breastfeeding", "true", "false", "unknown"},
+}
+
+BIBLIOGRAPHY = {
+    entry["id"]
+    for entry in yamlfile.safe_load(
+        resources.files("vertebra.knowledge").joinpath("data", "bibliography.yaml").read_text()
+    )["sources"]
 }
 
 # Verhoeff tables (dihedral group D5).
@@ -73,7 +81,8 @@ def test_check_digit_functions_catch_typos() -> None:
 @pytest.mark.parametrize("vs_id", OWN)
 def test_value_set_loads_and_is_well_formed(vs_id: str) -> None:
     vs = terminology.load(vs_id)
-    assert vs.references == ["clinical-sources-codes"]
+    assert vs.references[0] == "clinical-sources-codes"
+    assert set(vs.references) <= BIBLIOGRAPHY, vs.references
     keys = [(c.system, c.code) for c in vs.codes]
     assert len(set(keys)) == len(keys), "duplicate codes"
     for c in vs.codes:

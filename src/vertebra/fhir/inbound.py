@@ -544,9 +544,14 @@ def _weight_kg(value: float, unit: str | None) -> float | None:
     return None
 
 
-def _per_minute(unit: str | None) -> bool:
-    """A clearance or eGFR unit: mL/min (per 1.73 m² or not); a missing unit is accepted."""
-    return unit is None or "min" in unit.lower()
+def _ml_per_minute(value: float, unit: str | None) -> float | None:
+    """A clearance or eGFR in mL/min (per 1.73 m² or not): as is, or converted from mL/s (×60);
+    a missing unit is accepted; ``None`` for any other unit."""
+    if unit is None or "min" in unit.lower():
+        return value
+    if unit.lower().replace(" ", "").startswith("ml/s"):
+        return round(value * 60, 1)
+    return None
 
 
 def _observation(state: _State, resource: Resource) -> None:
@@ -592,10 +597,13 @@ def _observation(state: _State, resource: Resource) -> None:
                 state.report(resource, m.coding, f"weight unit {unit!r} not understood")
                 continue
             value = kg
-        if fact in ("egfr", "creatinine_clearance") and not _per_minute(unit):
-            what = "eGFR" if fact == "egfr" else "creatinine clearance"
-            state.report(resource, m.coding, f"{what} unit {unit!r} not understood (mL/min)")
-            continue
+        if fact in ("egfr", "creatinine_clearance"):
+            per_minute = _ml_per_minute(value, unit)
+            if per_minute is None:
+                what = "eGFR" if fact == "egfr" else "creatinine clearance"
+                state.report(resource, m.coding, f"{what} unit {unit!r} not understood (mL/min)")
+                continue
+            value = per_minute
         low, high = _RANGES[fact]
         if not low <= value <= high:
             state.report(resource, m.coding, f"value {value} outside {low}..{high}; ignored")

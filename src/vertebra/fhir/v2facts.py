@@ -88,8 +88,8 @@ def _str(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _texts(concept: Any) -> list[str]:
-    out = [c.display for c in codings(concept) if c.display]
+def _texts(concept: Any, found: list[Coding] | None = None) -> list[str]:
+    out = [c.display for c in (codings(concept) if found is None else found) if c.display]
     text = concept_text(concept)
     return [text, *out] if text else out
 
@@ -125,19 +125,20 @@ class MedicineRead:
 
 
 def _words(
-    concept: Any, allowed: tuple[str, ...], valueset: str
+    concept: Any, allowed: tuple[str, ...], valueset: str, found: list[Coding] | None = None
 ) -> tuple[list[str], set[Coding], bool]:
     """Vocabulary words of a concept: by code in ``valueset``, else by name. (words, codings
     used, found by name)."""
-    hits: list[Match] = [m for c in codings(concept) for m in match(c, (valueset,))]
+    found = codings(concept) if found is None else found
+    hits: list[Match] = [m for c in found for m in match(c, (valueset,))]
     words = [str(m.entry.maps_to) for m in hits if m.entry.maps_to in allowed]
     if words:
         return list(dict.fromkeys(words)), {m.coding for m in hits}, False
     names = terminology.medicine_names()
-    for text in _texts(concept):
-        found = names.words_in(text, allowed)
-        if found:
-            return found, set(), True
+    for text in _texts(concept, found):
+        named = names.words_in(text, allowed)
+        if named:
+            return named, set(), True
     return [], set(), False
 
 
@@ -146,7 +147,8 @@ def medicine(state: V2State, resource: Resource, concept: Any) -> MedicineRead:
     an injectable bone drug, and a recorded "no known medications"."""
     status = _str(resource.get("status"))
     where = label(resource)
-    for c in codings(concept):
+    found = codings(concept)
+    for c in found:
         if c.system == NO_INFO_SYSTEM and c.code == NO_KNOWN_MEDICATIONS:
             if status not in ("entered-in-error", "not-taken"):
                 state.no_known_medications = where
@@ -155,8 +157,8 @@ def medicine(state: V2State, resource: Resource, concept: Any) -> MedicineRead:
         state.active_records.append(where)
     used: set[Coding] = set()
     names = terminology.medicine_names()
-    local = any(names.local_route(t) for t in (*_texts(concept), *_route_texts(resource)))
-    words, codes, by_name = _words(concept, MEDICINES, MEDICATION_SET)
+    local = any(names.local_route(t) for t in (*_texts(concept, found), *_route_texts(resource)))
+    words, codes, by_name = _words(concept, MEDICINES, MEDICATION_SET, found)
     used |= codes
     if status in _MED_CURRENT:
         for word in words:
@@ -165,7 +167,7 @@ def medicine(state: V2State, resource: Resource, concept: Any) -> MedicineRead:
                 continue
             how = " (matched by name)" if by_name else ""
             state.medications.setdefault(word, f"{where}{how}")
-    bone, bone_codes, bone_by_name = _words(concept, BONE_DRUGS, BONE_SET)
+    bone, bone_codes, bone_by_name = _words(concept, BONE_DRUGS, BONE_SET, found)
     used |= bone_codes
     if bone:
         _dose(state, resource, bone[0], by_name=bone_by_name)
@@ -177,7 +179,7 @@ def medicine(state: V2State, resource: Resource, concept: Any) -> MedicineRead:
 
 
 def _dose(state: V2State, resource: Resource, drug: str, *, by_name: bool) -> None:
-    """The date a dose of an injectable drug was given (or at the latest prescribed)."""
+    """The date a dose of an injectable drug was given (or, for the notes only, prescribed)."""
     status = _str(resource.get("status"))
     if drug not in INJECTABLES or status in _NO_DOSE:
         return
@@ -422,10 +424,10 @@ def finish(state: V2State, values: dict[str, Any], conditions: set[str]) -> None
 
 
 def _last_dose(state: V2State, values: dict[str, Any]) -> None:
-    """The months since the last dose, from the best kind of evidence recorded: administrations
-    if any, else statements, else prescription dates. A prescription renewed for an injection
-    not yet given must not hide an overdue dose, so a later prescription never outranks an
-    administration."""
+    """The months since the last dose, from evidence that a dose was given: administrations if
+    any, else statements. A prescription date is not such evidence: a prescription renewed for
+    an injection that was never given would hide an overdue dose (denosumab rebound), so with
+    prescriptions alone the fact stays unknown and the last prescription date is noted."""
     drug = values.get("osteoporosis_drug")
     doses = [(rank, day, src) for d, day, rank, src in state.doses
              if d == drug and day <= state.today]  # fmt: skip
@@ -438,9 +440,16 @@ def _last_dose(state: V2State, values: dict[str, Any]) -> None:
                 "months_since_last_dose not set"
             )
         return
-    if not doses:
-        state.notes.append(f"no dated dose of {drug}: months_since_last_dose unknown")
+    given = [d for d in doses if d[0] < 2]
+    if not given:
+        last = max((d for d in doses), default=None)
+        prescribed = f" (last prescribed: {last[2]})" if last else ""
+        state.notes.append(
+            f"no recorded administration of {drug}{prescribed}: months_since_last_dose unknown "
+            "(a prescription date does not show that the dose was given)"
+        )
         return
+    doses = given
     best = min(rank for rank, _, _ in doses)
     day, source = max((day, src) for rank, day, src in doses if rank == best)
     months = round((state.today - day).days / (365.25 / 12), 1)
