@@ -70,3 +70,14 @@ def test_nothing_is_invented() -> None:
 def test_egfr_is_flagged() -> None:
     e = extract("eGFR 40")
     assert e.values["creatinine_clearance"] == 40 and e.egfr
+
+
+def test_red_flags_are_read_into_the_v2_list() -> None:
+    values = extract("L1 fracture with saddle anaesthesia and urinary retention").values
+    assert values["red_flags"] == ["saddle_anaesthesia", "bladder_bowel_dysfunction"]
+    assert extract("night pain and weight loss, T10 fracture").values["red_flags"] == [
+        "night_pain",
+        "unexplained_weight_loss",
+    ]
+    assert extract("L2 fracture, no red flags").values["red_flags"] == []
+    assert "red_flags" not in extract("no weight loss and no fever").values

@@ -328,6 +328,10 @@ def _patient_answer(
         if len(strong) >= 2
         else (strong + [r for r in focus if r.action == "consider"])[:3]
     )
+    # Immediate actions (cord compression, neurological deficit, suspected malignancy) lead the
+    # answer whatever was asked: the plan lists them first for the same reason.
+    immediate = [r for r in recs if r.urgency == "immediate"][:3]
+    lead = immediate + [r for r in lead if r not in immediate][:3]
     sentences = [f"{_sentence(r.title)}{c.notes.cite(r.citations)}" for r in lead]
     for row in [r for r in conditional if r.row.then.urgency in _URGENT][:3]:
         cond = _lower_first(row.text)

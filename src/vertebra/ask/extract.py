@@ -93,6 +93,7 @@ class _Compiled:
     negations: re.Pattern[str]
     values: tuple[tuple[str, tuple[tuple[Any, tuple[re.Pattern[str], ...]], ...]], ...]
     conditions: tuple[tuple[str, tuple[re.Pattern[str], ...]], ...]
+    red_flags: tuple[tuple[str, tuple[re.Pattern[str], ...]], ...]
     drugs: tuple[tuple[str, re.Pattern[str], str], ...]
     current: tuple[str, ...]
     allergy: tuple[str, ...]
@@ -119,10 +120,33 @@ def _compiled() -> _Compiled:
             (cond, tuple(re.compile(p) for p in patterns))
             for cond, patterns in data.conditions.items()
         ),
+        red_flags=tuple(
+            (flag, tuple(re.compile(p) for p in patterns))
+            for flag, patterns in data.red_flags.items()
+        ),
         drugs=tuple(drugs),
         current=tuple(data.current_drug),
         allergy=tuple(data.allergy),
     )
+
+
+_NO_RED_FLAGS = re.compile(r"\b(no|without) red flags?\b")
+
+
+def _words_found(
+    text: str, table: tuple[tuple[str, tuple[re.Pattern[str], ...]], ...]
+) -> tuple[list[str], list[str]]:
+    """The vocabulary words whose phrases occur in ``text`` (not negated), with the phrases."""
+    words: list[str] = []
+    phrases: list[str] = []
+    for word, patterns in table:
+        for p in patterns:
+            m = p.search(text)
+            if m and not _negated(text, m.start()):
+                words.append(word)
+                phrases.append(m.group(0))
+                break
+    return words, phrases
 
 
 def _negated(text: str, start: int) -> bool:
@@ -212,17 +236,15 @@ def extract(question: str) -> Extracted:
             out.set(fact, value, hit.group(0))
             break
 
-    conditions: list[str] = []
-    phrases: list[str] = []
-    for cond, patterns in c.conditions:
-        for p in patterns:
-            m = p.search(text)
-            if m and not _negated(text, m.start()):
-                conditions.append(cond)
-                phrases.append(m.group(0))
-                break
+    conditions, phrases = _words_found(text, c.conditions)
     if conditions:
         out.set("conditions", conditions, "; ".join(phrases))
+
+    flags, flag_phrases = _words_found(text, c.red_flags)
+    if flags:
+        out.set("red_flags", flags, "; ".join(flag_phrases))
+    elif out.values.get("suspected_malignancy") is False and _NO_RED_FLAGS.search(text):
+        out.set("red_flags", [], _NO_RED_FLAGS.search(text).group(0))  # type: ignore[union-attr]
 
     allergies: list[str] = []
     for drug, pattern, alt in c.drugs:

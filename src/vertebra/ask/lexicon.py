@@ -15,7 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from vertebra import yamlfile
-from vertebra.facts import CONDITIONS, DRUGS, FACT_NAMES
+from vertebra.facts import CONDITIONS, DRUGS, FACT_NAMES, RED_FLAGS
 from vertebra.plan import CATEGORIES
 
 
@@ -99,6 +99,7 @@ class Extraction(_Strict):
     negations: list[str]
     values: dict[str, list[ValuePatterns]]
     conditions: dict[str, list[str]]
+    red_flags: dict[str, list[str]] = Field(default_factory=dict)
     drugs: dict[str, list[str]]
     current_drug: list[str]
     allergy: list[str]
@@ -161,6 +162,11 @@ def extraction() -> Extraction:
             raise LexiconError(f"extraction.yaml: conditions: unknown condition {cond!r}")
         for p in patterns:
             _compile(p, f"extraction.yaml: conditions.{cond}")
+    for flag, patterns in data.red_flags.items():
+        if flag not in RED_FLAGS:
+            raise LexiconError(f"extraction.yaml: red_flags: unknown red flag {flag!r}")
+        for p in patterns:
+            _compile(p, f"extraction.yaml: red_flags.{flag}")
     for drug in data.drugs:
         if drug not in DRUGS:
             raise LexiconError(f"extraction.yaml: drugs: unknown drug {drug!r}")
