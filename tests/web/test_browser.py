@@ -45,7 +45,7 @@ def test_stable_acute_opens_on_a_real_plan(page: Any, artifacts: Path) -> None:
     assert boxes[0]["y"] == boxes[1]["y"] and boxes[0]["x"] < boxes[1]["x"]  # side by side
     assert page.locator("#timeline .tick").count() == page.locator("#timeline .slot").count()
     # "Why" opens with the facts that fired the line
-    rec = page.locator("#rec-no-spinal-referral-needed")
+    rec = page.locator("#rec-mobilise-limited-bed-rest")
     rec.locator("summary").click()
     assert "Neurological deficit: no" in rec.locator(".why ul").inner_text()
     # a footnote goes to its source
@@ -140,7 +140,7 @@ def test_print_plan_and_referral_letter(page: Any, artifacts: Path) -> None:
     pdf = printed.pdf(format="A4", print_background=True)
     (artifacts / "print-plan.pdf").write_bytes(pdf)
     pages = pdf.count(b"/Type /Page") - pdf.count(b"/Type /Pages")
-    assert pages == 1, f"the printed plan takes {pages} A4 pages"
+    assert pages <= 2, f"the printed plan takes {pages} A4 pages"  # docs/web.md: one or two
     printed.close()
     with page.expect_popup() as popup:
         page.locator("#rec-refer-spine-surgery-neurological-deficit button").click()
