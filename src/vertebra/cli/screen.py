@@ -20,14 +20,28 @@ def screen(
     ],
     engine: Annotated[str, typer.Option(help="duckdb (embedded) or spark")] = "duckdb",
     out: Annotated[Path, typer.Option(help="Output folder")] = Path("screen-out"),
-    master: Annotated[str | None, typer.Option(help="Spark master URL (default local[*])")] = None,
+    master: Annotated[
+        str | None,
+        typer.Option(
+            help="Spark master URL: local[*] (default), local-cluster[N,cores,MB], "
+            "spark://host:7077, k8s://https://host:443"
+        ),
+    ] = None,
+    conf: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--conf",
+            help="Extra Spark configuration KEY=VALUE (repeatable), "
+            "e.g. --conf spark.executor.memory=4g",
+        ),
+    ] = None,
     as_of: Annotated[
         str | None, typer.Option("--as-of", help="Data cut-off date YYYY-MM-DD (default today)")
     ] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar")] = True,
 ) -> None:
     """Find patients with fragility fractures and measure fracture liaison care gaps."""
-    from vertebra.screen.engines import make_engine
+    from vertebra.screen.engines import SparkJobError, make_engine
     from vertebra.screen.inputs import ExportError, discover
     from vertebra.screen.logic import statements
     from vertebra.screen.pipeline import screen as run_screen
@@ -36,6 +50,14 @@ def screen(
         raise InvalidInput(f"engine: must be one of duckdb, spark (got {engine!r})")
     if master is not None and engine != "spark":
         raise InvalidInput("master: only used with --engine spark")
+    if conf and engine != "spark":
+        raise InvalidInput("conf: only used with --engine spark")
+    spark_conf: dict[str, str] = {}
+    for item in conf or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip() or not key.strip().startswith("spark."):
+            raise InvalidInput(f"conf: expected spark.KEY=VALUE (got {item!r})")
+        spark_conf[key.strip()] = value
     try:
         cutoff = date.fromisoformat(as_of) if as_of else date.today()
     except ValueError as exc:
@@ -52,7 +74,13 @@ def screen(
         bar.update(1)
 
     try:
-        result = run_screen(source, out, make_engine(engine, master), cutoff, step, export)
+        result = run_screen(
+            source, out, make_engine(engine, master, spark_conf), cutoff, step, export
+        )
+    except SparkJobError as exc:
+        bar.close()
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
     finally:
         bar.close()
     pop = result.kpis["population"]
