@@ -1,5 +1,7 @@
 """Resolve the prefetch: use what the CDS Client sent, fetch what is missing.
 
+Keys in ``OPTIONAL_PREFETCH`` are fetched when FHIR access is given and otherwise left out.
+
 CDS Hooks 2.0: a prefetch key that is absent was not prefetched (the service may fetch it with
 ``fhirServer`` and ``fhirAuthorization``); a key whose value is ``null`` was fetched and found
 nothing. Without FHIR access, missing prefetch is answered with HTTP 412.
@@ -14,14 +16,26 @@ from urllib.parse import quote
 
 import httpx
 
-from vertebra.api.errors import ApiError
-from vertebra.cdshooks.services import PREFETCH
+from vertebra.cdshooks.services import OPTIONAL_PREFETCH, PREFETCH
+from vertebra.errors import FieldError, field_error
 from vertebra.settings import Settings
 
 log = logging.getLogger("vertebra.cdshooks")
 
 _TOKEN = re.compile(r"\{\{\s*context\.([A-Za-z0-9_]+)\s*\}\}")
 MAX_PAGES = 10
+
+
+class PrefetchError(Exception):
+    """The prefetch cannot be completed; ``status`` is the HTTP status to answer with (412 no
+    FHIR access, 422 server not allowed, 502 fetch failed)."""
+
+    def __init__(self, status: int, code: str, message: str, errors: list[FieldError]) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.errors = errors
 
 
 def render(template: str, context: dict[str, Any]) -> str:
@@ -42,28 +56,35 @@ def resolve(request: Any, http: httpx.Client, settings: Settings) -> dict[str, A
         return given
     auth = request.fhirAuthorization
     if request.fhirServer is None or auth is None:
-        raise ApiError(
+        missing = [key for key in missing if key not in OPTIONAL_PREFETCH]
+        if not missing:
+            return given  # only optional keys missing: read without them
+        raise PrefetchError(
             412,
             "prefetch_missing",
             "prefetch keys missing and no FHIR server access given (fhirServer and "
             f"fhirAuthorization): {', '.join(missing)}",
-            [{"field": f"prefetch.{k}", "message": "missing", "type": "missing"} for k in missing],
+            [field_error(f"prefetch.{k}", "missing", "missing") for k in missing],
         )
     base = str(request.fhirServer).rstrip("/")
     if settings.fhir_server_allowlist and not any(
         base.startswith(prefix.rstrip("/")) for prefix in settings.fhir_server_allowlist
     ):
-        raise ApiError(
+        raise PrefetchError(
             422, "invalid_input", "fhirServer is not an allowed FHIR server",
-            [{"field": "fhirServer", "message": "not in VERTEBRA_FHIR_SERVER_ALLOWLIST",
-              "type": "not_allowed"}],
-        )  # fmt: skip
+            [field_error("fhirServer", "not in VERTEBRA_FHIR_SERVER_ALLOWLIST", "not_allowed")],
+        )
     headers = {
         "Authorization": f"Bearer {auth.access_token}",
         "Accept": "application/fhir+json, application/json",
     }
     for key in missing:
-        given[key] = _fetch(http, base, render(PREFETCH[key], request.context), headers, key)
+        try:
+            given[key] = _fetch(http, base, render(PREFETCH[key], request.context), headers, key)
+        except PrefetchError:
+            if key not in OPTIONAL_PREFETCH:
+                raise
+            log.warning("optional prefetch key %s not fetched: read without it", key)
     return given
 
 
@@ -95,11 +116,10 @@ def _fetch(http: httpx.Client, base: str, query: str, headers: dict[str, str], k
     except (httpx.HTTPError, ValueError) as exc:
         # The URL holds the patient id: log the prefetch key, never the URL.
         log.warning("FHIR fetch for prefetch key %s failed: %s", key, type(exc).__name__)
-        raise ApiError(
+        raise PrefetchError(
             502, "fhir_fetch_failed", f"could not fetch {key} from the FHIR server",
-            [{"field": f"prefetch.{key}", "message": "FHIR server fetch failed",
-              "type": "fhir_fetch_failed"}],
-        ) from None  # fmt: skip
+            [field_error(f"prefetch.{key}", "FHIR server fetch failed", "fhir_fetch_failed")],
+        ) from None
 
 
 def _next(bundle: dict[str, Any]) -> str | None:

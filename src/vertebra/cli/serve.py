@@ -12,7 +12,8 @@ from typing import Annotated, Any
 
 import typer
 
-from vertebra.cli._app import InvalidInput, app
+from vertebra.cli._app import app
+from vertebra.errors import InputError
 
 
 def log_config(level: str) -> dict[str, Any]:
@@ -45,18 +46,21 @@ def serve_command(
     try:
         settings = Settings.from_env()
     except SettingsError as exc:
-        raise InvalidInput(f"invalid settings: {exc}") from None
+        raise InputError.one("settings", str(exc)) from None
+    from vertebra.store import require_driver
+
+    require_driver(settings.database_url)
     logging_config = log_config(settings.log_level)
     logging.config.dictConfig(logging_config)  # so start-up warnings use the same handler
     if workers == 1:
-        from vertebra.api import create_app
+        from vertebra.http import create_app
 
         uvicorn.run(create_app(settings), host=host, port=port, log_config=logging_config,
                     access_log=access_log, server_header=False)  # fmt: skip
     elif os.name == "posix":
         _serve_balanced(host, port, workers, logging_config, access_log)
     else:  # each worker process builds its own app from the same environment
-        uvicorn.run("vertebra.api:create_app", factory=True, host=host, port=port,
+        uvicorn.run("vertebra.http:create_app", factory=True, host=host, port=port,
                     workers=workers, log_config=logging_config, access_log=access_log,
                     server_header=False)  # fmt: skip
 
@@ -79,11 +83,11 @@ def _worker(
     access_log: bool,
 ) -> None:
     """One worker process: its own app (same environment), connections from the shared socket
-    while it is the least loaded (:mod:`vertebra.api.balance`)."""
+    while it is the least loaded (:mod:`vertebra.http.balance`)."""
     import uvicorn
 
-    from vertebra.api import create_app
-    from vertebra.api.balance import BalancedServer
+    from vertebra.http import create_app
+    from vertebra.http.balance import BalancedServer
     from vertebra.settings import Settings
 
     config = uvicorn.Config(create_app(Settings.from_env()), log_config=logging_config,
@@ -96,7 +100,7 @@ def _serve_balanced(
 ) -> None:
     """``--workers N`` on POSIX: one listening socket shared by the worker processes, each
     accepting only while it has no more open connections than the others (least-connections),
-    so that keep-alive connections are spread evenly (see :mod:`vertebra.api.balance`)."""
+    so that keep-alive connections are spread evenly (see :mod:`vertebra.http.balance`)."""
     sock = _listening_socket(host, port)
     ctx = multiprocessing.get_context("spawn")
     counts = ctx.RawArray("l", workers)  # open connections per worker, in shared memory

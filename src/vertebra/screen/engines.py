@@ -17,7 +17,8 @@ from typing import Any, Protocol
 
 import pyarrow as pa
 
-from vertebra.screen import logic, schema
+from vertebra.errors import require_extra
+from vertebra.screen import logic, reports, schema
 from vertebra.screen.inputs import ExportFiles
 
 Progress = Callable[[str], None]
@@ -60,7 +61,13 @@ _JAVA_EXCEPTION = re.compile(r"^[a-z][\w$]*(\.[\w$]+)+(Exception|Error)\b.*:")
 class Engine(Protocol):
     name: str
 
-    def run(self, export: ExportFiles, as_of: date, progress: Progress) -> EngineResult: ...
+    def run(
+        self,
+        export: ExportFiles,
+        as_of: date,
+        progress: Progress,
+        read_reports: reports.Reader = reports.read_candidates,
+    ) -> EngineResult: ...
 
 
 def _codes_table() -> pa.Table:
@@ -79,7 +86,13 @@ class DuckDBEngine:
         self.threads = threads
         self.memory_limit = memory_limit
 
-    def run(self, export: ExportFiles, as_of: date, progress: Progress) -> EngineResult:
+    def run(
+        self,
+        export: ExportFiles,
+        as_of: date,
+        progress: Progress,
+        read_reports: reports.Reader = reports.read_candidates,
+    ) -> EngineResult:
         import duckdb
 
         con = duckdb.connect(":memory:")
@@ -101,6 +114,11 @@ class DuckDBEngine:
                 kind = "TABLE" if st.materialise else "VIEW"
                 t = time.perf_counter()
                 con.execute(f"CREATE TEMP {kind} {st.name} AS {st.sql('duckdb')}")
+                if st.name == reports.AFTER_STATEMENT:
+                    found = read_reports(con.sql(reports.CANDIDATES_SQL).to_arrow_table())
+                    con.register("report_findings_arrow", found)
+                    con.execute(f"CREATE TEMP TABLE {reports.FINDINGS_TABLE} AS "
+                                "SELECT * FROM report_findings_arrow")  # fmt: skip
                 timings[st.name] = round(time.perf_counter() - t, 3)
             t = time.perf_counter()
             result = EngineResult(
@@ -188,15 +206,27 @@ class SparkEngine:
             builder = builder.config(key, value)
         return builder.getOrCreate()
 
-    def run(self, export: ExportFiles, as_of: date, progress: Progress) -> EngineResult:
+    def run(
+        self,
+        export: ExportFiles,
+        as_of: date,
+        progress: Progress,
+        read_reports: reports.Reader = reports.read_candidates,
+    ) -> EngineResult:
         try:
-            return self._run(export, as_of, progress)
+            return self._run(export, as_of, progress, read_reports)
         except Exception as exc:
             if type(exc).__module__.startswith(("py4j", "pyspark")):
                 raise SparkJobError(f"Spark job failed: {_one_line(exc)}") from exc
             raise
 
-    def _run(self, export: ExportFiles, as_of: date, progress: Progress) -> EngineResult:
+    def _run(
+        self,
+        export: ExportFiles,
+        as_of: date,
+        progress: Progress,
+        read_reports: reports.Reader,
+    ) -> EngineResult:
         timings: dict[str, float] = {}
         t = time.perf_counter()
         spark = self.session()
@@ -224,6 +254,10 @@ class SparkEngine:
                     df = df.localCheckpoint(eager=True)
                     kept.append(df)
                 df.createOrReplaceTempView(st.name)
+                if st.name == reports.AFTER_STATEMENT:
+                    found = read_reports(spark.sql(reports.CANDIDATES_SQL).toArrow())
+                    fdf = spark.createDataFrame(found, schema=_spark_schema(found.schema))
+                    fdf.createOrReplaceTempView(reports.FINDINGS_TABLE)
                 timings[st.name] = time.perf_counter() - t
             t = time.perf_counter()
             result = EngineResult(
@@ -244,11 +278,17 @@ class SparkEngine:
                 spark.stop()
 
 
+def _spark_schema(arrow: pa.Schema) -> str:
+    names = {pa.string(): "STRING", pa.date32(): "DATE"}
+    return ", ".join(f"`{f.name}` {names[f.type]}" for f in arrow)
+
+
 def make_engine(
     name: str, master: str | None = None, conf: dict[str, str] | None = None
 ) -> Engine:
     if name == "duckdb":
         return DuckDBEngine()
     if name == "spark":
+        require_extra("pyspark", "spark", "the Spark engine (--engine spark)")
         return SparkEngine(master=master, conf=conf, stop=True)
     raise ValueError(f"unknown engine {name!r}")

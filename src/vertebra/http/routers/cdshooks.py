@@ -1,0 +1,298 @@
+"""CDS Hooks 2.0 endpoints: discovery, the services, and card feedback."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated, Any
+
+import pydantic_core
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.concurrency import run_in_threadpool
+
+from vertebra.cdshooks import prefetch as prefetching
+from vertebra.cdshooks.cards import CardBuilder
+from vertebra.cdshooks.models import CardsResponse, FeedbackRequest, HookRequest
+from vertebra.cdshooks.orders import draft_orders, drug_conflicts
+from vertebra.cdshooks.services import PREFETCH, SERVICES, Service, discovery
+from vertebra.engine import plan as make_plan
+from vertebra.errors import NO_FRACTURE, FieldError, field_error
+from vertebra.facts import FactsError, PatientFacts
+from vertebra.fhir import prefetch_to_resources, recommendation_to_resource
+from vertebra.http.audit import input_hash, stored_facts
+from vertebra.http.errors import ERROR_RESPONSES, ApiError, invalid_input
+from vertebra.http.state import AppState, get_state
+from vertebra.intake import from_resources
+from vertebra.security import ANONYMOUS_DEV, AuthError, Caller
+from vertebra.store import EventRecord, FeedbackRecord
+
+log = logging.getLogger("vertebra.cdshooks")
+router = APIRouter(prefix="/cds-services", tags=["cds-hooks"])
+
+_AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **ERROR_RESPONSES,
+    401: {"description": "Missing or invalid CDS Hooks JWT"},
+    404: {"description": "No such service"},
+    412: {"description": "Prefetch missing and no FHIR server access given"},
+}
+
+
+def endpoint_url(request: Request, state: AppState) -> str:
+    """The URL of the endpoint called, as the EHR knows it (the JWT ``aud``)."""
+    base = state.settings.public_base_url
+    if base:
+        return base + request.url.path
+    return str(request.url.replace(query="", fragment=""))
+
+
+def authenticate(
+    request: Request, state: AppState, audiences: list[str], *, use_jti: bool = True
+) -> Caller:
+    """The verified caller (HTTP 401 otherwise). ``use_jti=False``: the token's ``jti`` is
+    left for :func:`record` (with the audit event) or :func:`use_jti` to record."""
+    if not state.settings.auth_enabled:
+        return ANONYMOUS_DEV
+    try:
+        return state.verifier.verify(
+            request.headers.get("authorization"), audiences, use_jti=use_jti
+        )
+    except AuthError as exc:
+        raise _unauthorized(exc) from None
+
+
+def _unauthorized(exc: AuthError) -> ApiError:
+    log.warning("CDS Hooks call refused: %s", exc.message)
+    return ApiError(
+        401,
+        "unauthorized",
+        exc.message,
+        headers={"WWW-Authenticate": f'Bearer error="{exc.code}"'},
+    )
+
+
+def use_jti(state: AppState, caller: Caller) -> None:
+    """Record the jti of a caller authenticated with ``use_jti=False`` (HTTP 401 on replay)."""
+    if caller.jti is None:
+        return
+    try:
+        state.verifier.use_jti(caller)
+    except AuthError as exc:
+        raise _unauthorized(exc) from None
+
+
+def record(state: AppState, event: EventRecord, caller: Caller) -> None:
+    """The audit event and the caller's jti in one transaction (HTTP 401 on replay)."""
+    try:
+        state.record(event, caller)
+    except AuthError as exc:
+        raise _unauthorized(exc) from None
+
+
+def _service(service_id: str) -> Service:
+    service = SERVICES.get(service_id)
+    if service is None:
+        raise ApiError(404, "not_found", f"no CDS service {service_id!r}; see GET /cds-services")
+    return service
+
+
+@router.get("", summary="CDS Hooks discovery")
+def get_discovery() -> dict[str, Any]:
+    return discovery()
+
+
+@router.post(
+    "/{service_id}",
+    summary="Call a CDS service",
+    response_model=CardsResponse,
+    responses=_AUTH_RESPONSES,
+)
+async def call_service(
+    service_id: str,
+    body: HookRequest,
+    request: Request,
+    state: Annotated[AppState, Depends(get_state)],
+) -> Response:
+    service = _service(service_id)
+    url = endpoint_url(request, state)
+    if _may_block(state, body):  # network I/O (JWKS or FHIR fetch): keep it off the loop
+        cards = await run_in_threadpool(_authenticated_hook, request, state, service, body, url)
+    else:  # CPU-bound and short: a thread hop would only add GIL hand-offs under load
+        cards = _authenticated_hook(request, state, service, body, url)
+    # The cards are built from validated parts: send them without re-validating 50 kB of JSON.
+    return Response(pydantic_core.to_json(cards), media_type="application/json")
+
+
+def _may_block(state: AppState, body: HookRequest) -> bool:
+    if state.settings.auth_enabled and state.verifier.may_fetch():
+        return True
+    given = body.prefetch or {}
+    return body.fhirServer is not None and any(key not in given for key in PREFETCH)
+
+
+def _authenticated_hook(
+    request: Request, state: AppState, service: Service, body: HookRequest, url: str
+) -> dict[str, Any]:
+    # The token is verified first; its jti is recorded with the audit event, in one
+    # transaction, once the answer is ready - or at once when the call fails, so that a token
+    # is never good for a second call either way.
+    caller = authenticate(request, state, [url], use_jti=False)
+    try:
+        cards, event = _run_hook(state, service, body, caller, url)
+    except Exception:
+        use_jti(state, caller)
+        raise
+    record(state, event, caller)
+    return cards
+
+
+def _validate(service: Service, body: HookRequest) -> None:
+    errors: list[FieldError] = []
+    if body.hook != service.hook:
+        message = f"service {service.id} answers the {service.hook} hook"
+        errors.append(field_error("hook", message, "literal_error", [service.hook]))
+    for name in service.required_context:
+        value = body.context.get(name)
+        if value is None:
+            errors.append(field_error(f"context.{name}", "this field is required", "missing"))
+            continue
+        expected = {"patientId": str, "selections": list, "draftOrders": dict}[name]
+        if not isinstance(value, expected) or (expected is str and not value):
+            kind = {str: "a non-empty string", list: "a list", dict: "an object"}[expected]
+            errors.append(field_error(f"context.{name}", f"must be {kind}", "type_error"))
+    selections = body.context.get("selections")
+    if isinstance(selections, list) and not all(isinstance(s, str) for s in selections):
+        errors.append(field_error("context.selections", "must be a list of strings", "type_error"))
+    if isinstance(body.prefetch, dict):
+        for key, value in body.prefetch.items():
+            if value is not None and not isinstance(value, dict):
+                message = "must be a FHIR resource (object) or null"
+                errors.append(field_error(f"prefetch.{key}", message, "type_error"))
+    if errors:
+        raise invalid_input(errors)
+
+
+def _facts_and_evidence(
+    resources: list[dict[str, Any]],
+) -> tuple[PatientFacts | None, list[FieldError], list[Any]]:
+    """Facts, errors, and the facts read from report text (plan.TextEvidence)."""
+    try:
+        patient = from_resources(resources)
+        return patient.facts, [], patient.text_evidence
+    except FactsError as exc:
+        return None, exc.errors, []
+
+
+def _report_text_card(builder: CardBuilder, evidence: list[Any]) -> dict[str, Any]:
+    """Say that the fracture came from report text, quoting each sentence."""
+    lines = [f'- {e.resource}{f" ({e.date})" if e.date else ""}: "{e.sentence}"' for e in evidence]
+    return builder.info_card(
+        "Vertebral fracture read from a report, not coded",
+        "The plan's fracture facts (levels, acuity) were read from report text:\n"
+        + "\n".join(lines) + "\nConsider coding the fracture in the problem list.",
+    )
+
+
+def _run_hook(
+    state: AppState, service: Service, body: HookRequest, caller: Caller, url: str
+) -> tuple[dict[str, Any], EventRecord]:
+    """The cards, and the audit event that must be recorded before they are sent."""
+    from vertebra.knowledge import load
+
+    _validate(service, body)
+    try:
+        prefetch = prefetching.resolve(body, state.http, state.settings)
+    except prefetching.PrefetchError as exc:
+        raise ApiError(exc.status, exc.code, exc.message, exc.errors) from None
+    resources = prefetch_to_resources({k: v for k, v in prefetch.items() if v is not None})
+    facts, errors, evidence = _facts_and_evidence(resources)
+    kb = load()
+    plan = make_plan(facts) if facts is not None else None
+    if plan is not None and evidence:
+        plan = plan.model_copy(update={"facts_from_text": evidence})
+    builder = CardBuilder(plan, kb, url)
+    patient_ref = f"Patient/{body.context['patientId']}"
+    cards: list[dict[str, Any]] = []
+    outcome = "ok"
+    if facts is None:
+        if not errors or any(e["type"] == NO_FRACTURE for e in errors):
+            outcome = "not_applicable"  # no vertebral fracture recorded: nothing to say
+        else:
+            outcome = "insufficient_data"
+            problems = [f"- {kb.label(e['field'])}: {e['message']}" for e in errors]
+            cards.append(
+                builder.info_card(
+                    "Vertebral fracture: vertebra needs more facts to build a plan",
+                    "These facts could not be read from the record:\n" + "\n".join(problems),
+                )
+            )
+    elif service.hook == "patient-view":
+        cards = builder.plan_cards(patient_ref, recommendation_to_resource)
+        if evidence:
+            cards.append(_report_text_card(builder, evidence))
+    else:
+        selections = body.context.get("selections") if service.hook == "order-select" else None
+        for order in draft_orders(body.context["draftOrders"], selections):
+            for drug in order.drugs:
+                conflict = drug_conflicts(kb, facts, drug)
+                if conflict is not None:
+                    cards.append(builder.order_card(order, conflict))
+    event = EventRecord(
+        caller=caller.label,
+        hook=service.hook,
+        service=service.id,
+        hook_instance=body.hookInstance,
+        input_kind="fhir",
+        input_hash=input_hash({"context": body.context, "prefetch": prefetch}, state.settings),
+        input_facts=stored_facts(facts, state.settings),
+        knowledge_version=kb.version,
+        outcome=outcome,
+        pathway=plan.pathway if plan else None,
+        recommendation_ids=[r.id for r in plan.recommendations] if plan else [],
+        cards=builder.records,
+    )
+    log.info("hook %s: outcome=%s cards=%d", service.id, outcome, len(cards))
+    return {"cards": cards}, event
+
+
+@router.post(
+    "/{service_id}/feedback",
+    summary="Record what the clinician did with the cards (accepted / overridden)",
+    responses=_AUTH_RESPONSES,
+)
+async def post_feedback(
+    service_id: str,
+    body: FeedbackRequest,
+    request: Request,
+    state: Annotated[AppState, Depends(get_state)],
+) -> dict[str, Any]:
+    service = _service(service_id)
+    url = endpoint_url(request, state)
+    audiences = [url, url.removesuffix("/feedback")]
+    caller = await run_in_threadpool(authenticate, request, state, audiences)
+    return await run_in_threadpool(_record_feedback, state, service, body, caller)
+
+
+def _record_feedback(
+    state: AppState, service: Service, body: FeedbackRequest, caller: Caller
+) -> dict[str, Any]:
+    keep_comment = state.settings.audit_store_facts
+    items = [
+        FeedbackRecord(
+            card_uuid=item.card,
+            outcome=item.outcome,
+            outcome_timestamp=item.outcomeTimestamp,
+            accepted_suggestions=[s.id for s in item.acceptedSuggestions],
+            override_reason=(
+                item.overrideReason.reason.model_dump(exclude_none=True)
+                if item.overrideReason and item.overrideReason.reason
+                else None
+            ),
+            # Free text may identify the patient: kept only where raw facts are kept.
+            user_comment=(
+                item.overrideReason.userComment if keep_comment and item.overrideReason else None
+            ),
+        )
+        for item in body.feedback
+    ]
+    count = state.store.record_feedback(service.id, caller.label, items)  # InputError: 422
+    log.info("feedback %s: %d items", service.id, count)
+    return {"recorded": count}
