@@ -24,7 +24,21 @@ def screen(
     ],
     engine: Annotated[str, typer.Option(help="duckdb (embedded) or spark")] = "duckdb",
     out: Annotated[Path, typer.Option(help="Output folder")] = Path("screen-out"),
-    master: Annotated[str | None, typer.Option(help="Spark master URL (default local[*])")] = None,
+    master: Annotated[
+        str | None,
+        typer.Option(
+            help="Spark master URL: local[*] (default), local-cluster[N,cores,MB], "
+            "spark://host:7077, k8s://https://host:443"
+        ),
+    ] = None,
+    conf: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--conf",
+            help="Extra Spark configuration KEY=VALUE (repeatable), "
+            "e.g. --conf spark.executor.memory=4g",
+        ),
+    ] = None,
     as_of: Annotated[
         str | None, typer.Option("--as-of", help="Data cut-off date YYYY-MM-DD (default today)")
     ] = None,
@@ -34,7 +48,7 @@ def screen(
     ] = False,
 ) -> None:
     """Find patients with fragility fractures and measure fracture liaison care gaps."""
-    from vertebra.screen.engines import make_engine
+    from vertebra.screen.engines import SparkJobError, make_engine
     from vertebra.screen.inputs import ExportError, discover
     from vertebra.screen.logic import statements
     from vertebra.screen.pipeline import screen as run_screen
@@ -43,7 +57,16 @@ def screen(
         raise InputError.one("engine", f"unknown engine {engine!r}", "literal_error", ENGINES)
     if master is not None and engine != "spark":
         raise InputError.one("master", "only used with --engine spark")
-    chosen = make_engine(engine, master)  # MissingExtra (exit 2) before any work without pyspark
+    if conf and engine != "spark":
+        raise InputError.one("conf", "only used with --engine spark")
+    spark_conf: dict[str, str] = {}
+    for item in conf or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip() or not key.strip().startswith("spark."):
+            raise InputError.one("conf", f"expected spark.KEY=VALUE (got {item!r})")
+        spark_conf[key.strip()] = value
+    # MissingExtra (exit 2) before any work without pyspark
+    chosen = make_engine(engine, master, spark_conf)
     try:
         cutoff = date.fromisoformat(as_of) if as_of else date.today()
     except ValueError as exc:
@@ -62,6 +85,10 @@ def screen(
 
     try:
         result = run_screen(source, out, chosen, cutoff, step, export)
+    except SparkJobError as exc:
+        bar.close()
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
     finally:
         bar.close()
     pop = result.kpis["population"]

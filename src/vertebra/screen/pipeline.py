@@ -322,6 +322,7 @@ def screen(
         "seconds": round(time.perf_counter() - started, 3),
         "plan_engine": "available" if plan_gaps.available else "not available",
         "plan_engine_errors": plan_gaps.errors,
+        "engine_seconds": result.timings,
     }
     kpis["data_quality"]["skipped_files"] = [
         {"file": name, "reason": reason} for name, reason in export.skipped
