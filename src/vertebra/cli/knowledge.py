@@ -87,9 +87,9 @@ def lint(
         for clash in proof.clashes:
             typer.echo(f"  - {clash.describe()}", err=True)
         raise typer.Exit(1)
-    typer.echo(proof.summary())
     rows = sum(len(t.rows) for t in kb.tables) + len(kb.safety_rows)
     typer.echo(
         f"ok: {len(kb.tables)} tables, {rows} rows, {len(kb.sources)} sources, "
         f"{len(kb.conflicts)} conflicts — knowledge {kb.version}"
     )
+    typer.echo(proof.summary())
