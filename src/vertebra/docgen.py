@@ -83,6 +83,43 @@ def knowledge_reference(kb: KnowledgeBase | None = None) -> str:
         "Each row reads: **when** (the condition, in words) → **then** (the recommendation).",
         'A fact that is not documented never counts as "no": the row is reported as missing',
         "information instead, or proposed as *consider*.",
+        "",
+        "## The safety layer",
+        "",
+        "Every medicine a table offers, and every procedure a safety row names, passes through",
+        "the drug-safety rows below before it reaches the plan:",
+        "",
+        "- **avoid / contraindicated**: the drug is advised against, the title says why",
+        '  ("Avoid naproxen — creatinine clearance 24 mL/min (< 30)") and no dose is shown;',
+        "- **adjust**: the dose is replaced by the adjusted dose, with the reason and the source;",
+        "- **caution**: the reason is added as a caution (interactions, bleeding risk);",
+        "- `at_most: consider` turns a *do* into *consider* (e.g. specialist supervision);",
+        "- a row whose facts are unknown adds *Check … first* and turns *do* into *consider*.",
+        "",
+        "Rows test classes, not single medicines: `medication_classes` is derived from",
+        "`medications` through `medicines.yaml` (WHO ATC), and an allergy to one member of a",
+        "cross-reactive allergy class (NSAIDs, opioids, bisphosphonates) rules out the whole class.",
+        "Renal rows read `kidney_function`: creatinine clearance, else eGFR; the plan's rationale",
+        "names the measure used. Each table declares a hit policy (DMN: unique, first, priority,",
+        "collect); the engine keeps one verdict per drug or procedure, and `vertebra knowledge",
+        "lint` proves exhaustively that no plan offers and advises against the same decision.",
+        "",
+        "**Worked example.** An 84-year-old woman, creatinine clearance 24 mL/min, allergic to",
+        "ibuprofen, taking apixaban and sertraline, with an acute L1 fracture:",
+        "",
+        "- naproxen: *contraindicated* — “Do not use naproxen — recorded allergy to ibuprofen",
+        "  (NSAIDs cross-react)”; the renal, anticoagulant and SSRI rows add their reasons; no dose;",
+        "- oxycodone: *consider* at 2.5 mg every 6 hours (half the starting dose below 60 mL/min,",
+        "  `safety-oxycodone-renal`), with the older-age caution (`safety-oxycodone-older-or-low-weight`);",
+        "- alendronate: *avoid* — “creatinine clearance 24 mL/min (< 35)”; zoledronic acid",
+        "  *contraindicated* (< 35 mL/min); denosumab stays *consider*, its dose rewritten to",
+        "  require a CKD–mineral and bone disorder assessment and expert supervision (2024 FDA",
+        "  boxed warning, `safety-denosumab-advanced-ckd`) — so the patient still has a bone drug;",
+        "- strontium ranelate: *avoid* — denosumab can be used instead (EMA 2014 restriction).",
+        "",
+        "Hit policies: "
+        + ", ".join(f"`{t.table.id}` {t.table.hit_policy}" for t in kb.tables)
+        + ".",
     ]
     for t in kb.tables:
         lines += ["", f"## {t.table.title} (`{t.table.id}`)", "", f"Trigger: {t.table.trigger}."]
@@ -98,12 +135,17 @@ def knowledge_reference(kb: KnowledgeBase | None = None) -> str:
             refs = ", ".join(r.row.references)
             lines.append(f"| `{r.row.id}` | {r.text} | {text} | {refs} |")
     lines += ["", f"## {kb.safety.title} (`{kb.safety.id}`)", "", f"Trigger: {kb.safety.trigger}."]
-    lines += ["", "| row | drugs | when | action | reason | references |"]
+    lines += ["", "| row | guards | when | action | reason | references |"]
     lines += ["|---|---|---|---|---|---|"]
     for srow in kb.safety_rows:
-        drugs = ", ".join(sorted(srow.drugs))
+        guards = ", ".join(sorted(srow.drugs) + [f"`{r}`" for r in srow.row.recommendations])
+        action = srow.row.action
+        if srow.row.dose:
+            action += f": {srow.row.dose}"
+        if srow.row.at_most:
+            action += f" (at most {srow.row.at_most})"
         lines.append(
-            f"| `{srow.row.id}` | {drugs} | {srow.text} | {srow.row.action} | {srow.row.reason} | "
+            f"| `{srow.row.id}` | {guards} | {srow.text} | {action} | {srow.row.reason} | "
             f"{', '.join(srow.row.references)} |"
         )
     lines += ["", "## Derived facts", ""]
@@ -117,7 +159,7 @@ def knowledge_reference(kb: KnowledgeBase | None = None) -> str:
     lines += ["## Bibliography", ""]
     for s in kb.sources:
         url = f" <{s.url}>" if s.url else ""
-        lines.append(f"- `{s.id}` — {s.title}. {s.organisation}, {s.year}.{url}")
+        lines.append(f"- `{s.id}` ({s.kind}) — {s.title}. {s.organisation}, {s.year}.{url}")
     return "\n".join(lines) + "\n"
 
 
