@@ -69,3 +69,37 @@ def test_every_issue_10_finding_is_logged() -> None:
     origins = " ".join(h["origin"] for h in HAZARDS)
     for n in range(1, 14):
         assert f"issue 10, finding {n}" in origins, n
+
+
+CONTROLLING_SAFETY_ROWS = sorted(
+    {
+        r
+        for h in HAZARDS
+        for r in h["controls"].get("rows", [])
+        if r in {s.row.id for s in load().safety_rows}
+    }
+)
+
+
+def test_every_controlling_safety_row_is_effective(tmp_path: Path) -> None:
+    """Removing a safety row that a hazard relies on changes the plan of the row's own test
+    patient: the control is not decorative (a cheap mutation test of the hazard log)."""
+    import shutil
+
+    from tests.conftest import with_facts
+    from vertebra.engine import plan
+    from vertebra.facts import parse_record_facts
+    from vertebra.knowledge.loader import load_from
+
+    shipped = load()
+    by_id = {s.row.id: s for s in shipped.safety_rows}
+    folder = tmp_path / "data"
+    shutil.copytree(DATA, folder)
+    original = yaml.safe_load((DATA / "safety.yaml").read_text(encoding="utf-8"))
+    for row_id in CONTROLLING_SAFETY_ROWS:
+        mutated = dict(original, rows=[r for r in original["rows"] if r["id"] != row_id])
+        (folder / "safety.yaml").write_text(yaml.safe_dump(mutated), encoding="utf-8")
+        facts = parse_record_facts(with_facts(by_id[row_id].row.test.fires_with))
+        before = plan(facts, shipped).model_dump(exclude={"knowledge_version"})
+        after = plan(facts, load_from(folder)).model_dump(exclude={"knowledge_version"})
+        assert before != after, f"removing {row_id} changes nothing for its test patient"
