@@ -142,7 +142,7 @@ def knowledge_reference(kb: KnowledgeBase | None = None) -> str:
     lines += ["|---|---|---|---|---|---|"]
     for srow in kb.safety_rows:
         guards = ", ".join(sorted(srow.drugs) + [f"`{r}`" for r in srow.row.recommendations])
-        action = srow.row.action
+        action: str = srow.row.action
         if srow.row.dose:
             action += f": {srow.row.dose}"
         if srow.row.at_most:
