@@ -43,7 +43,7 @@ _AGAINST = frozenset(("avoid", "contraindicated"))
 _OFFER = frozenset(("do", "consider"))
 
 
-@dataclass
+@dataclass(slots=True)
 class _Draft:
     row: CompiledRow
     action: str
