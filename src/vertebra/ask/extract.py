@@ -96,10 +96,10 @@ class _Compiled:
     value_order: tuple[tuple[str, tuple[tuple[int, Any], ...]], ...]
     numbers: tuple[tuple[str, tuple[re.Pattern[str], ...], int | None, float, float], ...]
     drugs: tuple[tuple[str, re.Pattern[str], str], ...]
-    current: tuple[str, ...]
-    allergy: tuple[str, ...]
-    not_topic: tuple[str, ...]
-    allergy_classes: tuple[tuple[str, re.Pattern[str]], ...]
+    current: dict[str, tuple[re.Pattern[str], ...]]
+    allergy: dict[str, tuple[re.Pattern[str], ...]]
+    not_topic: dict[str, tuple[re.Pattern[str], ...]]
+    allergy_classes: tuple[tuple[str, tuple[re.Pattern[str], ...]], ...]
 
 
 @cache
@@ -129,6 +129,10 @@ def _compiled() -> _Compiled:
     for drug, names in data.drugs.items():
         alt = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
         drugs.append((drug, re.compile(rf"(?<![a-z])(?:{alt})(?![a-z])"), alt))
+
+    def templates(ts: list[str], alt: str) -> tuple[re.Pattern[str], ...]:
+        return tuple(re.compile(t.replace("{drug}", f"(?:{alt})")) for t in ts)
+
     return _Compiled(
         concepts=ConceptSet(concepts),
         labels=labels,
@@ -138,11 +142,12 @@ def _compiled() -> _Compiled:
             for fact, n in data.numbers.items()
         ),
         drugs=tuple(drugs),
-        current=tuple(data.current_drug),
-        allergy=tuple(data.allergy),
-        not_topic=tuple(data.drug_not_topic),
+        current={d: templates(data.current_drug, alt) for d, _, alt in drugs},
+        allergy={d: templates(data.allergy, alt) for d, _, alt in drugs},
+        not_topic={d: templates(data.drug_not_topic, alt) for d, _, alt in drugs},
         allergy_classes=tuple(
-            (name, re.compile("|".join(ps))) for name, ps in data.allergy_classes.items()
+            (name, templates(data.allergy, "|".join(ps)))
+            for name, ps in data.allergy_classes.items()
         ),
     )
 
@@ -279,26 +284,21 @@ def _classes_of(medicines: list[str]) -> set[str]:
 
 def _drugs(out: Extracted, text: str, c: _Compiled) -> None:
     allergies: list[str] = []
-    for name, pattern in c.allergy_classes:
-        for template in c.allergy:
-            a = re.search(template.replace("{drug}", f"(?:{pattern.pattern})"), text)
-            if a:
-                allergies.append(name)
-                break
-    for drug, pattern, alt in c.drugs:
+    for name, patterns in c.allergy_classes:
+        if any(p.search(text) for p in patterns):
+            allergies.append(name)
+    for drug, pattern, _alt in c.drugs:
         m = pattern.search(text)
         if m is None:
             continue
         out.drugs.append(drug)
-        if any(re.search(t.replace("{drug}", f"(?:{alt})"), text) for t in c.not_topic):
+        if any(p.search(text) for p in c.not_topic[drug]):
             out.background_drugs.append(drug)
-        for template in c.allergy:
-            if re.search(template.replace("{drug}", f"(?:{alt})"), text):
-                allergies.append(drug)
-                break
+        if any(p.search(text) for p in c.allergy[drug]):
+            allergies.append(drug)
         else:
-            for template in c.current:
-                cur = re.search(template.replace("{drug}", f"(?:{alt})"), text)
+            for p in c.current[drug]:
+                cur = p.search(text)
                 if cur and not re.search(r"\b(not|never|no longer|stopped)\s+(\w+\s+)?$",
                                          text[max(0, cur.start() - 20) : cur.start()]):  # fmt: skip
                     out.set("osteoporosis_drug", drug, cur.group(0))
