@@ -204,6 +204,9 @@ def _patient(ex: Extracted, layout: Layout, kb: KnowledgeBase) -> _PatientRun:
                 text=ex.unreadable["age"], low=ADULT_AGES[0], high=ADULT_AGES[1]
             )
         )
+    for name, words in ex.unreadable.items():
+        if name != "age":
+            assumptions.append(layout.could_not_read.format(label=kb.label(name), text=words))
     if "age" not in values and "sex" not in values:
         assumed.update(age=ASSUMED_AGE, sex=ASSUMED_SEX)
         assumptions.append(layout.assumed_patient)

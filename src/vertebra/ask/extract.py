@@ -100,6 +100,7 @@ class _Compiled:
     allergy: dict[str, tuple[re.Pattern[str], ...]]
     not_topic: dict[str, tuple[re.Pattern[str], ...]]
     allergy_classes: tuple[tuple[str, tuple[re.Pattern[str], ...]], ...]
+    unreadable: tuple[tuple[str, tuple[re.Pattern[str], ...]], ...]
 
 
 @cache
@@ -148,6 +149,9 @@ def _compiled() -> _Compiled:
         allergy_classes=tuple(
             (name, templates(data.allergy, "|".join(ps)))
             for name, ps in data.allergy_classes.items()
+        ),
+        unreadable=tuple(
+            (fact, tuple(re.compile(p) for p in ps)) for fact, ps in data.unreadable_cues.items()
         ),
     )
 
@@ -327,6 +331,12 @@ def extract(question: str, today: dt.date | None = None) -> Extracted:
         out.set("prior_fragility_fractures", 1, m.group(0))
     _concepts(out, c.concepts.find(text), c)
     _drugs(out, text, c)
+    for fact, cues in c.unreadable:
+        if fact in out.values:
+            continue
+        hit = next((m for p in cues if (m := p.search(text))), None)
+        if hit is not None:
+            out.unreadable[fact] = text[max(0, hit.start() - 15) : hit.end() + 20].strip()
     _sanity(out)
     return out
 
