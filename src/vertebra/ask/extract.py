@@ -13,10 +13,10 @@ import datetime as dt
 import re
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Any
+from typing import Any, get_args
 
 from vertebra.ask.lexicon import extraction
-from vertebra.facts import LEVELS, MEDICINE_CLASSES
+from vertebra.facts import LEVELS, MEDICINE_CLASSES, CurrentBoneDrug
 from vertebra.language import Age, ConceptSet, Finding, Reading, Unreadable, read
 
 _NUMBER_WORDS = {
@@ -46,9 +46,6 @@ _CRCL = re.compile(
 )
 _TSCORE = re.compile(r"\bt-score\s*(?:of|is|was|=|:)?\s*(-|minus )?(\d(?:\.\d+)?)")
 _WEIGHT = re.compile(r"\b(\d{2,3}(?:\.\d+)?)\s*kg\b")
-_DRUG_HISTORY = re.compile(
-    r"(stopped|last (dose|injection|infusion)|since|mg for|(on|taking) \w+ for)\W*(\w+\W+){0,2}$"
-)
 _NOT_BEFORE = re.compile(r"\b(no|not|without)\s+(\w+\s+)?$")
 _PRIOR = re.compile(
     r"\b(?:previous|prior|earlier|old|history of (?:an? )?|had an? )(?:\w+ )?(?:\w+ )?fractures?\b"
@@ -101,6 +98,7 @@ class _Compiled:
     not_topic: dict[str, tuple[re.Pattern[str], ...]]
     allergy_classes: tuple[tuple[str, tuple[re.Pattern[str], ...]], ...]
     unreadable: tuple[tuple[str, tuple[re.Pattern[str], ...]], ...]
+    drug_history: re.Pattern[str]
 
 
 @cache
@@ -153,6 +151,7 @@ def _compiled() -> _Compiled:
         unreadable=tuple(
             (fact, tuple(re.compile(p) for p in ps)) for fact, ps in data.unreadable_cues.items()
         ),
+        drug_history=re.compile(rf"(?:{data.drug_history_before})\W*(\w+\W+){{0,2}}$"),
     )
 
 
@@ -188,7 +187,7 @@ def _durations(out: Extracted, text: str) -> None:
             if re.search(r"\bfor\s*$", before) or re.search(r"\bon \w+\s*$", before):
                 out.set("years_on_osteoporosis_drug", _number(m.group(1)), phrase)
             continue
-        if _DRUG_HISTORY.search(before):
+        if _compiled().drug_history.search(before):
             continue  # a drug's history, not the fracture's age
         out.set("days_since_onset", int(_number(m.group(1)) * _UNIT_DAYS[unit]), phrase)
         break
@@ -341,10 +340,7 @@ def extract(question: str, today: dt.date | None = None) -> Extracted:
     return out
 
 
-_BONE_DRUGS = frozenset(
-    ("alendronate", "risedronate", "ibandronate", "zoledronic_acid", "denosumab", "teriparatide",
-     "abaloparatide", "romosozumab", "raloxifene", "strontium_ranelate", "calcitonin", "none")
-)  # fmt: skip
+_BONE_DRUGS = frozenset(get_args(CurrentBoneDrug))
 
 
 def _sanity(out: Extracted) -> None:

@@ -150,6 +150,7 @@ class Extraction(_Strict):
     allergy: list[str]
     drug_not_topic: list[str]
     unreadable_cues: dict[str, list[str]]
+    drug_history_before: str
 
 
 def _read(name: str) -> Any:
@@ -216,6 +217,7 @@ def extraction() -> Extraction:
             _compile(p, f"extraction.yaml: numbers.{fact}")
             if "(?P<value>" not in p:
                 raise LexiconError(f"extraction.yaml: numbers.{fact}: {p!r} needs a value group")
+    _compile(data.drug_history_before, "extraction.yaml: drug_history_before")
     for fact, patterns in data.unreadable_cues.items():
         if fact not in FACT_NAMES:
             raise LexiconError(f"extraction.yaml: unreadable_cues: unknown fact {fact!r}")
