@@ -192,3 +192,15 @@ def test_a_hostile_question_is_cheap() -> None:
     a = answer("1" * 2000)
     assert time.perf_counter() - start < 1.0
     assert not a.covered
+
+
+def test_a_named_detail_without_a_readable_value_is_reported() -> None:
+    a = answer("L1 #, 82F, CrCl low, alendronate?")
+    assert a.facts is not None
+    assert "creatinine_clearance" not in a.facts.extracted
+    assert "creatinine_clearance" in a.facts.unreadable
+    assert "creatinine_clearance" not in a.facts.assumed
+    assert "Could not read Creatinine clearance" in a.answer
+    # a readable value is not reported as unreadable
+    b = answer("L1 #, 82F, CrCl 25, alendronate?")
+    assert b.facts is not None and not b.facts.unreadable

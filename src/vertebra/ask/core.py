@@ -13,7 +13,7 @@ import datetime as dt
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from vertebra import intake
@@ -127,6 +127,7 @@ def _sentence(text: str) -> str:
 # --------------------------------------------------------------------------- intent
 
 
+@lru_cache(maxsize=256)
 def _topics(low: str) -> list[tuple[Intent, int]]:
     """Every intent the question asks about, in the order it asks, with its score."""
     found: list[tuple[int, Intent, int]] = []
@@ -196,6 +197,9 @@ def _patient(ex: Extracted, layout: Layout, kb: KnowledgeBase) -> _PatientRun:
                 text=ex.unreadable["age"], low=ADULT_AGES[0], high=ADULT_AGES[1]
             )
         )
+    for name, words in ex.unreadable.items():
+        if name != "age":
+            assumptions.append(layout.could_not_read.format(label=kb.label(name), text=words))
     if "age" not in values and "sex" not in values:
         assumed.update(age=ASSUMED_AGE, sex=ASSUMED_SEX)
         assumptions.append(layout.assumed_patient)
@@ -668,16 +672,16 @@ def _declined(ex: Extracted, low: str, kb: KnowledgeBase, layout: Layout) -> lis
         row = rows.get("scope-high-energy-trauma")
         return [layout.declined_trauma] + ([f"{_sentence(row.row.then.title)}"] if row else [])
     levels = bool(ex.values.get("fracture_levels"))
-    fracture = any(f.label in ("fracture", "vertebral_fracture") for f in find_concepts(low))
-    if not (levels and fracture):
-        for site, patterns in m.sites:
-            if any(p.search(low) for p in patterns):
-                return [layout.declined_site.format(site=site)]
+    site = next((k for k, ps in m.sites if any(p.search(low) for p in ps)), None)
     vertebral = levels or any(p.search(low) for p in m.vertebral)
+    if site is None and vertebral:
+        return None  # the common case: no medspaCy pass needed
+    found = [f for f in find_concepts(low) if f.label in ("fracture", "vertebral_fracture")]
+    if site is not None and not (levels and found):
+        return [layout.declined_site.format(site=site)]
     if not vertebral:
         if ex.other_levels:
             return [layout.declined_site.format(site="the cervical spine")]
-        found = [f for f in find_concepts(low) if f.label in ("fracture", "vertebral_fracture")]
         if found and all(f.negated for f in found):
             return [layout.declined_no_fracture]
     return None

@@ -13,10 +13,10 @@ import datetime as dt
 import re
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Any
+from typing import Any, get_args
 
 from vertebra.ask.lexicon import extraction
-from vertebra.facts import LEVELS, MEDICINE_CLASSES
+from vertebra.facts import LEVELS, MEDICINE_CLASSES, CurrentBoneDrug
 from vertebra.language import Age, ConceptSet, Finding, Reading, Unreadable, read
 
 _NUMBER_WORDS = {
@@ -46,9 +46,6 @@ _CRCL = re.compile(
 )
 _TSCORE = re.compile(r"\bt-score\s*(?:of|is|was|=|:)?\s*(-|minus )?(\d(?:\.\d+)?)")
 _WEIGHT = re.compile(r"\b(\d{2,3}(?:\.\d+)?)\s*kg\b")
-_DRUG_HISTORY = re.compile(
-    r"(stopped|last (dose|injection|infusion)|since|mg for|(on|taking) \w+ for)\W*(\w+\W+){0,2}$"
-)
 _NOT_BEFORE = re.compile(r"\b(no|not|without)\s+(\w+\s+)?$")
 _PRIOR = re.compile(
     r"\b(?:previous|prior|earlier|old|history of (?:an? )?|had an? )(?:\w+ )?(?:\w+ )?fractures?\b"
@@ -96,10 +93,12 @@ class _Compiled:
     value_order: tuple[tuple[str, tuple[tuple[int, Any], ...]], ...]
     numbers: tuple[tuple[str, tuple[re.Pattern[str], ...], int | None, float, float], ...]
     drugs: tuple[tuple[str, re.Pattern[str], str], ...]
-    current: tuple[str, ...]
-    allergy: tuple[str, ...]
-    not_topic: tuple[str, ...]
-    allergy_classes: tuple[tuple[str, re.Pattern[str]], ...]
+    current: dict[str, tuple[re.Pattern[str], ...]]
+    allergy: dict[str, tuple[re.Pattern[str], ...]]
+    not_topic: dict[str, tuple[re.Pattern[str], ...]]
+    allergy_classes: tuple[tuple[str, tuple[re.Pattern[str], ...]], ...]
+    unreadable: tuple[tuple[str, tuple[re.Pattern[str], ...]], ...]
+    drug_history: re.Pattern[str]
 
 
 @cache
@@ -129,6 +128,10 @@ def _compiled() -> _Compiled:
     for drug, names in data.drugs.items():
         alt = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
         drugs.append((drug, re.compile(rf"(?<![a-z])(?:{alt})(?![a-z])"), alt))
+
+    def templates(ts: list[str], alt: str) -> tuple[re.Pattern[str], ...]:
+        return tuple(re.compile(t.replace("{drug}", f"(?:{alt})")) for t in ts)
+
     return _Compiled(
         concepts=ConceptSet(concepts),
         labels=labels,
@@ -138,12 +141,17 @@ def _compiled() -> _Compiled:
             for fact, n in data.numbers.items()
         ),
         drugs=tuple(drugs),
-        current=tuple(data.current_drug),
-        allergy=tuple(data.allergy),
-        not_topic=tuple(data.drug_not_topic),
+        current={d: templates(data.current_drug, alt) for d, _, alt in drugs},
+        allergy={d: templates(data.allergy, alt) for d, _, alt in drugs},
+        not_topic={d: templates(data.drug_not_topic, alt) for d, _, alt in drugs},
         allergy_classes=tuple(
-            (name, re.compile("|".join(ps))) for name, ps in data.allergy_classes.items()
+            (name, templates(data.allergy, "|".join(ps)))
+            for name, ps in data.allergy_classes.items()
         ),
+        unreadable=tuple(
+            (fact, tuple(re.compile(p) for p in ps)) for fact, ps in data.unreadable_cues.items()
+        ),
+        drug_history=re.compile(rf"(?:{data.drug_history_before})\W*(\w+\W+){{0,2}}$"),
     )
 
 
@@ -179,7 +187,7 @@ def _durations(out: Extracted, text: str) -> None:
             if re.search(r"\bfor\s*$", before) or re.search(r"\bon \w+\s*$", before):
                 out.set("years_on_osteoporosis_drug", _number(m.group(1)), phrase)
             continue
-        if _DRUG_HISTORY.search(before):
+        if _compiled().drug_history.search(before):
             continue  # a drug's history, not the fracture's age
         out.set("days_since_onset", int(_number(m.group(1)) * _UNIT_DAYS[unit]), phrase)
         break
@@ -279,26 +287,21 @@ def _classes_of(medicines: list[str]) -> set[str]:
 
 def _drugs(out: Extracted, text: str, c: _Compiled) -> None:
     allergies: list[str] = []
-    for name, pattern in c.allergy_classes:
-        for template in c.allergy:
-            a = re.search(template.replace("{drug}", f"(?:{pattern.pattern})"), text)
-            if a:
-                allergies.append(name)
-                break
-    for drug, pattern, alt in c.drugs:
+    for name, patterns in c.allergy_classes:
+        if any(p.search(text) for p in patterns):
+            allergies.append(name)
+    for drug, pattern, _alt in c.drugs:
         m = pattern.search(text)
         if m is None:
             continue
         out.drugs.append(drug)
-        if any(re.search(t.replace("{drug}", f"(?:{alt})"), text) for t in c.not_topic):
+        if any(p.search(text) for p in c.not_topic[drug]):
             out.background_drugs.append(drug)
-        for template in c.allergy:
-            if re.search(template.replace("{drug}", f"(?:{alt})"), text):
-                allergies.append(drug)
-                break
+        if any(p.search(text) for p in c.allergy[drug]):
+            allergies.append(drug)
         else:
-            for template in c.current:
-                cur = re.search(template.replace("{drug}", f"(?:{alt})"), text)
+            for p in c.current[drug]:
+                cur = p.search(text)
                 if cur and not re.search(r"\b(not|never|no longer|stopped)\s+(\w+\s+)?$",
                                          text[max(0, cur.start() - 20) : cur.start()]):  # fmt: skip
                     out.set("osteoporosis_drug", drug, cur.group(0))
@@ -327,14 +330,17 @@ def extract(question: str, today: dt.date | None = None) -> Extracted:
         out.set("prior_fragility_fractures", 1, m.group(0))
     _concepts(out, c.concepts.find(text), c)
     _drugs(out, text, c)
+    for fact, cues in c.unreadable:
+        if fact in out.values:
+            continue
+        hit = next((m for p in cues if (m := p.search(text))), None)
+        if hit is not None:
+            out.unreadable[fact] = text[max(0, hit.start() - 15) : hit.end() + 20].strip()
     _sanity(out)
     return out
 
 
-_BONE_DRUGS = frozenset(
-    ("alendronate", "risedronate", "ibandronate", "zoledronic_acid", "denosumab", "teriparatide",
-     "abaloparatide", "romosozumab", "raloxifene", "strontium_ranelate", "calcitonin", "none")
-)  # fmt: skip
+_BONE_DRUGS = frozenset(get_args(CurrentBoneDrug))
 
 
 def _sanity(out: Extracted) -> None:

@@ -95,6 +95,7 @@ class Layout(_Strict):
     egfr_as_crcl: str
     age_range: str
     age_unreadable: str
+    could_not_read: str
     age_heading: str
     age_only_at: str
     declined_heading: str
@@ -148,6 +149,8 @@ class Extraction(_Strict):
     current_drug: list[str]
     allergy: list[str]
     drug_not_topic: list[str]
+    unreadable_cues: dict[str, list[str]]
+    drug_history_before: str
 
 
 def _read(name: str) -> Any:
@@ -214,6 +217,12 @@ def extraction() -> Extraction:
             _compile(p, f"extraction.yaml: numbers.{fact}")
             if "(?P<value>" not in p:
                 raise LexiconError(f"extraction.yaml: numbers.{fact}: {p!r} needs a value group")
+    _compile(data.drug_history_before, "extraction.yaml: drug_history_before")
+    for fact, patterns in data.unreadable_cues.items():
+        if fact not in FACT_NAMES:
+            raise LexiconError(f"extraction.yaml: unreadable_cues: unknown fact {fact!r}")
+        for p in patterns:
+            _compile(p, f"extraction.yaml: unreadable_cues.{fact}")
     for flag, patterns in data.red_flags.items():
         if flag not in RED_FLAGS:
             raise LexiconError(f"extraction.yaml: red_flags: unknown red flag {flag!r}")

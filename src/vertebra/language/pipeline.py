@@ -177,26 +177,34 @@ class ConceptSet:
                     hits[(label, m.start(), m.end())] = None
         if not hits:
             return []
+        if not _may_modify(text):
+            return [
+                Finding(label, text[a:b], a, b, False, False, False, False, False)
+                for label, a, b in sorted(hits, key=lambda h: (h[1], h[2]))
+            ]
         nlp = _context_only()
         doc = nlp.make_doc(text)
         spans = []
+        kept: list[tuple[int, int]] = []
         for label, start, end in hits:
             span = doc.char_span(start, end, label=label, alignment_mode="expand")
             if span is not None:
                 spans.append(Span(doc, span.start, span.end, label=label))
+                kept.append((start, end))
         doc.spans["targets"] = spans
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=r"\[W036\]")
             for _, proc in nlp.pipeline:
                 doc = proc(doc)
         out = []
-        for span in doc.spans["targets"]:
+        # the regular expression's own extent (spans are widened to whole tokens)
+        for span, (start, end) in zip(doc.spans["targets"], kept, strict=True):
             out.append(
                 Finding(
                     label=span.label_,
-                    text=span.text,
-                    start=span.start_char,
-                    end=span.end_char,
+                    text=text[start:end],
+                    start=start,
+                    end=end,
                     negated=bool(span._.is_negated),
                     uncertain=bool(span._.is_uncertain),
                     historical=bool(span._.is_historical),
@@ -206,3 +214,43 @@ class ConceptSet:
             )
         out.sort(key=lambda f: (f.start, f.end))
         return out
+
+
+@cache
+def _triggers() -> frozenset[str] | None:
+    """Every word that can start a ConText modifier (terminations and pseudo-modifiers aside);
+    ``None`` when some rule is a regular expression and no such list can be made."""
+    context = _context_only().get_pipe("medspacy_context")
+    words: set[str] = set()
+    for rule in context.rules:
+        if rule.direction in ("TERMINATE", "PSEUDO"):
+            continue
+        pattern = rule.pattern
+        if pattern is None:
+            words.add(rule.literal.lower().split()[0])
+            continue
+        if isinstance(pattern, str):
+            return None
+        for token in pattern:  # the first token's words; an optional token adds the next one's
+            low = token.get("LOWER")
+            if isinstance(low, str):
+                words.add(low.lower())
+            elif isinstance(low, dict) and "IN" in low:
+                words.update(str(w).lower() for w in low["IN"])
+            else:
+                return None
+            if token.get("OP") not in ("?", "*"):
+                break
+    return frozenset(words)
+
+
+def _may_modify(text: str) -> bool:
+    """False when no ConText modifier can occur in ``text`` (then every target is affirmed and
+    the spaCy pass is skipped). A question mark ending the text modifies nothing."""
+    triggers = _triggers()
+    if triggers is None:
+        return True
+    import re
+
+    tokens = re.findall(r"[a-z0-9']+|[^\sa-z0-9]", text.rstrip(" ?.!"))
+    return any(t in triggers for t in tokens)
