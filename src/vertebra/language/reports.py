@@ -184,6 +184,11 @@ def _nlp() -> Any:
     return nlp
 
 
+def load() -> None:
+    """Build the reader's pipeline now (before forking workers, which then share it)."""
+    _nlp()
+
+
 @cache
 def _compiled() -> dict[str, Any]:
     r = rules()
