@@ -280,6 +280,8 @@ def main() -> None:
     ap.add_argument("--spark", action="store_true", help="also time the Spark engine")
     ap.add_argument("--runs", default="python,bare,parse,coded,screen",
                     help="comma-separated runs (python, bare, parse, coded, screen)")
+    ap.add_argument("--results", default="results.json",
+                    help="file name under bench/screen for the figures")
     ap.add_argument("--child", choices=sorted(RUNS), help=argparse.SUPPRESS)
     ap.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -349,7 +351,8 @@ def main() -> None:
         "command": f"uv run --frozen python bench/screen/run.py --patients {args.patients}"
         + (f" --repeat {args.repeat}" if args.repeat != 3 else "")
         + (f" --runs {args.runs}" if args.runs != "python,bare,parse,coded,screen" else "")
-        + (" --spark" if args.spark else ""),
+        + (" --spark" if args.spark else "")
+        + (f" --results {args.results}" if args.results != "results.json" else ""),
         "runs": runs,
         "targets": {
             "speedup_vs_python": ">= 20",
@@ -376,7 +379,7 @@ def main() -> None:
             "worklist_patients": ours["result"],
             "coded_only_worklist_patients": by["coded"]["result"],
         }
-    (HERE / "results.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    (HERE / args.results).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     print(f"\n{args.patients:,} patients, {size / 1e9:.2f} GB NDJSON; median of runs")
     print(f"{'run':38} {'seconds':>8} {'min':>7} {'CPU s':>7} {'patients/s':>11} "
           f"{'vs coded':>9} {'peak RSS MB':>12}")  # fmt: skip

@@ -297,6 +297,18 @@ def export_warnings(export: ExportFiles) -> list[str]:
     return warnings
 
 
+def _preload_report_reader(export: ExportFiles) -> None:
+    """Import and build the report reader (spaCy, medspaCy: seconds of CPU) on a thread while
+    the engine parses the export, when the export has report files."""
+    if not (export.files.get("DiagnosticReport") or export.files.get("DocumentReference")):
+        return
+    import threading
+
+    from vertebra.language.reports import load
+
+    threading.Thread(target=load, name="load-report-reader", daemon=True).start()
+
+
 def screen(
     source: Path,
     out_dir: Path,
@@ -313,6 +325,7 @@ def screen(
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="vertebra-screen-") as work:
         export = prepare(export, Path(work))
+        _preload_report_reader(export)
         result = engine.run(export, as_of, progress or (lambda _name: None))
     plan_gaps = PlanGaps(load_plan_engine(), as_of, load_safety_inputs())
     worklist = finish_worklist(result.worklist, as_of, plan_gaps)
