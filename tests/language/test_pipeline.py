@@ -55,3 +55,27 @@ def test_lexicon_rejects_unknown_keys_and_bad_regexes() -> None:
         parse(yaml.safe_dump({**data, "concepts": {"x": ["(unclosed"]}}))
     with pytest.raises(LexiconError, match=r"levels\.letters"):
         parse(yaml.safe_dump({**data, "levels": {**data["levels"], "letters": {"q": "Q"}}}))
+
+
+def test_concept_sets_skip_spacy_only_when_nothing_can_modify() -> None:
+    """The shortcut (no ConText trigger word: every target affirmed) gives the same findings as
+    the full medspaCy pass."""
+    import sys
+
+    from vertebra.language import ConceptSet, normalise
+
+    pipeline_module = sys.modules["vertebra.language.pipeline"]
+    cs = ConceptSet({"neuro": [r"\bweakness\b"], "cancer": [r"\bcancer\b"]})
+    for q in ["L1 # with leg weakness, known prostate ca?", "no weakness, mother had cancer",
+              "weakness? cancer?"]:  # fmt: skip
+        text = normalise(q).text
+        fast = cs.find(text)
+        original = pipeline_module._may_modify
+        pipeline_module._may_modify = lambda _text: True
+        try:
+            slow = cs.find(text)
+        finally:
+            pipeline_module._may_modify = original
+        assert fast == slow, q
+    assert not pipeline_module._may_modify("l1 fracture, leg weakness?")
+    assert pipeline_module._may_modify("no weakness")

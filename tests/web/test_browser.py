@@ -200,3 +200,22 @@ def test_fls_page_runs_the_demo_screen(page: Any, artifacts: Path) -> None:
     assert "Vertebral fractures identified" in page.locator(".kpis").inner_text()
     assert page.locator(".worklist tbody tr").count() > 10
     page.screenshot(path=str(artifacts / "fls.png"))
+
+
+def test_ask_answer_renders_citations_and_references(page: Any, artifacts: Path) -> None:
+    """Issue 12: citations are linked superscripts, references a numbered list (not literal
+    ``[^1]`` and not one run-together paragraph)."""
+    page.goto("/ask")
+    page.get_by_label("Question").fill("81F T12 #, 3/52, neuro intact, pain 7/10. next steps?")
+    page.get_by_role("button", name="Ask").click()
+    page.locator("#answer .footnotes").wait_for()
+    answer = page.locator("#answer")
+    assert "[^" not in answer.inner_text()
+    refs = page.locator("#answer .footnotes li")
+    assert refs.count() >= 2
+    first_ref = page.locator("#answer sup.footnote-ref a").first
+    assert first_ref.inner_text() == "[1]"
+    first_ref.click()
+    assert page.url.endswith("#fn1")
+    assert page.locator("#fn1").is_visible()
+    page.screenshot(path=str(artifacts / "ask-footnotes.png"), full_page=True)

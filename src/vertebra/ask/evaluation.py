@@ -134,10 +134,7 @@ def current_extractor(question: str, today: dt.date) -> dict[str, Any]:
     """The extraction ``answer()`` uses, as contract-named facts (an age range as a list)."""
     from vertebra.ask.extract import extract
 
-    try:
-        ex = extract(question, today=today)  # type: ignore[call-arg]
-    except TypeError:
-        ex = extract(question)
+    ex = extract(question, today=today)
     values = dict(ex.values)
     age_range = getattr(ex, "age_range", None)
     if age_range is not None and "age" not in values:

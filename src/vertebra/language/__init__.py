@@ -28,6 +28,9 @@ Public API (stable):
     lexicon's), optionally the sectionizer. ``find(text, nlp=None) -> list[Finding]`` runs it
     over normalised text; each :class:`Finding` has ``negated``, ``uncertain``, ``historical``,
     ``hypothetical``, ``family``, ``section`` and ``affirmed``.
+``ConceptSet(concepts).find(text)``
+    The same with overlapping concepts allowed (one phrase, several meanings): every regular
+    expression match becomes a ConText target.
 
 Example::
 
@@ -42,12 +45,13 @@ from vertebra.language.ages import Age, Unreadable, read_age
 from vertebra.language.levels import SPINE, LevelMention, parse_levels, vertebral_levels
 from vertebra.language.lexicon import Lexicon, LexiconError, lexicon
 from vertebra.language.normalise import Normalised, normalise
-from vertebra.language.pipeline import Finding, build, find, findings, pipeline
+from vertebra.language.pipeline import ConceptSet, Finding, build, find, findings, pipeline
 from vertebra.language.reader import Reading, read
 
 __all__ = [
     "SPINE",
     "Age",
+    "ConceptSet",
     "Finding",
     "LevelMention",
     "Lexicon",

@@ -42,9 +42,11 @@ def read(
     *,
     known: Iterable[str] = (),
     nlp: Any | None = None,
+    find_concepts: bool = True,
 ) -> Reading:
     """Read ``text``: normalise it (relative dates against ``today``), then levels, age and the
-    concepts with ConText (``nlp``: a pipeline from :func:`~vertebra.language.build`)."""
+    concepts with ConText (``nlp``: a pipeline from :func:`~vertebra.language.build`;
+    ``find_concepts=False`` skips them, for callers with their own :class:`ConceptSet`)."""
     n = normalise(text, today, known)
     mentions = parse_levels(n.text)
     return Reading(
@@ -56,5 +58,5 @@ def read(
         level_mentions=mentions,
         levels=vertebral_levels(n.text),
         age=read_age(n.text),
-        findings=find(n.text, nlp),
+        findings=find(n.text, nlp) if find_concepts else [],
     )

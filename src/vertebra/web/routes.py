@@ -15,7 +15,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
-from markupsafe import Markup, escape
+from markupsafe import Markup
 
 from vertebra.web import fls, pages
 
@@ -153,14 +153,26 @@ def ask_function() -> Callable[[str], Any] | None:
     return answer if callable(answer) else None
 
 
+@cache
+def _markdown() -> Any:
+    """CommonMark with tables and footnotes (mdit-py-plugins); raw HTML disabled."""
+    from markdown_it import MarkdownIt
+    from mdit_py_plugins.footnote import footnote_plugin
+
+    md = MarkdownIt("commonmark", {"html": False}).enable("table").use(footnote_plugin)
+
+    def caption(self: Any, tokens: Any, idx: int, options: Any, env: Any) -> str:
+        # "[1]" for every citation of source 1 (the plugin writes "[1:1]" for repeats)
+        return f"[{tokens[idx].meta['id'] + 1}]"
+
+    md.add_render_rule("footnote_caption", caption)
+    return md
+
+
 def markdown_html(text: str) -> Markup:
-    """Markdown → HTML with raw HTML disabled; plain escaped text if no renderer is present."""
-    try:
-        from markdown_it import MarkdownIt
-    except ImportError:  # pragma: no cover - markdown-it-py comes with typer's rich
-        return Markup("<pre>") + escape(text) + Markup("</pre>")
-    rendered = MarkdownIt("commonmark", {"html": False}).enable("table").render(text)
-    return Markup(rendered)  # html disabled: the renderer escapes the text
+    """Markdown → HTML: citations ``[^n]`` become linked superscripts and the ``[^n]: …``
+    references a numbered list with links back. Raw HTML is disabled (the text is escaped)."""
+    return Markup(_markdown().render(text))
 
 
 def _answer_text(result: Any) -> str:
