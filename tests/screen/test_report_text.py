@@ -106,6 +106,7 @@ def test_report_text_finds_uncoded_vertebral_fractures_with_evidence(tmp_path: P
         "coded": 0, "report_text": 4, "coded+report_text": 2,
     }  # fmt: skip
     assert k["report_text"]["texts_read"] == 12
+    assert k["report_text"]["patients_with_only_uncertain_report_text"] == 1  # "unsure"
     html = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
     assert "vertebral fracture reported, not coded" in html
     assert "DocumentReference/d1: Vertebra plana of L3." in html

@@ -244,6 +244,11 @@ def compute_kpis(
                 for k in ("coded", "report_text", "coded+report_text")
             },
             "vertebral_fracture_reported_not_coded": not_coded,
+            # Not on the worklist: a report leaves a vertebral fracture possible ("cannot
+            # exclude") and nothing else finds a fracture. Counted so that they can be reviewed.
+            "patients_with_only_uncertain_report_text": int(
+                pop["patients_with_only_uncertain_report_text"]
+            ),
         },
         "data_quality": {"unusable_lines": issues},
     }
