@@ -68,7 +68,7 @@ def score(batch: str) -> Score:
 def test_the_set_is_as_described() -> None:
     held, dev = load("heldout"), load("dev")
     assert len(held) >= 100 and len(held) + len(dev) >= 300
-    everything = held + dev
+    everything = held + dev + load("after")
     assert len({i["id"] for i in everything}) == len(everything)
     negatives = [i for i in everything if i["vf"] is False]
     assert len(negatives) >= len(everything) / 3
@@ -80,7 +80,7 @@ def test_the_set_is_as_described() -> None:
 
 @pytest.mark.parametrize(
     ("batch", "sensitivity", "ppv", "f1"),
-    [("heldout", 0.95, 0.93, 0.95), ("dev", 0.98, 0.98, 0.98)],
+    [("heldout", 0.95, 0.93, 0.95), ("dev", 0.98, 0.98, 0.98), ("after", 0.95, 0.88, 0.93)],
 )
 def test_evaluation_floors(batch: str, sensitivity: float, ppv: float, f1: float) -> None:
     s = score(batch)
@@ -143,6 +143,6 @@ def test_trigger_is_a_prefilter_for_every_positive() -> None:
     import re
 
     rx = re.compile(trigger())
-    for item in load("dev") + load("heldout"):
+    for item in load("dev") + load("heldout") + load("after"):
         if item["vf"] is not False:
             assert rx.search(item["t"].lower()), item["id"]

@@ -106,9 +106,34 @@ def test_report_text_finds_uncoded_vertebral_fractures_with_evidence(tmp_path: P
         "coded": 0, "report_text": 4, "coded+report_text": 2,
     }  # fmt: skip
     assert k["report_text"]["texts_read"] == 12
+    assert k["report_text"]["patients_with_only_uncertain_report_text"] == 1  # "unsure"
     html = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
     assert "vertebral fracture reported, not coded" in html
     assert "DocumentReference/d1: Vertebra plana of L3." in html
+
+
+def test_reading_in_worker_processes_gives_the_same_findings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import pyarrow as pa
+
+    from vertebra.screen import reports
+
+    texts = ["Acute L1 compression fracture.", "No compression deformity.",
+             "Cannot exclude a T12 compression fracture.", "Old T4 and T5 wedge fractures.",
+             "Acute L1 compression fracture."] * 3  # fmt: skip
+    candidates = pa.table({
+        "patient_id": [f"p{i}" for i in range(len(texts))],
+        "report_id": [f"DiagnosticReport/r{i}" for i in range(len(texts))],
+        "event_date": pa.array([date(2025, 1, 1)] * len(texts), pa.date32()),
+        "text": texts,
+    })  # fmt: skip
+    serial = reports.read_candidates(candidates, workers=1)
+    monkeypatch.setattr(reports, "PARALLEL_FROM", 2)
+    parallel = reports.read_candidates(candidates, workers=2)
+    assert parallel.equals(serial)
+    assert serial.column("status").to_pylist().count("affirmed") == 3 * (1 + 2 + 1)
+    assert serial.column("status").to_pylist().count("uncertain") == 3
 
 
 @pytest.mark.spark

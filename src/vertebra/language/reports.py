@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import html
 import re
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
@@ -161,8 +162,18 @@ def strip_html(text: str) -> str:
     return html.unescape(_TAGS.sub(" ", text))
 
 
-@cache
+_BUILD = threading.Lock()
+
+
 def _nlp() -> Any:
+    """The reader's pipeline, built once per process (a preloading thread and the reader may
+    ask for it at the same time: one builds, the other waits)."""
+    with _BUILD:
+        return _build_nlp()
+
+
+@cache
+def _build_nlp() -> Any:
     from medspacy.context import ConTextRule
 
     r = rules()
@@ -182,6 +193,11 @@ def _nlp() -> Any:
         ]
     )
     return nlp
+
+
+def load() -> None:
+    """Build the reader's pipeline now (before forking workers, which then share it)."""
+    _nlp()
 
 
 @cache

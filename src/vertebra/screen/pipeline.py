@@ -244,6 +244,11 @@ def compute_kpis(
                 for k in ("coded", "report_text", "coded+report_text")
             },
             "vertebral_fracture_reported_not_coded": not_coded,
+            # Not on the worklist: a report leaves a vertebral fracture possible ("cannot
+            # exclude") and nothing else finds a fracture. Counted so that they can be reviewed.
+            "patients_with_only_uncertain_report_text": int(
+                pop["patients_with_only_uncertain_report_text"]
+            ),
         },
         "data_quality": {"unusable_lines": issues},
     }
@@ -297,6 +302,18 @@ def export_warnings(export: ExportFiles) -> list[str]:
     return warnings
 
 
+def _preload_report_reader(export: ExportFiles) -> None:
+    """Import and build the report reader (spaCy, medspaCy: seconds of CPU) on a thread while
+    the engine parses the export, when the export has report files."""
+    if not (export.files.get("DiagnosticReport") or export.files.get("DocumentReference")):
+        return
+    import threading
+
+    from vertebra.language.reports import load
+
+    threading.Thread(target=load, name="load-report-reader", daemon=True).start()
+
+
 def screen(
     source: Path,
     out_dir: Path,
@@ -313,6 +330,7 @@ def screen(
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="vertebra-screen-") as work:
         export = prepare(export, Path(work))
+        _preload_report_reader(export)
         result = engine.run(export, as_of, progress or (lambda _name: None))
     plan_gaps = PlanGaps(load_plan_engine(), as_of, load_safety_inputs())
     worklist = finish_worklist(result.worklist, as_of, plan_gaps)

@@ -65,14 +65,20 @@ def read_candidates(candidates: pa.Table, workers: int | None = None) -> pa.Tabl
     one row per level of each report that affirms a vertebral fracture, one row per report
     that leaves one uncertain. Deterministic: rows in the candidates' order."""
     texts = candidates.column("text").to_pylist()
+    unique = list(dict.fromkeys(texts))  # reports repeat whole texts ("No acute fracture.")
     n_workers = workers if workers is not None else _workers()
-    if n_workers > 1 and len(texts) >= PARALLEL_FROM:
-        size = -(-len(texts) // (n_workers * 4))
-        chunks = [texts[i : i + size] for i in range(0, len(texts), size)]
+    if n_workers > 1 and len(unique) >= PARALLEL_FROM:
+        from vertebra.language.reports import load
+
+        load()  # build the pipeline once here; forked workers inherit it
+        size = -(-len(unique) // (n_workers * 4))
+        chunks = [unique[i : i + size] for i in range(0, len(unique), size)]
         with ProcessPoolExecutor(n_workers) as pool:
-            results = [r for part in pool.map(_read_texts, chunks) for r in part]
+            read = [r for part in pool.map(_read_texts, chunks) for r in part]
     else:
-        results = _read_texts(texts)
+        read = _read_texts(unique)
+    by_text = dict(zip(unique, read, strict=True))
+    results = [by_text[t] for t in texts]
     pids = candidates.column("patient_id").to_pylist()
     rids = candidates.column("report_id").to_pylist()
     dates = candidates.column("event_date").to_pylist()

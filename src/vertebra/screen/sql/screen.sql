@@ -484,4 +484,7 @@ SELECT
     AS fracture_patients_without_patient_record,
   (SELECT coalesce(sum(n), 0) FROM report_texts WHERE flag = 'ok') AS report_texts_read,
   (SELECT count(*) FROM report_texts WHERE flag = 'ok' AND report_id IS NOT NULL)
-    AS report_texts_with_trigger_words;
+    AS report_texts_with_trigger_words,
+  (SELECT count(DISTINCT patient_id) FROM report_findings WHERE status = 'uncertain'
+     AND patient_id NOT IN (SELECT patient_id FROM index_fracture))
+    AS patients_with_only_uncertain_report_text;
