@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from vertebra import __name__ as _package
-from vertebra.api.errors import ApiError, error_response
+from vertebra.api.errors import ApiError, error_response, validation_errors
 from vertebra.api.limits import BodySizeLimit, BodyTooLarge
 from vertebra.api.routes import router as api_router
 from vertebra.api.state import AppState
@@ -42,6 +42,7 @@ allowed?}]}`; invalid input is HTTP 422 naming every offending field.
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the application. ``settings`` default to :meth:`Settings.from_env`."""
     settings = settings or Settings.from_env()
+    settings.check_serving()
     logging.getLogger("vertebra").setLevel(settings.log_level)
     state = AppState.build(settings)
     if not settings.auth_enabled:
@@ -206,12 +207,7 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = []
-        for item in exc.errors():
-            loc = [p for p in item.get("loc", ()) if p not in ("body", "query", "path")]
-            field = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".")
-            errors.append({"field": field or "(body)", "message": str(item.get("msg", "")),
-                           "type": str(item.get("type", "invalid"))})  # fmt: skip
+        errors = validation_errors(exc)
         fields = ", ".join(dict.fromkeys(e["field"] for e in errors))
         return error_response(422, "invalid_input", f"invalid fields: {fields}", errors)
 

@@ -43,6 +43,8 @@ def load_json(body: bytes) -> Any:
         return json.loads(body, parse_constant=_no_constants)
     except UnicodeDecodeError:
         raise JsonError("the request body is not UTF-8 text") from None
+    except RecursionError:
+        raise JsonError("JSON nested too deeply") from None
     except json.JSONDecodeError as exc:
         raise JsonError(
             f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
@@ -115,3 +117,71 @@ def stored_facts(facts: PatientFacts | None, settings: Settings) -> dict[str, An
     if facts is None or not settings.audit_store_facts:
         return None
     return facts.model_dump(mode="json", exclude_none=True)
+
+
+def too_deep(data: Any, limit: int) -> str | None:
+    """The path of the first value nested deeper than ``limit`` levels (None when within it).
+
+    Iterative, so it cannot itself overflow the stack; checked before anything recursive (the
+    FHIR mapping, the facts model) walks the input."""
+    stack: list[tuple[Any, str, int]] = [(data, "", 1)]
+    while stack:
+        value, path, depth = stack.pop()
+        if isinstance(value, dict):
+            items: Any = ((f"{path}.{k}" if path else str(k), v) for k, v in value.items())
+        elif isinstance(value, list):
+            items = ((f"{path}[{i}]", v) for i, v in enumerate(value))
+        else:
+            continue
+        if depth > limit:
+            return path or "(body)"
+        for sub, child in items:
+            if isinstance(child, dict | list):
+                stack.append((child, sub, depth + 1))
+    return None
+
+
+def check_depth(data: Any, settings: Settings, prefix: str = "") -> None:
+    """HTTP 422 naming the field nested deeper than ``VERTEBRA_MAX_JSON_DEPTH``."""
+    from vertebra.api.errors import invalid_input
+
+    path = too_deep(data, settings.max_json_depth)
+    if path is not None:
+        field_name = f"{prefix}.{path}".strip(".") if prefix else path
+        raise invalid_input([{
+            "field": field_name,
+            "message": f"nested deeper than {settings.max_json_depth} levels "
+                       "(VERTEBRA_MAX_JSON_DEPTH)",
+            "type": "too_deep",
+        }])  # fmt: skip
+
+
+def check_counts(resources: Any, settings: Settings, field_name: str) -> None:
+    """HTTP 413 naming the limit when a Bundle holds more resources, Conditions or Observations
+    than the server considers for one patient (``VERTEBRA_MAX_BUNDLE_RESOURCES`` …)."""
+    from vertebra.api.errors import ApiError
+
+    if isinstance(resources, dict):
+        entries = resources.get("entry")
+        items = [e.get("resource") if isinstance(e, dict) else None
+                 for e in entries] if isinstance(entries, list) else []  # fmt: skip
+    elif isinstance(resources, list):
+        items = resources
+    else:
+        return
+    limits = (
+        (None, settings.max_bundle_resources, "VERTEBRA_MAX_BUNDLE_RESOURCES", "resources"),
+        ("Condition", settings.max_conditions, "VERTEBRA_MAX_CONDITIONS", "Conditions"),
+        ("Observation", settings.max_observations, "VERTEBRA_MAX_OBSERVATIONS", "Observations"),
+    )
+    for rtype, limit, name, noun in limits:
+        count = len(items) if rtype is None else sum(
+            1 for r in items if isinstance(r, dict) and r.get("resourceType") == rtype
+        )
+        if count > limit:
+            raise ApiError(
+                413, "too_many_resources",
+                f"{field_name} holds {count} {noun}; the limit is {limit} ({name})",
+                [{"field": field_name, "message": f"more than {limit} {noun} ({name})",
+                  "type": "too_many_resources"}],
+            )  # fmt: skip

@@ -58,6 +58,18 @@ def invalid_input(errors: list[dict[str, Any]]) -> ApiError:
                     errors)  # fmt: skip
 
 
+def validation_errors(exc: Any) -> list[dict[str, Any]]:
+    """A pydantic / FastAPI validation error as the error shape's ``errors`` (no input values:
+    they may hold patient data)."""
+    errors = []
+    for item in exc.errors():
+        loc = [p for p in item.get("loc", ()) if p not in ("body", "query", "path")]
+        field = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".")
+        errors.append({"field": field or "(body)", "message": str(item.get("msg", "")),
+                       "type": str(item.get("type", "invalid"))})  # fmt: skip
+    return errors
+
+
 def error_response(
     status: int,
     code: str,

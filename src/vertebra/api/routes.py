@@ -7,7 +7,15 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 
-from vertebra.api.core import input_hash, load_json, make_plan, read_patient, stored_facts
+from vertebra.api.core import (
+    check_counts,
+    check_depth,
+    input_hash,
+    load_json,
+    make_plan,
+    read_patient,
+    stored_facts,
+)
 from vertebra.api.errors import ERROR_RESPONSES, invalid_input
 from vertebra.api.state import AppState, get_state
 from vertebra.facts import FactsError, facts_json_schema
@@ -18,6 +26,9 @@ log = logging.getLogger("vertebra.api")
 router = APIRouter(prefix="/api", tags=["api"])
 
 _FACTS_SCHEMA = facts_json_schema()
+#: Request bodies up to this size are planned on the event loop (patient facts, a small
+#: Bundle: a few ms); bigger ones on a worker thread, ``VERTEBRA_PLAN_THREADS`` at a time.
+INLINE_BYTES = 64 * 1024
 _PLAN_BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,
@@ -52,9 +63,14 @@ async def post_plan(request: Request, state: Annotated[AppState, Depends(get_sta
         data = load_json(body)
     except ValueError as exc:
         raise invalid_input(getattr(exc, "errors", [])) from None
-    # CPU-bound and short (a few ms, one small insert): run it on the event loop. A thread hop
-    # would only add GIL hand-offs between the loop and the worker threads under load.
-    text = _plan_and_audit(state, data)
+    check_depth(data, state.settings)
+    check_counts(data, state.settings, "entry")
+    if len(body) <= INLINE_BYTES:
+        # CPU-bound and short (a few ms, one small insert): run it on the event loop. A thread
+        # hop would only add GIL hand-offs between the loop and the worker threads under load.
+        text = _plan_and_audit(state, data)
+    else:  # a big Bundle: off the loop, a bounded number at a time
+        text = await state.offload(_plan_and_audit, state, data)
     return Response(text, media_type="application/json")
 
 
