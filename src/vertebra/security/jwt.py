@@ -270,9 +270,9 @@ class JWTVerifier:
             cached = self._refetch(issuer, state) or cached
             if _has_kid(cached.keys, kid):
                 return cached.keys
-        if len(state.misses) >= self.MAX_MISSES:
-            state.misses.clear()
-        state.misses[kid] = now
+            if len(state.misses) >= self.MAX_MISSES:
+                state.misses.clear()
+            state.misses[kid] = now
         raise AuthError(f"issuer {issuer.iss!r} has no key {kid!r}")
 
     def _state(self, iss: str) -> _IssuerState:
