@@ -48,17 +48,20 @@ def serve_command(
         raise InvalidInput(f"invalid settings: {exc}") from None
     logging_config = log_config(settings.log_level)
     logging.config.dictConfig(logging_config)  # so start-up warnings use the same handler
+    from vertebra.api.limits import server_options
+
     if workers == 1:
         from vertebra.api import create_app
 
         uvicorn.run(create_app(settings), host=host, port=port, log_config=logging_config,
-                    access_log=access_log, server_header=False)  # fmt: skip
+                    access_log=access_log, server_header=False,
+                    **server_options(settings))  # fmt: skip
     elif os.name == "posix":
         _serve_balanced(host, port, workers, logging_config, access_log)
     else:  # each worker process builds its own app from the same environment
         uvicorn.run("vertebra.api:create_app", factory=True, host=host, port=port,
                     workers=workers, log_config=logging_config, access_log=access_log,
-                    server_header=False)  # fmt: skip
+                    server_header=False, **server_options(settings))  # fmt: skip
 
 
 def _listening_socket(host: str, port: int) -> socket.socket:
@@ -84,10 +87,13 @@ def _worker(
 
     from vertebra.api import create_app
     from vertebra.api.balance import BalancedServer
+    from vertebra.api.limits import server_options
     from vertebra.settings import Settings
 
-    config = uvicorn.Config(create_app(Settings.from_env()), log_config=logging_config,
-                            access_log=access_log, server_header=False)  # fmt: skip
+    settings = Settings.from_env()
+    config = uvicorn.Config(create_app(settings), log_config=logging_config,
+                            access_log=access_log, server_header=False,
+                            **server_options(settings))  # fmt: skip
     BalancedServer(config, sock, counts, index).run()
 
 
