@@ -191,9 +191,11 @@ def limited_protocol(
 
 def server_options(settings: Any) -> dict[str, Any]:
     """``uvicorn.Config`` options that apply the connection limits of ``settings``."""
+    protocol = limited_protocol(
+        settings.max_header_bytes, settings.header_timeout_seconds, settings.body_timeout_seconds
+    )
     return {
-        "http": limited_protocol(settings.max_header_bytes, settings.header_timeout_seconds,
-                                 settings.body_timeout_seconds),  # fmt: skip
+        "http": protocol,
         "timeout_keep_alive": settings.keepalive_seconds,
         "h11_max_incomplete_event_size": settings.max_header_bytes,
     }
