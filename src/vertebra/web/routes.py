@@ -103,10 +103,12 @@ def _knowledge_page() -> str:
 # --- fracture liaison (vertebra screen output) -------------------------------------------------
 
 
-def _fls_context() -> dict[str, Any]:
+def _fls_context(demo: bool = False) -> dict[str, Any]:
     kb = pages.kb()
     return {
-        "screen": fls.read(fls.folder()),
+        "screen": fls.read(fls.demo_folder() if demo else fls.folder()),
+        "demo": demo,
+        "real_folder": fls.folder(),
         "columns": fls.SHOWN_COLUMNS,
         "demo_patients": fls.DEMO_PATIENTS,
         "demo_seed": fls.DEMO_SEED,
@@ -115,21 +117,55 @@ def _fls_context() -> dict[str, Any]:
 
 
 @router.get("/fls", response_class=HTMLResponse)
-async def fls_view() -> HTMLResponse:
-    return html(pages.fls_page(await run_in_threadpool(_fls_context)))
+async def fls_view(source: str | None = None) -> HTMLResponse:
+    context = await run_in_threadpool(_fls_context, source == "demo")
+    return html(pages.fls_page(context))
+
+
+def same_origin(request: Request) -> bool:
+    """The request comes from a page of this server: its ``Origin`` (or, failing that, its
+    ``Referer``) has the scheme, host and port the request was sent to, or those of
+    ``VERTEBRA_PUBLIC_BASE_URL``. A request with neither header is refused."""
+    from vertebra.security.fetch import origin
+
+    sent = request.headers.get("origin") or request.headers.get("referer")
+    if not sent or sent == "null":
+        return False
+    try:
+        theirs = origin(sent)
+    except ValueError:
+        return False
+    ours = {f"{request.url.scheme}://{request.url.netloc}"}
+    public = request.app.state.vertebra.settings.public_base_url
+    if public:
+        ours.add(public)
+    for url in ours:
+        try:
+            if origin(url) == theirs:
+                return True
+        except ValueError:
+            continue
+    return False
 
 
 @router.post("/fls/demo")
-async def fls_demo() -> RedirectResponse:
-    await run_in_threadpool(fls.run_demo, fls.folder())
-    return RedirectResponse("/fls", status_code=303)
+async def fls_demo(request: Request) -> Response:
+    if not request.app.state.vertebra.settings.web_writes:
+        return html(pages.not_found_page("State-changing pages are switched off on this "
+                                         "server (VERTEBRA_WEB_WRITES=false)."), 403)  # fmt: skip
+    if not same_origin(request):
+        log.warning("POST /fls/demo refused: not sent from this server's pages")
+        return html(pages.not_found_page("Refused: this form must be sent from this server's "
+                                         "own page (Origin check)."), 403)  # fmt: skip
+    await run_in_threadpool(fls.run_demo, fls.demo_folder())
+    return RedirectResponse("/fls?source=demo", status_code=303)
 
 
 @router.get("/fls/files/{name}")
-async def fls_file(name: str) -> Response:
+async def fls_file(name: str, source: str | None = None) -> Response:
     if name not in fls.FILES:
         return html(pages.not_found_page(f"No file {name!r}."), 404)
-    path = fls.folder() / name
+    path = (fls.demo_folder() if source == "demo" else fls.folder()) / name
     if not path.is_file():
         return html(pages.not_found_page(f"{name} has not been written yet."), 404)
     kinds = {"report.html": "text/html", "worklist.csv": "text/csv"}
