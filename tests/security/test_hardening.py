@@ -200,3 +200,61 @@ def test_ask_question_length_is_capped(make_client: Any) -> None:
     assert r.status_code == 422
     assert r.json()["errors"][0]["field"] == "question"
     assert "VERTEBRA_MAX_QUESTION_CHARS" in r.json()["errors"][0]["message"]
+
+
+def test_api_docs_send_a_csp_or_are_off(make_client: Any) -> None:
+    """Issue 14 item 14: /docs and /redoc load from a CDN: they send a CSP that allows only
+    that CDN and their own inline script (by hash), and VERTEBRA_API_DOCS=false removes them."""
+    import base64
+    import hashlib
+    import re
+
+    client = make_client(auth="disabled")
+    for path in ("/docs", "/redoc"):
+        r = client.get(path)
+        assert r.status_code == 200
+        csp = r.headers["content-security-policy"]
+        assert "default-src 'none'" in csp and "frame-ancestors 'none'" in csp
+        for body in re.findall(r"<script(?![^>]*\bsrc=)[^>]*>(.*?)</script>", r.text, re.S):
+            digest = base64.b64encode(hashlib.sha256(body.encode()).digest()).decode()
+            assert f"'sha256-{digest}'" in csp
+        assert "'unsafe-inline'" not in csp.split("script-src", 1)[1].split(";", 1)[0]
+    off = make_client(auth="disabled", api_docs=False)
+    assert off.get("/docs").status_code == 404
+    assert off.get("/redoc").status_code == 404
+    assert off.get("/openapi.json").status_code == 200
+
+
+def test_server_log_has_no_exception_message(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 14 item 12: an exception escaping the app is logged by uvicorn; its message (which
+    may quote patient data) is withheld, its type and stack kept."""
+    import vertebra.api.routes as routes
+
+    secret = "".join(["Quack", "enbush born ", "19", "46"])  # not on the raising line
+
+    def boom(_facts: Any) -> Any:
+        raise ValueError(secret)
+
+    monkeypatch.setattr(routes, "make_plan", boom)
+    import io
+    import logging
+
+    app = create_app(Settings(database_url=f"sqlite:///{tmp_path / 'a.sqlite3'}",
+                              auth="disabled"))  # fmt: skip
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)  # formats exc_info like uvicorn's handler does
+    uvicorn_log = logging.getLogger("uvicorn.error")
+    try:
+        with LoopbackServer(app) as base:
+            uvicorn_log.addHandler(handler)
+            r = httpx.post(f"{base}/api/plan",
+                           json={"age": 80, "sex": "female", "fracture_levels": ["L1"]})
+    finally:
+        uvicorn_log.removeHandler(handler)
+        app.state.vertebra.close()
+    assert r.status_code == 500 and "Quackenbush" not in r.text
+    text = stream.getvalue()
+    assert "Exception in ASGI application" in text and "ValueError" in text
+    assert "Quackenbush" not in text and "1946" not in text

@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from vertebra import __name__ as _package
 from vertebra.api.errors import ApiError, error_response, validation_errors
-from vertebra.api.limits import BodySizeLimit, BodyTooLarge
+from vertebra.api.limits import BodySizeLimit, BodyTooLarge, DocsSecurityHeaders
 from vertebra.api.routes import router as api_router
 from vertebra.api.state import AppState
 from vertebra.settings import Settings
@@ -44,6 +44,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings.from_env()
     settings.check_serving()
     logging.getLogger("vertebra").setLevel(settings.log_level)
+    _redact_server_logs()
     state = AppState.build(settings)
     if not settings.auth_enabled:
         log.warning(
@@ -68,11 +69,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=version,
         description=DESCRIPTION,
         lifespan=lifespan,
+        # Swagger UI and ReDoc load their scripts from a CDN: VERTEBRA_API_DOCS=false turns
+        # them off (the OpenAPI document stays at /openapi.json); when on they get a CSP.
+        docs_url="/docs" if settings.api_docs else None,
+        redoc_url="/redoc" if settings.api_docs else None,
     )
     app.state.vertebra = state
 
     _install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    if settings.api_docs:
+        app.add_middleware(DocsSecurityHeaders)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -104,6 +111,29 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     _include_web(app)
     _extend_openapi(app)
     return app
+
+
+class RedactExceptions(logging.Filter):
+    """Server logs keep an exception's type and stack, never its message: messages may quote
+    input values (patient data). Installed on uvicorn's error logger, which logs every
+    exception that escapes the app ("Exception in ASGI application")."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[0] is not None:
+            kind, _exc, tb = record.exc_info
+            record.msg = (f"{record.getMessage()}: {kind.__name__} (message withheld: it may "
+                          f"hold patient data)\n" + "".join(traceback.format_tb(tb)))  # fmt: skip
+            record.args = None
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+def _redact_server_logs() -> None:
+    for name in ("uvicorn.error", "uvicorn", "vertebra"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactExceptions) for f in logger.filters):
+            logger.addFilter(RedactExceptions())
 
 
 def _warm_up() -> None:
