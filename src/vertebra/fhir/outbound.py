@@ -120,8 +120,8 @@ def _service_request(rec: Recommendation, patient_ref: str | None) -> dict[str, 
 
 
 _ORDER = (
-    "resourceType", "id", "text", "status", "intent", "category", "priority", "doNotPerform", "code",
-    "medicationCodeableConcept", "subject", "performerType", "reasonCode", "note",
+    "resourceType", "id", "text", "status", "intent", "category", "priority", "doNotPerform",
+    "code", "medicationCodeableConcept", "subject", "performerType", "reasonCode", "note",
     "dosageInstruction",
 )  # fmt: skip
 
