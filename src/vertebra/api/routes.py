@@ -59,19 +59,23 @@ _PLAN_BODY: dict[str, Any] = {
 )
 async def post_plan(request: Request, state: Annotated[AppState, Depends(get_state)]) -> Response:
     body = await request.body()
+    if len(body) <= INLINE_BYTES:
+        # CPU-bound and short (a few ms, one small insert): run it on the event loop. A thread
+        # hop would only add GIL hand-offs between the loop and the worker threads under load.
+        text = _read_plan_and_audit(state, body)
+    else:  # a big Bundle (parsing alone takes tens of ms): off the loop, a bounded number
+        text = await state.offload(_read_plan_and_audit, state, body)
+    return Response(text, media_type="application/json")
+
+
+def _read_plan_and_audit(state: AppState, body: bytes) -> str:
     try:
         data = load_json(body)
     except ValueError as exc:
         raise invalid_input(getattr(exc, "errors", [])) from None
     check_depth(data, state.settings)
     check_counts(data, state.settings, "entry")
-    if len(body) <= INLINE_BYTES:
-        # CPU-bound and short (a few ms, one small insert): run it on the event loop. A thread
-        # hop would only add GIL hand-offs between the loop and the worker threads under load.
-        text = _plan_and_audit(state, data)
-    else:  # a big Bundle: off the loop, a bounded number at a time
-        text = await state.offload(_plan_and_audit, state, data)
-    return Response(text, media_type="application/json")
+    return _plan_and_audit(state, data)
 
 
 def _plan_and_audit(state: AppState, data: Any) -> str:

@@ -175,10 +175,14 @@ async def call_service(
     caller = await authenticate_async(request, state, [url], use_jti=False)
     raw = await request.body()
     try:
-        body = parse_body(HookRequest, raw, state)
+        if len(raw) > INLINE_BYTES:  # a big prefetch: parse and plan off the loop, bounded
+            body = await state.offload(parse_body, HookRequest, raw, state)
+        else:
+            body = parse_body(HookRequest, raw, state)
         _validate(service, body)
-        if _may_block(body) or len(raw) > INLINE_BYTES:
-            # network I/O (FHIR fetch) or a big prefetch: off the loop, bounded
+        if _may_block(body):  # network I/O (FHIR fetch, with its deadline): a worker thread
+            cards, event = await run_in_threadpool(_run_hook, state, service, body, caller, url)
+        elif len(raw) > INLINE_BYTES:  # a big prefetch: CPU off the loop, a few at a time
             cards, event = await state.offload(_run_hook, state, service, body, caller, url)
         else:  # CPU-bound and short: a thread hop would only add GIL hand-offs under load
             cards, event = _run_hook(state, service, body, caller, url)
