@@ -3,6 +3,7 @@ accept, vertebra.api.balance), real processes."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -103,3 +104,18 @@ def test_a_killed_worker_is_logged_and_restarted(tmp_path: Path) -> None:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
     assert proc.returncode == 0
+
+
+def test_jwt_mode_without_public_base_url_refuses_to_start(tmp_path: Path) -> None:
+    """Issue 14 item 9: exit 2 with a message naming VERTEBRA_PUBLIC_BASE_URL."""
+    from vertebra.security.devkeys import EhrSigner
+
+    issuers = json.dumps([EhrSigner(iss="https://ehr.example.org").issuer()])
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VERTEBRA_")}
+    env.update({"VERTEBRA_DATABASE_URL": f"sqlite:///{tmp_path / 's.sqlite3'}",
+                "VERTEBRA_TRUSTED_ISSUERS": issuers})  # fmt: skip
+    done = subprocess.run([sys.executable, "-m", "vertebra", "serve", "--port",
+                           str(_free_port())], env=env, capture_output=True, text=True,
+                          timeout=60)  # fmt: skip
+    assert done.returncode == 2
+    assert "VERTEBRA_PUBLIC_BASE_URL is required" in done.stderr

@@ -46,6 +46,7 @@ def serve_command(
         os.environ["VERTEBRA_CONFIG"] = config
     try:
         settings = Settings.from_env()
+        settings.check_serving()
     except SettingsError as exc:
         raise InvalidInput(f"invalid settings: {exc}") from None
     logging_config = log_config(settings.log_level)
