@@ -184,9 +184,12 @@ def test_fls_demo_never_overwrites_real_results_and_needs_same_origin(
     (real / "worklist.csv").write_text("patient_id\nreal-1\n", encoding="utf-8")
     for headers in ({}, {"Origin": "https://evil.example"}, {"Origin": "null"},
                     {"Origin": "http://testserver.evil.example"},
-                    {"Referer": "https://evil.example/page"}):  # fmt: skip
+                    {"Referer": "https://evil.example/page"},
+                    {"Origin": "null", "Sec-Fetch-Site": "cross-site"}):  # fmt: skip
         assert client.post("/fls/demo", headers=headers).status_code == 403
     assert client.post("/fls/demo", headers={"Origin": "http://testserver"}).status_code == 303
+    same = {"Origin": "null", "Sec-Fetch-Site": "same-origin"}  # a browser, no-referrer policy
+    assert client.post("/fls/demo", headers=same).status_code == 303
     assert (real / "worklist.csv").read_text(encoding="utf-8") == "patient_id\nreal-1\n"
     assert (fls.demo_folder() / "worklist.csv").is_file()
 
@@ -202,3 +205,10 @@ def test_fls_demo_can_be_switched_off(tmp_path: Path, data_dir: Path) -> None:
         assert r.status_code == 403 and "VERTEBRA_WEB_WRITES" in r.text
     finally:
         app.state.vertebra.close()
+
+
+def test_ask_page_caps_the_question_length(client: ASGIClient) -> None:
+    """Issue 14 item 4: the web form has the same cap as POST /api/ask."""
+    limit = client.app.state.vertebra.settings.max_question_chars
+    r = client.post("/ask", data={"question": "1" * (limit + 1)})
+    assert r.status_code == 422 and "too long" in r.text

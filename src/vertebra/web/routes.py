@@ -123,13 +123,20 @@ async def fls_view(source: str | None = None) -> HTMLResponse:
 
 
 def same_origin(request: Request) -> bool:
-    """The request comes from a page of this server: its ``Origin`` (or, failing that, its
-    ``Referer``) has the scheme, host and port the request was sent to, or those of
-    ``VERTEBRA_PUBLIC_BASE_URL``. A request with neither header is refused."""
+    """The request comes from a page of this server: the browser says so
+    (``Sec-Fetch-Site: same-origin``), or its ``Origin`` (failing that, its ``Referer``) has the
+    scheme, host and port the request was sent to, or those of ``VERTEBRA_PUBLIC_BASE_URL``.
+    A request with none of these is refused."""
     from vertebra.security.fetch import origin
 
-    sent = request.headers.get("origin") or request.headers.get("referer")
+    if request.headers.get("sec-fetch-site") == "same-origin":
+        # set by the browser itself (pages cannot forge it): with this app's
+        # "Referrer-Policy: no-referrer" a same-origin form POST carries "Origin: null"
+        return True
+    sent = request.headers.get("origin")
     if not sent or sent == "null":
+        sent = request.headers.get("referer")
+    if not sent:
         return False
     try:
         theirs = origin(sent)
@@ -221,6 +228,11 @@ async def ask_post(request: Request) -> HTMLResponse:
         return html(pages.ask_page(False, question, None, None), 404)
     if not question:
         return html(pages.ask_page(True, "", None, "question: please type a question"), 422)
+    limit = request.app.state.vertebra.settings.max_question_chars
+    if len(question) > limit:  # the same cap as POST /api/ask
+        return html(pages.ask_page(True, question[:limit], None,
+                                   f"question: is too long ({len(question)} characters; at most "
+                                   f"{limit})"), 422)  # fmt: skip
     try:
         result = await run_in_threadpool(answer, question)
     except ValueError as exc:  # vertebra.ask.AskError: the message names the field
