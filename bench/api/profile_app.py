@@ -87,7 +87,7 @@ def main() -> int:
             }
         )
         os.environ.pop("VERTEBRA_CONFIG", None)
-        from vertebra.api.app import _warm_up, create_app
+        from vertebra.http.app import _warm_up, create_app
 
         app = create_app()
         _warm_up()  # what the server's lifespan start-up does (gc.freeze, GC thresholds)

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from vertebra.api import create_app
-from vertebra.api.testing import ASGIClient
 from vertebra.cdshooks.services import PREFETCH
+from vertebra.http import create_app
+from vertebra.http.testing import ASGIClient
 from vertebra.security.devkeys import EhrSigner
 from vertebra.settings import Settings
 

@@ -13,14 +13,15 @@ import pytest
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from vertebra.api.testing import LoopbackServer
+from vertebra.http.testing import LoopbackServer
 
 SERVICE = "vertebra-patient-view"
 SIGN = "vertebra-order-sign"
 NOW = "2026-11-21T10:00:00Z"
 KEY_OF = {"Condition": "conditions", "Observation": "observations",
           "MedicationRequest": "medicationRequests",
-          "MedicationStatement": "medicationStatements", "AllergyIntolerance": "allergies"}
+          "MedicationStatement": "medicationStatements", "AllergyIntolerance": "allergies",
+          "MedicationAdministration": "medicationAdministrations"}
 AUTH = {"access_token": "t", "token_type": "Bearer", "expires_in": 300,
         "scope": "patient/*.read", "subject": "vertebra"}
 OUTCOME = {"resourceType": "OperationOutcome",
@@ -42,7 +43,7 @@ def open_fhir(prefetch: dict[str, Any], seen: list[dict[str, str]], fail: int | 
         seen.append(dict(request.headers))
         if fail is not None:
             return JSONResponse(OUTCOME, status_code=fail)
-        return prefetch[KEY_OF[rtype]] or {"resourceType": "Bundle", "type": "searchset"}
+        return prefetch.get(KEY_OF[rtype]) or {"resourceType": "Bundle", "type": "searchset"}
 
     return app
 
@@ -55,7 +56,8 @@ def test_missing_prefetch_is_fetched_with_fhir_server_and_no_authorization(ehr: 
         body["fhirServer"] = f"{base}/fhir"
         r = ehr.call(SERVICE, body)
     assert r.status_code == 200, r.text
-    assert len(seen) == 5 and not any("authorization" in h for h in seen)
+    # 5 needed keys and the optional medicationAdministrations (issue 10f)
+    assert len(seen) == 6 and not any("authorization" in h for h in seen)
     assert r.json()["cards"]
 
 
@@ -105,6 +107,8 @@ def test_prefetched_patient_of_another_id_is_refused(ehr: Any) -> None:
     r = ehr.call(SERVICE, ehr.body("patient-view", prefetch))
     assert r.status_code == 422, r.text
     assert r.json()["errors"][0]["field"] == "prefetch.patient.id"
+    (event,) = ehr.client.app.state.vertebra.store.events()  # an InputError is audited too
+    assert event.outcome == "refused:422:invalid_input"
 
 
 def test_draft_orders_that_are_not_a_bundle_are_400(ehr: Any) -> None:

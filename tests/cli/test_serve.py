@@ -1,5 +1,5 @@
 """``vertebra serve --workers 2``: worker processes sharing one socket (least-connections
-accept, vertebra.api.balance), real processes."""
+accept, vertebra.http.balance), real processes."""
 
 from __future__ import annotations
 

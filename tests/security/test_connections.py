@@ -11,9 +11,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from vertebra.api import create_app
-from vertebra.api.limits import server_options
-from vertebra.api.testing import LoopbackServer
+from vertebra.http import create_app
+from vertebra.http.limits import server_options
+from vertebra.http.testing import LoopbackServer
 from vertebra.settings import Settings
 
 

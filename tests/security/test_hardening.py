@@ -16,8 +16,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from vertebra.api import create_app
-from vertebra.api.testing import LoopbackServer
+from vertebra.http import create_app
+from vertebra.http.testing import LoopbackServer
 from vertebra.security import AuthError, JWTVerifier
 from vertebra.security.devkeys import EhrSigner
 from vertebra.security.jwt import FetchNeeded
@@ -230,7 +230,7 @@ def test_server_log_has_no_exception_message(
 ) -> None:
     """Issue 14 item 12: an exception escaping the app is logged by uvicorn; its message (which
     may quote patient data) is withheld, its type and stack kept."""
-    import vertebra.api.routes as routes
+    import vertebra.http.routers.api as routes
 
     secret = "".join(["Quack", "enbush born ", "19", "46"])  # not on the raising line
 

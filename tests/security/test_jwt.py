@@ -13,8 +13,8 @@ from fastapi import FastAPI
 from joserfc import jwt
 from joserfc.jwk import OctKey
 
-from vertebra.api.testing import LoopbackServer
 from vertebra.cdshooks.services import PREFETCH
+from vertebra.http.testing import LoopbackServer
 from vertebra.security import AuthError, JWTVerifier
 from vertebra.security.devkeys import EhrSigner
 from vertebra.settings import Settings

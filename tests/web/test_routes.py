@@ -6,14 +6,12 @@ import hashlib
 import json
 from pathlib import Path
 
-import pytest
-
 from tests.conftest import EXAMPLES
 from tests.web.conftest import example
 from tests.web.dom import parse
-from vertebra.api.testing import ASGIClient
+from vertebra.http.routers.web import SECURITY_HEADERS
+from vertebra.http.testing import ASGIClient
 from vertebra.web import fls, pages
-from vertebra.web.routes import SECURITY_HEADERS
 
 STATIC = Path(pages.__file__).parent / "static"
 
@@ -140,30 +138,21 @@ def test_fls_folder_problems_are_reported(tmp_path: Path) -> None:
     assert problem is not None and problem.startswith("kpis.json cannot be read")
 
 
-def test_ask_page_hook(client: ASGIClient, monkeypatch: pytest.MonkeyPatch) -> None:
-    from vertebra.web import routes
+def test_ask_page_shows_markdown_and_never_runs_raw_html() -> None:
+    from vertebra.http.routers.web import markdown_html
 
-    monkeypatch.setattr(routes, "ask_function", lambda: None)
-    doc = parse(client.get("/ask").text)
-    assert doc.has_id("ask-unavailable")
-    assert client.post("/ask", data={"question": "x"}).status_code == 404
+    html = parse(str(markdown_html("**Paracetamol** first <b>x</b>")))
+    assert html.tags("strong")[0].text() == "Paracetamol"
+    assert not html.tags("b")  # raw HTML in an answer is shown as text, never run
 
-    def fake(question: str) -> dict[str, object]:
-        return {"answer": f"**Paracetamol** first <b>x</b> — {question}", "citations": []}
 
-    monkeypatch.setattr(routes, "ask_function", lambda: fake)
-    answered = parse(client.post("/ask", data={"question": "pain?"}).text)
-    answer = answered.by_class("answer")[0]
-    assert answer.tags("strong")[0].text() == "Paracetamol"
-    assert not answer.tags("b")  # raw HTML in an answer is shown as text, never run
-    assert client.post("/ask", data={"question": " "}).status_code == 422
+def test_ask_page_refuses_an_empty_question(client: ASGIClient) -> None:
+    response = client.post("/ask", data={"question": " "})
+    assert response.status_code == 422
+    assert "question" in parse(response.text).by_class("field-error")[0].text()
 
 
 def test_ask_page_answers_from_vertebra_ask(client: ASGIClient) -> None:
-    from vertebra.web import routes
-
-    if routes.ask_function() is None:
-        pytest.skip("vertebra.ask is not installed")
     doc = parse(client.get("/ask").text)
     assert doc.by_id("question").tag == "textarea"
     response = client.post("/ask", data={"question": "What is the maximum dose of paracetamol?"})
@@ -195,7 +184,7 @@ def test_fls_demo_never_overwrites_real_results_and_needs_same_origin(
 
 
 def test_fls_demo_can_be_switched_off(tmp_path: Path, data_dir: Path) -> None:
-    from vertebra.api import create_app
+    from vertebra.http import create_app
     from vertebra.settings import Settings
 
     app = create_app(Settings(database_url=f"sqlite:///{tmp_path / 'a.sqlite3'}",
@@ -212,3 +201,17 @@ def test_ask_page_caps_the_question_length(client: ASGIClient) -> None:
     limit = client.app.state.vertebra.settings.max_question_chars
     r = client.post("/ask", data={"question": "1" * (limit + 1)})
     assert r.status_code == 422 and "too long" in r.text
+
+
+def test_ask_answer_footnotes_render_as_a_reference_list() -> None:
+    """Issue 12: the markdown library's footnote plugin renders citations and references."""
+    from vertebra.http.routers.web import markdown_html
+
+    html = str(markdown_html("Paracetamol.[^1][^2] Again.[^1]\n\n## References\n\n"
+                             "[^1]: Title one. Org, 2020. <https://example.org>\n"
+                             "[^2]: Title <b>two</b>.\n"))  # fmt: skip
+    assert "[^" not in html
+    assert html.count('class="footnote-item"') == 2
+    assert '<a href="#fn1" id="fnref1">[1]</a>' in html
+    assert '<a href="#fn1" id="fnref1:1">[1]</a>' in html  # a repeat is still "[1]"
+    assert "&lt;b&gt;two&lt;/b&gt;" in html  # raw HTML stays escaped

@@ -3,14 +3,19 @@
 CDS Hooks 2.0.1: a client may honour "zero, some, or all" prefetch templates. A key that is
 absent was not prefetched; a key whose value is ``null`` was fetched and found nothing; a value
 that is an ``OperationOutcome`` (or a searchset holding only OperationOutcomes) means the data
-could not be obtained. Keys this service did not ask for are ignored, whatever their value.
+could not be obtained. Keys this service did not ask for are never refused: a FHIR resource or
+Bundle under one is read with the rest (e.g. DiagnosticReports for the report-text reader), any
+other value is ignored (:func:`extra`).
 
 Everything the service reads (every key of :data:`~vertebra.cdshooks.services.PREFETCH`) is
-needed: a missing fact must never silently take the negative branch. What is missing or not
-available is fetched from ``fhirServer`` (with the ``fhirAuthorization`` bearer token when one
-is given, and only to that server's origin), within one total deadline per hook call
-(``VERTEBRA_FHIR_TIMEOUT_SECONDS``). HTTP 412 when it cannot be: no ``fhirServer``, the server
-failed, answered an error, or the deadline passed.
+needed, except the keys in :data:`~vertebra.cdshooks.services.OPTIONAL_PREFETCH`: a missing fact
+must never silently take the negative branch. An optional key is fetched when ``fhirServer`` is
+given; when it is missing without one, or its fetch fails, the plan is made without it (what it
+would add stays unknown). What is missing or not available is fetched from ``fhirServer`` (with
+the ``fhirAuthorization`` bearer token when one is given, and only to that server's origin),
+within one total deadline per hook call (``VERTEBRA_FHIR_TIMEOUT_SECONDS``). :class:`PrefetchError`
+(HTTP 412) when a needed key cannot be: no ``fhirServer``, the server failed, answered an error,
+or the deadline passed.
 """
 
 from __future__ import annotations
@@ -23,8 +28,8 @@ from urllib.parse import quote
 
 import httpx
 
-from vertebra.api.errors import ApiError, invalid_input
-from vertebra.cdshooks.services import PREFETCH
+from vertebra.cdshooks.services import OPTIONAL_PREFETCH, PREFETCH
+from vertebra.errors import FieldError, InputError, field_error
 from vertebra.security.fetch import FetchError, get_json, origin, under
 from vertebra.settings import Settings
 
@@ -34,6 +39,18 @@ _TOKEN = re.compile(r"\{\{\s*context\.([A-Za-z0-9_]+)\s*\}\}")
 MAX_PAGES = 10
 #: Largest FHIR response read (bytes).
 MAX_RESPONSE_BYTES = 32 * 1024 * 1024
+
+
+class PrefetchError(Exception):
+    """The prefetch cannot be completed; ``status`` is the HTTP status to answer with (412: no
+    fhirServer to fetch a needed key from, or its fetch failed)."""
+
+    def __init__(self, status: int, code: str, message: str, errors: list[FieldError]) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.errors = errors
 
 
 def render(template: str, context: dict[str, Any]) -> str:
@@ -62,15 +79,27 @@ def not_available(value: Any) -> bool:
 
 
 def known(prefetch: dict[str, Any] | None) -> dict[str, Any]:
-    """The prefetch keys this service asked for; any other key is ignored (CDS Hooks 2.0.1)."""
+    """The prefetch keys this service asked for (checked, fetched when missing)."""
     return {k: v for k, v in (prefetch or {}).items() if k in PREFETCH}
 
 
-def check_shapes(given: dict[str, Any]) -> list[dict[str, Any]]:
+def extra(prefetch: dict[str, Any] | None) -> dict[str, Any]:
+    """Keys this service did not ask for whose value is a FHIR resource or Bundle (such as
+    DiagnosticReports a client sends for the report-text reader): read with the rest, never
+    fetched. Any other unknown key is ignored, whatever its value (CDS Hooks 2.0.1; the spec's
+    own example has ``"user": "123"``)."""
+    return {
+        k: v for k, v in (prefetch or {}).items()
+        if k not in PREFETCH and isinstance(v, dict) and isinstance(v.get("resourceType"), str)
+        and not not_available(v)
+    }  # fmt: skip
+
+
+def check_shapes(given: dict[str, Any]) -> list[FieldError]:
     """Errors for known keys whose value is neither a FHIR resource (object) nor null."""
+    message = "must be a FHIR resource (object) or null"
     return [
-        {"field": f"prefetch.{key}", "message": "must be a FHIR resource (object) or null",
-         "type": "type_error"}
+        field_error(f"prefetch.{key}", message, "type_error")
         for key, value in given.items() if value is not None and not isinstance(value, dict)
     ]  # fmt: skip
 
@@ -88,25 +117,30 @@ def allowed_server(server: str, settings: Settings) -> bool:
 
 def resolve(request: Any, http: httpx.Client, settings: Settings) -> dict[str, Any]:
     """Every prefetch key: the sent ones as sent, the missing or unavailable ones fetched
-    (HTTP 412 when they cannot be)."""
+    (:class:`PrefetchError`, HTTP 412, when a needed one cannot be; an optional one is then
+    left out)."""
     given = known(request.prefetch)
     missing = [key for key in PREFETCH if key not in given or not_available(given[key])]
-    if missing:
-        if request.fhirServer is None:
-            raise ApiError(
+    if request.fhirServer is None:
+        needed = [key for key in missing if key not in OPTIONAL_PREFETCH]
+        if needed:
+            raise PrefetchError(
                 412, "prefetch_missing",
                 "prefetch keys missing or not available and no fhirServer to fetch them from: "
-                f"{', '.join(missing)}",
-                [{"field": f"prefetch.{k}", "message": "missing or not available",
-                  "type": "missing"} for k in missing],
+                f"{', '.join(needed)}",
+                [field_error(f"prefetch.{k}", "missing or not available", "missing")
+                 for k in needed],
             )  # fmt: skip
+        missing = []  # only optional keys: read without them
+    if missing:
         base = str(request.fhirServer).rstrip("/")
         if not allowed_server(base, settings):
-            raise invalid_input([{
-                "field": "fhirServer",
-                "message": "not an allowed FHIR server (VERTEBRA_FHIR_SERVER_ALLOWLIST; "
-                           "http(s), no user name)",
-                "type": "not_allowed"}])  # fmt: skip
+            raise InputError.one(
+                "fhirServer",
+                "not an allowed FHIR server (VERTEBRA_FHIR_SERVER_ALLOWLIST; http(s), no user "
+                "name)",
+                "not_allowed",
+            )
         headers = {"Accept": "application/fhir+json, application/json"}
         auth = request.fhirAuthorization
         if auth is not None:
@@ -114,33 +148,41 @@ def resolve(request: Any, http: httpx.Client, settings: Settings) -> dict[str, A
         deadline = time.monotonic() + settings.fhir_timeout_seconds
         for key in missing:
             query = render(PREFETCH[key], request.context)
-            given[key] = _fetch(http, base, query, headers, key, deadline)
+            try:
+                given[key] = _fetch(http, base, query, headers, key, deadline)
+            except PrefetchError:
+                if key not in OPTIONAL_PREFETCH:
+                    raise
+                log.warning("optional prefetch key %s not fetched: read without it", key)
+                given.pop(key, None)
+    for key in OPTIONAL_PREFETCH:  # sent as not available and not fetched: read without it
+        if key in given and not_available(given[key]):
+            del given[key]
     _check_patient(given.get("patient"), request.context.get("patientId"))
-    return given
+    return {**extra(request.prefetch), **given}
 
 
 def _check_patient(patient: Any, patient_id: Any) -> None:
     if not isinstance(patient, dict):
         return
-    problems = []
     if patient.get("resourceType") != "Patient":
-        problems.append({"field": "prefetch.patient.resourceType", "message": "must be Patient",
-                         "type": "literal_error", "allowed": ["Patient"]})  # fmt: skip
-    elif patient.get("id") != patient_id:
-        problems.append({"field": "prefetch.patient.id",
-                         "message": "is not context.patientId: the prefetch is for another "
-                                    "patient", "type": "patient_mismatch"})  # fmt: skip
-    if problems:
-        raise invalid_input(problems)
+        raise InputError.one("prefetch.patient.resourceType", "must be Patient", "literal_error",
+                             ["Patient"])  # fmt: skip
+    if patient.get("id") != patient_id:
+        raise InputError.one(
+            "prefetch.patient.id",
+            "is not context.patientId: the prefetch is for another patient",
+            "patient_mismatch",
+        )
 
 
-def _unavailable(key: str, why: str) -> ApiError:
+def _unavailable(key: str, why: str) -> PrefetchError:
     # The URL holds the patient id: log the prefetch key, never the URL.
     log.warning("FHIR fetch for prefetch key %s failed: %s", key, why)
-    return ApiError(
+    return PrefetchError(
         412, "fhir_fetch_failed", f"could not fetch {key} from the FHIR server ({why})",
-        [{"field": f"prefetch.{key}", "message": "could not be fetched from fhirServer",
-          "type": "fhir_fetch_failed"}],
+        [field_error(f"prefetch.{key}", "could not be fetched from fhirServer",
+                     "fhir_fetch_failed")],
     )  # fmt: skip
 
 

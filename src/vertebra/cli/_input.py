@@ -1,40 +1,33 @@
-"""CLI input: patient facts JSON or a FHIR R4 Bundle, from a file or standard input."""
+"""CLI input: patient facts JSON or a FHIR R4 Bundle, from a file or standard input, read through
+the one intake (:mod:`vertebra.intake`)."""
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
-from vertebra.cli._app import InvalidInput
-from vertebra.facts import FactsError, PatientFacts, parse_facts
+from vertebra.errors import BODY, InputError
+from vertebra.facts import PatientFacts
+from vertebra.intake import load_json, read_patient
 
 
 def read_json(source: str) -> Any:
-    """Parse JSON from a path or ``-`` (stdin); bad input raises :class:`InvalidInput`."""
+    """Parse JSON from a path or ``-`` (stdin); bad input raises :class:`InputError`."""
     if source == "-":
-        text = sys.stdin.read()
-        name = "standard input"
-    else:
-        path = Path(source)
-        if not path.is_file():
-            raise InvalidInput(f"{source}: no such file")
-        text = path.read_text(encoding="utf-8")
-        name = source
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InvalidInput(f"{name}: not valid JSON: {exc}") from None
+        return load_json(sys.stdin.buffer.read(), "standard input")
+    path = Path(source)
+    if not path.is_file():
+        raise InputError.one(BODY, f"{source}: no such file", "file_not_found")
+    return load_json(path.read_bytes(), source)
 
 
 def facts_from(data: Any) -> PatientFacts:
-    """Patient facts from facts JSON or a FHIR R4 resource/Bundle."""
-    try:
-        if isinstance(data, dict) and "resourceType" in data:
-            from vertebra.fhir import to_facts
+    """Patient facts from facts JSON or a FHIR R4 resource/Bundle (raises ``FactsError``)."""
+    return read_patient(data).facts
 
-            return to_facts(data).facts
-        return parse_facts(data)
-    except FactsError as exc:
-        raise InvalidInput("invalid patient facts: " + str(exc)) from None
+
+def facts_and_evidence(data: Any) -> tuple[PatientFacts, list[Any]]:
+    """Patient facts, and the facts read from report text (FHIR input only)."""
+    patient = read_patient(data)
+    return patient.facts, list(patient.text_evidence)

@@ -6,8 +6,8 @@ from typing import Annotated
 
 import typer
 
-from vertebra.ask import AskError, answer, to_text
-from vertebra.cli._app import Format, InvalidInput, app
+from vertebra.ask import answer, to_text
+from vertebra.cli._app import Format, app
 
 
 @app.command("ask")
@@ -20,10 +20,7 @@ def ask_command(
         import sys
 
         question = sys.stdin.read()
-    try:
-        result = answer(question)
-    except AskError as exc:
-        raise InvalidInput(str(exc)) from None
+    result = answer(question)  # AskError: exit 2 naming the field (vertebra.cli.main)
     if format is Format.json:
         typer.echo(result.to_json())
     elif format is Format.markdown:

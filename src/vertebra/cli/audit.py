@@ -6,7 +6,8 @@ from typing import Annotated
 
 import typer
 
-from vertebra.cli._app import InvalidInput, app
+from vertebra.cli._app import app
+from vertebra.errors import InputError
 
 audit_app = typer.Typer(help="The audit store: check its integrity.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
@@ -28,7 +29,7 @@ def verify_command(
         try:
             database_url = Settings.from_env().database_url
         except SettingsError as exc:
-            raise InvalidInput(f"invalid settings: {exc}") from None
+            raise InputError.one("settings", str(exc)) from None
     store = Store(database_url, migrate=False)
     try:
         report = store.verify_chain()

@@ -14,7 +14,8 @@ from typing import Annotated, Any
 
 import typer
 
-from vertebra.cli._app import InvalidInput, app
+from vertebra.cli._app import app
+from vertebra.errors import InputError
 
 
 def log_config(level: str) -> dict[str, Any]:
@@ -48,13 +49,16 @@ def serve_command(
         settings = Settings.from_env()
         settings.check_serving()
     except SettingsError as exc:
-        raise InvalidInput(f"invalid settings: {exc}") from None
+        raise InputError.one("settings", str(exc)) from None
+    from vertebra.store import require_driver
+
+    require_driver(settings.database_url)
     logging_config = log_config(settings.log_level)
     logging.config.dictConfig(logging_config)  # so start-up warnings use the same handler
-    from vertebra.api.limits import server_options
+    from vertebra.http.limits import server_options
 
     if workers == 1:
-        from vertebra.api import create_app
+        from vertebra.http import create_app
 
         uvicorn.run(create_app(settings), host=host, port=port, log_config=logging_config,
                     access_log=access_log, server_header=False,
@@ -62,7 +66,7 @@ def serve_command(
     elif os.name == "posix":
         _serve_balanced(host, port, workers, logging_config, access_log)
     else:  # each worker process builds its own app from the same environment
-        uvicorn.run("vertebra.api:create_app", factory=True, host=host, port=port,
+        uvicorn.run("vertebra.http:create_app", factory=True, host=host, port=port,
                     workers=workers, log_config=logging_config, access_log=access_log,
                     server_header=False, **server_options(settings))  # fmt: skip
 
@@ -85,12 +89,12 @@ def _worker(
     access_log: bool,
 ) -> None:
     """One worker process: its own app (same environment), connections from the shared socket
-    while it is the least loaded (:mod:`vertebra.api.balance`)."""
+    while it is the least loaded (:mod:`vertebra.http.balance`)."""
     import uvicorn
 
-    from vertebra.api import create_app
-    from vertebra.api.balance import BalancedServer
-    from vertebra.api.limits import server_options
+    from vertebra.http import create_app
+    from vertebra.http.balance import BalancedServer
+    from vertebra.http.limits import server_options
     from vertebra.settings import Settings
 
     settings = Settings.from_env()
@@ -105,7 +109,7 @@ def _serve_balanced(
 ) -> None:
     """``--workers N`` on POSIX: one listening socket shared by the worker processes, each
     accepting only while it has no more open connections than the others (least-connections),
-    so that keep-alive connections are spread evenly (see :mod:`vertebra.api.balance`).
+    so that keep-alive connections are spread evenly (see :mod:`vertebra.http.balance`).
 
     The parent supervises: a worker that exits (killed, crashed) is logged and restarted on
     the same socket; SIGTERM/SIGINT stop them all."""

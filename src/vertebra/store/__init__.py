@@ -33,6 +33,7 @@ try:  # POSIX: serialise SQLite writers across processes with a blocking file lo
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
+from vertebra.errors import FieldError, InputError, field_error, require_extra
 from vertebra.store import chain
 from vertebra.store.models import AuditEvent, Base, CardFeedback, IssuedCard, UsedJti
 
@@ -57,12 +58,8 @@ __all__ = [
 log = logging.getLogger("vertebra.store")
 
 
-class UnknownCardError(LookupError):
+class UnknownCardError(InputError):
     """Feedback names a card (or suggestion) this service never issued."""
-
-    def __init__(self, errors: list[dict[str, Any]]) -> None:
-        self.errors = errors
-        super().__init__("; ".join(f"{e['field']}: {e['message']}" for e in errors))
 
 
 class ReplayError(Exception):
@@ -88,9 +85,16 @@ def _sqlite_pragmas(dbapi_connection: Any, file: bool) -> None:
     cursor.close()
 
 
+def require_driver(url: str) -> None:
+    """:class:`~vertebra.errors.MissingExtra` when ``url`` needs a driver that is an extra."""
+    if make_url(url).get_backend_name() == "postgresql":
+        require_extra("psycopg", "postgres", "a PostgreSQL database (VERTEBRA_DATABASE_URL)")
+
+
 def make_engine(url: str) -> Engine:
     """An engine for ``url``; SQLite gets WAL, a busy timeout and its parent folder created."""
     parsed = make_url(url)
+    require_driver(url)
     if parsed.get_backend_name() != "sqlite":
         return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
     database = parsed.database
@@ -483,28 +487,18 @@ class Store:
     def record_feedback(self, service: str, caller: str, items: Sequence[FeedbackRecord]) -> int:
         """Append feedback on issued cards: all items or none (unknown cards are refused)."""
         with self._write.hold(), self._sessions.begin() as session:
-            errors: list[dict[str, Any]] = []
+            errors: list[FieldError] = []
             for index, item in enumerate(items):
                 card = session.get(IssuedCard, item.card_uuid)
                 if card is None or card.service != service:
-                    errors.append(
-                        {
-                            "field": f"feedback[{index}].card",
-                            "message": f"no card {item.card_uuid!r} was issued by {service}",
-                            "type": "unknown_card",
-                        }
-                    )
+                    message = f"no card {item.card_uuid!r} was issued by {service}"
+                    errors.append(field_error(f"feedback[{index}].card", message, "unknown_card"))
                     continue
                 for j, suggestion in enumerate(item.accepted_suggestions):
                     if suggestion not in card.suggestion_uuids:
-                        errors.append(
-                            {
-                                "field": f"feedback[{index}].acceptedSuggestions[{j}].id",
-                                "message": f"card {item.card_uuid!r} has no suggestion "
-                            f"{suggestion!r}",
-                                "type": "unknown_suggestion",
-                            }
-                        )
+                        where = f"feedback[{index}].acceptedSuggestions[{j}].id"
+                        message = f"card {item.card_uuid!r} has no suggestion {suggestion!r}"
+                        errors.append(field_error(where, message, "unknown_suggestion"))
             if errors:
                 raise UnknownCardError(errors)
             now = datetime.now(UTC)
