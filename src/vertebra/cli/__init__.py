@@ -18,6 +18,7 @@ app = _app.app
 # Each module registers its commands on import; keep this list sorted.
 from vertebra.cli import (  # noqa: E402
     ask,
+    audit,
     knowledge,
     plan,
     screen,
@@ -25,7 +26,7 @@ from vertebra.cli import (  # noqa: E402
     synth,
 )
 
-__all__ = ["app", "ask", "knowledge", "main", "plan", "screen", "serve", "synth"]
+__all__ = ["app", "ask", "audit", "knowledge", "main", "plan", "screen", "serve", "synth"]
 
 
 def main() -> None:

@@ -11,8 +11,9 @@ from vertebra.engine import plan as make_plan
 from vertebra.facts import facts_json_schema
 from vertebra.http.audit import input_hash, stored_facts
 from vertebra.http.errors import ERROR_RESPONSES
+from vertebra.http.limits import INLINE_BYTES, check_counts
 from vertebra.http.state import AppState, get_state
-from vertebra.intake import load_json, read_patient
+from vertebra.intake import check_depth, load_json, read_patient
 from vertebra.plan import Plan
 from vertebra.store import EventRecord
 
@@ -49,11 +50,21 @@ _PLAN_BODY: dict[str, Any] = {
     openapi_extra=_PLAN_BODY,
 )
 async def post_plan(request: Request, state: Annotated[AppState, Depends(get_state)]) -> Response:
-    data = load_json(await request.body())
-    # CPU-bound and short (a few ms, one small insert): run it on the event loop. A thread hop
-    # would only add GIL hand-offs between the loop and the worker threads under load.
-    text = _plan_and_audit(state, data)
+    body = await request.body()
+    if len(body) <= INLINE_BYTES:
+        # CPU-bound and short (a few ms, one small insert): run it on the event loop. A thread
+        # hop would only add GIL hand-offs between the loop and the worker threads under load.
+        text = _read_plan_and_audit(state, body)
+    else:  # a big Bundle (parsing alone takes tens of ms): off the loop, a bounded number
+        text = await state.offload(_read_plan_and_audit, state, body)
     return Response(text, media_type="application/json")
+
+
+def _read_plan_and_audit(state: AppState, body: bytes) -> str:
+    data = load_json(body)  # InputError: HTTP 422 (vertebra.http.app)
+    check_depth(data, state.settings.max_json_depth)
+    check_counts(data, state.settings, "entry")
+    return _plan_and_audit(state, data)
 
 
 def _plan_and_audit(state: AppState, data: Any) -> str:
