@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import with_facts
-from vertebra.engine import plan
+from vertebra.engine import drug_safety, plan
 from vertebra.facts import FACT_NAMES, parse_record_facts
 from vertebra.knowledge import CompiledRow, CompiledSafetyRow, load
 from vertebra.knowledge.conditions import facts_used
@@ -101,3 +101,10 @@ def test_safety_row_unknown_downgrades_do(srow: CompiledSafetyRow) -> None:
             assert r.action != "do", f"{r.id} is 'do' although {srow.row.id} cannot be checked"
             missing = {m.field for m in p.missing_information}
             assert set(facts_used(srow.row.when)) & missing
+    # Whether or not this plan proposes a guarded drug (3 rows' drugs are not proposed with
+    # these facts), the engine's own check of each drug reports the row as undecided.
+    facts = parse_record_facts(with_facts(patch))
+    for drug in sorted(srow.drugs):
+        (finding,) = [f for f in drug_safety(facts, drug) if f.rule == srow.row.id]
+        assert finding.action == "check", (drug, finding)
+        assert set(finding.unknown) & set(facts_used(srow.row.when)), (drug, finding)

@@ -6,7 +6,6 @@ from typing import Annotated
 
 import typer
 
-from vertebra.ask import answer, to_text
 from vertebra.cli._app import Format, app
 
 
@@ -16,6 +15,8 @@ def ask_command(
     format: Annotated[Format, typer.Option("--format", "-f", help="Output format")] = Format.json,
 ) -> None:
     """Answer a clinician's question from the knowledge base, with numbered citations."""
+    from vertebra.ask import answer, to_text  # on first use: bm25s and numpy are slow to import
+
     if question == "-":
         import sys
 

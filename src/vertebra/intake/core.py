@@ -12,7 +12,6 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from vertebra import fhir
 from vertebra.errors import BODY, InputError
 from vertebra.facts import PatientFacts, parse_facts, parse_record_facts
 
@@ -51,7 +50,9 @@ class Input:
 def read_patient(data: Any) -> Input:
     """Patient facts or a FHIR R4 resource/Bundle → facts; raises
     :class:`~vertebra.facts.FactsError` naming every offending field."""
-    if fhir.is_fhir(data):
+    if isinstance(data, dict) and "resourceType" in data:
+        from vertebra import fhir  # on first use: `vertebra plan FACTS.json` starts without it
+
         mapped = fhir.to_facts(data)
         return Input(facts=mapped.facts, kind="fhir", notes=list(mapped.notes))
     return Input(facts=parse_facts(data), kind="facts")
@@ -60,6 +61,8 @@ def read_patient(data: Any) -> Input:
 def from_resources(resources: list[dict[str, Any]]) -> PatientFacts:
     """Facts from FHIR resources (e.g. CDS Hooks prefetch, see
     :func:`vertebra.fhir.prefetch_to_resources`); raises :class:`~vertebra.facts.FactsError`."""
+    from vertebra import fhir
+
     return fhir.to_facts(resources).facts
 
 

@@ -26,10 +26,6 @@ class ExportFiles:
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (file, reason)
     transaction_time: str | None = None
 
-    @property
-    def patients_present(self) -> bool:
-        return bool(self.files.get("Patient"))
-
 
 def _add(export: ExportFiles, rtype: str | None, path: Path) -> None:
     name = path.name
