@@ -7,9 +7,10 @@ unknown vocabulary words and duplicate levels are rejected with an error that na
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
 from vertebra.errors import BODY, FieldError, InputError, field_error
 
@@ -238,6 +239,43 @@ def parse_record_facts(data: dict[str, Any]) -> PatientFacts:
         return RecordFacts.model_validate(data)
     except ValidationError as exc:
         raise FactsError(explain(exc)) from None
+
+
+def value_range(name: str) -> tuple[float | None, float | None]:
+    """The lower and upper bounds of a numeric fact, from the model (the one place they are
+    written); None where there is no bound."""
+    low: float | None = None
+    high: float | None = None
+    stack: list[Any] = list(PatientFacts.model_fields[name].metadata)
+    for arg in get_args(PatientFacts.model_fields[name].annotation):
+        stack.extend(getattr(arg, "__metadata__", ()))
+    for meta in stack:
+        for attr in ("ge", "gt"):
+            if getattr(meta, attr, None) is not None:
+                low = float(getattr(meta, attr))
+        for attr in ("le", "lt"):
+            if getattr(meta, attr, None) is not None:
+                high = float(getattr(meta, attr))
+        stack.extend(getattr(meta, "metadata", ()))
+    return low, high
+
+
+@cache
+def _adapter(name: str) -> TypeAdapter[Any]:
+    info = PatientFacts.model_fields[name]
+    annotation: Any = info.annotation
+    if info.metadata:
+        annotation = Annotated.__class_getitem__((annotation, *info.metadata))  # type: ignore[attr-defined]
+    return TypeAdapter(annotation)
+
+
+def in_range(name: str, value: float) -> bool:
+    """Whether ``value`` is a valid value of the numeric fact ``name`` (its model's bounds)."""
+    try:
+        _adapter(name).validate_python(value)
+    except ValidationError:
+        return False
+    return True
 
 
 def facts_json_schema() -> dict[str, Any]:

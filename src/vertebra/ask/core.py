@@ -25,12 +25,11 @@ from vertebra.engine import context
 from vertebra.engine import plan as make_plan
 from vertebra.facts import FactsError, PatientFacts
 from vertebra.knowledge import CompiledRow, KnowledgeBase
-from vertebra.plan import Plan, Recommendation
+from vertebra.plan import Plan, Recommendation, is_urgent, urgency_rank
 from vertebra.render.markdown import ACTION_WORDS, CATEGORY_TITLES
 
 ASSUMED_AGE = 70
 ASSUMED_SEX = "female"
-_URGENT = ("immediate", "urgent")
 
 
 def _phrase(text: str) -> re.Pattern[str]:
@@ -296,15 +295,14 @@ def _patient_answer(
             if row.row.id in fired:
                 continue
             then = row.row.then
-            wanted = in_focus(then.category, then.drug) or then.urgency in _URGENT
+            wanted = in_focus(then.category, then.drug) or is_urgent(then.urgency)
             if not wanted:
                 continue
             res = row.when(run.ctx)
             if res.value is None:
                 conditional.append(row)
                 unknown_facts.update(dict.fromkeys(sorted(res.unknown)))
-    conditional.sort(key=lambda r: (0 if r.row.then.urgency == "immediate" else 1
-                                    if r.row.then.urgency == "urgent" else 2))  # fmt: skip
+    conditional.sort(key=lambda r: urgency_rank(r.row.then.urgency))
 
     # The direct answer: the plan's strongest items for what was asked, then the urgent
     # branches that depend on facts the question did not give.
@@ -315,7 +313,7 @@ def _patient_answer(
         else (strong + [r for r in focus if r.action == "consider"])[:3]
     )
     sentences = [f"{_sentence(r.title)}{c.notes.cite(r.citations)}" for r in lead]
-    for row in [r for r in conditional if r.row.then.urgency in _URGENT][:3]:
+    for row in [r for r in conditional if is_urgent(r.row.then.urgency)][:3]:
         cond = _lower_first(row.text)
         sentences.append(
             f"{layout.conditional_prefix} {cond}: {_sentence(row.row.then.title)}"
