@@ -52,7 +52,7 @@ def test_row_stays_silent(row: CompiledRow) -> None:
 
 
 def _unknown_cases() -> list[tuple[CompiledRow, str]]:
-    cases = []
+    cases: list[tuple[CompiledRow, str]] = []
     for row in ROWS:
         names = [f for f in facts_used(row.row.when) if f in FACT_NAMES and f not in REQUIRED]
         cases.extend((row, name) for name in names)
