@@ -1,4 +1,4 @@
-"""Patient facts: the input of every plan (contract §1).
+"""Patient facts: the input of every plan (docs/contract.md §1).
 
 Every field but ``age``, ``sex`` and ``fracture_levels`` is optional, and ``None`` means
 *unknown*, never "no". The model is strict: wrong types, out-of-range values, unknown fields,
@@ -131,7 +131,7 @@ class PatientFacts(BaseModel):
     comorbidity_count: NonNegInt | None = None
     conditions: list[Condition] | None = None
     allergies: list[Allergen] | None = None
-    # v2 (contract §1 "Added in v2")
+    # v2 (docs/contract.md §1 "Added in v2")
     medications: list[Medicine] | None = None
     months_since_last_dose: NonNegFloat | None = None
     egfr: Annotated[float, Field(ge=0, le=200)] | None = None
@@ -162,7 +162,7 @@ FACT_NAMES: tuple[str, ...] = tuple(PatientFacts.model_fields)
 class RecordFacts(PatientFacts):
     """Facts read from a health record (FHIR), where a vertebral fracture may be coded without
     its level. ``fracture_levels`` may then be unknown; the plan asks for it to be confirmed.
-    Patient facts sent as JSON (contract §1) always need at least one level."""
+    Patient facts sent as JSON (docs/contract.md §1) always need at least one level."""
 
     fracture_levels: Annotated[list[Level], Field(min_length=1)] | None = None  # type: ignore[assignment]
 

@@ -1,4 +1,4 @@
-"""The plan: the output of every vertebra adapter (contract §2)."""
+"""The plan: the output of every vertebra adapter (docs/contract.md §2)."""
 
 from __future__ import annotations
 

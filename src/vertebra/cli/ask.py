@@ -1,4 +1,4 @@
-"""``vertebra ask "QUESTION"``: a cited answer from the knowledge base (contract §4)."""
+"""``vertebra ask "QUESTION"``: a cited answer from the knowledge base (docs/contract.md §4)."""
 
 from __future__ import annotations
 

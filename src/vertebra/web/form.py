@@ -1,5 +1,5 @@
 """The patient form: which field goes in which group, what kind of input it is, and how the
-posted form becomes patient facts (contract §1).
+posted form becomes patient facts (docs/contract.md §1).
 
 Nothing clinical happens here. An empty input, an "unknown" radio button or an unticked list
 marked "not reviewed" leaves the fact out, which the engine reads as *unknown*. Values are
