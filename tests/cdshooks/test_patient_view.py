@@ -52,7 +52,8 @@ def test_discovery_lists_the_services_with_prefetch(ehr: Any) -> None:
         queries = service["prefetch"].values()
         resource_types = {q.split("/")[0].split("?")[0] for q in queries}
         assert resource_types == {"Patient", "Condition", "Observation", "MedicationRequest",
-                                  "MedicationStatement", "AllergyIntolerance"}  # fmt: skip
+                                  "MedicationStatement", "AllergyIntolerance",
+                                  "MedicationAdministration"}  # fmt: skip
         assert all("{{context.patientId}}" in q for q in queries)
 
 
@@ -167,7 +168,10 @@ def fhir_server(prefetch: dict[str, Any], seen: list[str]) -> FastAPI:
         key = {"Condition": "conditions", "Observation": "observations",
                "MedicationRequest": "medicationRequests",
                "MedicationStatement": "medicationStatements",
-               "AllergyIntolerance": "allergies"}[rtype]  # fmt: skip
+               "AllergyIntolerance": "allergies",
+               "MedicationAdministration": "medicationAdministrations"}[rtype]  # fmt: skip
+        if key not in prefetch:  # a server without this resource type
+            raise HTTPException(404)
         return prefetch[key] or {"resourceType": "Bundle", "type": "searchset", "entry": []}
 
     return app
@@ -186,7 +190,8 @@ def test_missing_prefetch_is_fetched_from_the_fhir_server(ehr: Any) -> None:
                                      "subject": "vertebra"}  # fmt: skip
         r = ehr.call(SERVICE, body)
     assert r.status_code == 200, r.text
-    assert len(seen) == 5 and set(seen) == {"Bearer fhir-access-token"}
+    # 5 required keys and the optional medicationAdministrations (404 here: read without it)
+    assert len(seen) == 6 and set(seen) == {"Bearer fhir-access-token"}
     got = r.json()["cards"]
     assert [(c["summary"], c["indicator"]) for c in got] == [
         (c["summary"], c["indicator"]) for c in expected
@@ -232,3 +237,20 @@ def test_hook_logs_carry_no_patient_data(ehr: Any, caplog: pytest.LogCaptureFixt
         ehr.call(SERVICE, ehr.body("patient-view", None))
     text = "\n".join(r.getMessage() for r in caplog.records)
     assert "Quackenbush" not in text and "1946" not in text and "p1" not in text
+
+
+def test_patient_view_from_a_report_only_prefetch(ehr: Any) -> None:
+    sentence = "Acute L1 compression fracture with marrow oedema."
+    prefetch = ehr.prefetch()
+    prefetch["conditions"] = ehr.searchset()
+    prefetch["reports"] = ehr.searchset(
+        {"resourceType": "DiagnosticReport", "id": "mri-1", "status": "final",
+         "subject": {"reference": "Patient/p1"}, "effectiveDateTime": "2026-11-20",
+         "conclusion": sentence})  # fmt: skip
+    r = ehr.call(SERVICE, ehr.body("patient-view", prefetch))
+    assert r.status_code == 200, r.text
+    cards = r.json()["cards"]
+    for card in cards:
+        check_card(card)
+    (text_card,) = [c for c in cards if c["summary"].startswith("Vertebral fracture read from")]
+    assert f'DiagnosticReport/mri-1 (2026-11-20): "{sentence}"' in text_card["detail"]

@@ -154,3 +154,18 @@ def test_logs_carry_no_patient_data(client: ASGIClient, caplog: pytest.LogCaptur
         client.post("/api/plan", json=dict(BUNDLE, entry=BUNDLE["entry"][:1]))
     text = "\n".join(r.getMessage() for r in caplog.records)
     assert "Quackenbush" not in text and "Zelda" not in text and "1948" not in text
+
+
+def test_report_only_bundle_plan_quotes_the_report(client: ASGIClient) -> None:
+    sentence = "Acute L1 compression fracture with marrow oedema."
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [
+        {"resource": {"resourceType": "Patient", "id": "p1", "gender": "female",
+                      "birthDate": "1946-02-14"}},
+        {"resource": {"resourceType": "DiagnosticReport", "id": "mri-1", "status": "final",
+                      "subject": {"reference": "Patient/p1"},
+                      "effectiveDateTime": "2026-11-20", "conclusion": sentence}}]}  # fmt: skip
+    r = client.post("/api/plan", json=bundle)
+    assert r.status_code == 200, r.text
+    (ev,) = r.json()["facts_from_text"]
+    assert ev["resource"] == "DiagnosticReport/mri-1" and ev["sentence"] == sentence
+    assert ev["levels"] == ["L1"] and ev["acuity"] == "acute"

@@ -35,7 +35,12 @@ def test_real_synthea_export_finds_the_osteoporotic_fracture(
     assert "no_dxa_within_12_weeks" in row["gaps"].split(";")
     assert result.kpis["population"]["patients"] == 13
     skipped = {f["file"] for f in result.kpis["data_quality"]["skipped_files"]}
-    assert "DocumentReference.000.ndjson" in skipped
+    assert "Immunization.000.ndjson" in skipped
+    # Synthea's clinical notes (DocumentReference, base64 text/plain) are read as report text;
+    # none describes a vertebral fracture.
+    assert result.kpis["data_quality"]["files_read"]["DocumentReference"] == 1
+    assert result.kpis["report_text"]["texts_read"] == 1215
+    assert row["found_by"] == "coded" and row["evidence"] is None
 
 
 def test_outputs_are_written_and_consistent(synthetic_export: Path, tmp_path: Path) -> None:
@@ -154,7 +159,8 @@ def test_plan_checks_evaluated_once_per_combination_match_one_by_one(
         expected.append([] if facts is None else drug_gaps(plan_fn(facts, r["current_drug"]),
                                                            r["current_drug"]))  # fmt: skip
     assert found == expected
-    assert any(g.startswith("avoid:denosumab:") for gs in found for g in gs)
+    # (denosumab in advanced CKD is expert-supervised, not avoided: 2024 FDA boxed warning)
+    assert any(g.startswith("avoid:alendronate:") for gs in found for g in gs)
     assert gaps.errors == 0
     # Each combination of drug and safety inputs was evaluated once: far fewer than patients.
     assert 0 < gaps.evaluated < len([r for r in rows if r["current_drug"]])

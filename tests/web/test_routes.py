@@ -160,3 +160,17 @@ def test_ask_page_answers_from_vertebra_ask(client: ASGIClient) -> None:
     assert "4000" in answer.text()
     too_long = client.post("/ask", data={"question": "x" * 100_000})
     assert too_long.status_code in (413, 422)
+
+
+def test_ask_answer_footnotes_render_as_a_reference_list() -> None:
+    """Issue 12: the markdown library's footnote plugin renders citations and references."""
+    from vertebra.http.routers.web import markdown_html
+
+    html = str(markdown_html("Paracetamol.[^1][^2] Again.[^1]\n\n## References\n\n"
+                             "[^1]: Title one. Org, 2020. <https://example.org>\n"
+                             "[^2]: Title <b>two</b>.\n"))  # fmt: skip
+    assert "[^" not in html
+    assert html.count('class="footnote-item"') == 2
+    assert '<a href="#fn1" id="fnref1">[1]</a>' in html
+    assert '<a href="#fn1" id="fnref1:1">[1]</a>' in html  # a repeat is still "[1]"
+    assert "&lt;b&gt;two&lt;/b&gt;" in html  # raw HTML stays escaped

@@ -34,6 +34,15 @@ class AskFacts(_Out):
         description="Facts assumed to run the plan (stated in the answer)"
     )
     assumptions: list[str] = Field(description="The assumptions, as stated in the answer")
+    ranges: dict[str, list[int]] = Field(
+        default_factory=dict,
+        description="Facts given as a range ('in her 80s': age [80, 89]); the plan is checked "
+        "at both ends",
+    )
+    unreadable: dict[str, str] = Field(
+        default_factory=dict,
+        description="Facts present in the question that could not be read (fact -> the words)",
+    )
 
 
 class Match(_Out):

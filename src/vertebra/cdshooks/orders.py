@@ -1,15 +1,15 @@
 """Draft orders against the plan: which drugs are being ordered, and do they conflict?
 
-A draft medication order is matched to the drug vocabulary through the shipped RxNorm value sets
-(``maps_to``), then through the vocabulary words in its text. Conflicts come from the knowledge
-base's drug-safety rows and the recorded allergies, evaluated against this patient's facts by
-the engine's own evaluator: the same rule that turns a recommended drug into ``avoid`` or
-``contraindicated`` in the plan.
+A draft medication order is matched to the drug vocabulary through the shipped value sets
+(RxNorm, WHO ATC; ``maps_to``), then by the drug names in its text (names as data:
+``terminology/medicine-names.yaml``, the same names the FHIR intake uses). Conflicts come from
+the knowledge base's drug-safety rows and the recorded allergies, evaluated against this
+patient's facts by the engine's own evaluator: the same rule that turns a recommended drug into
+``avoid`` or ``contraindicated`` in the plan.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,11 +20,6 @@ from vertebra.knowledge import KnowledgeBase
 DRUG_VALUESETS = ("osteoporosis-medication", "analgesic-medication")
 ORDER_TYPES = ("MedicationRequest", "MedicationOrder", "MedicationStatement", "ServiceRequest",
                "NutritionOrder")  # fmt: skip
-_WORDS = {drug: re.compile(rf"\b{drug.replace('_', '[ _-]?')}\b", re.IGNORECASE) for drug in DRUGS}
-_WORDS["paracetamol"] = re.compile(r"\b(paracetamol|acetaminophen)\b", re.IGNORECASE)
-_WORDS["vitamin_d"] = re.compile(
-    r"\b(vitamin[ _-]?d\d?|cholecalciferol|colecalciferol|ergocalciferol)\b", re.IGNORECASE
-)
 
 
 @dataclass(frozen=True)
@@ -73,9 +68,9 @@ def order_drugs(resource: dict[str, Any]) -> tuple[str, ...]:
         if isinstance(concept.get("text"), str):
             texts.append(concept["text"])
     if not found:
-        joined = " ".join(texts)
-        for drug, pattern in _WORDS.items():
-            if pattern.search(joined):
+        names = terminology.medicine_names()
+        for text in texts:
+            for drug in names.words_in(text, DRUGS):
                 found[drug] = None
     return tuple(found)
 

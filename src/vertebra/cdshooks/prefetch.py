@@ -1,5 +1,7 @@
 """Resolve the prefetch: use what the CDS Client sent, fetch what is missing.
 
+Keys in ``OPTIONAL_PREFETCH`` are fetched when FHIR access is given and otherwise left out.
+
 CDS Hooks 2.0: a prefetch key that is absent was not prefetched (the service may fetch it with
 ``fhirServer`` and ``fhirAuthorization``); a key whose value is ``null`` was fetched and found
 nothing. Without FHIR access, missing prefetch is answered with HTTP 412.
@@ -14,7 +16,7 @@ from urllib.parse import quote
 
 import httpx
 
-from vertebra.cdshooks.services import PREFETCH
+from vertebra.cdshooks.services import OPTIONAL_PREFETCH, PREFETCH
 from vertebra.errors import FieldError, field_error
 from vertebra.settings import Settings
 
@@ -54,6 +56,9 @@ def resolve(request: Any, http: httpx.Client, settings: Settings) -> dict[str, A
         return given
     auth = request.fhirAuthorization
     if request.fhirServer is None or auth is None:
+        missing = [key for key in missing if key not in OPTIONAL_PREFETCH]
+        if not missing:
+            return given  # only optional keys missing: read without them
         raise PrefetchError(
             412,
             "prefetch_missing",
@@ -74,7 +79,12 @@ def resolve(request: Any, http: httpx.Client, settings: Settings) -> dict[str, A
         "Accept": "application/fhir+json, application/json",
     }
     for key in missing:
-        given[key] = _fetch(http, base, render(PREFETCH[key], request.context), headers, key)
+        try:
+            given[key] = _fetch(http, base, render(PREFETCH[key], request.context), headers, key)
+        except PrefetchError:
+            if key not in OPTIONAL_PREFETCH:
+                raise
+            log.warning("optional prefetch key %s not fetched: read without it", key)
     return given
 
 

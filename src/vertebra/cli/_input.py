@@ -25,3 +25,9 @@ def read_json(source: str) -> Any:
 def facts_from(data: Any) -> PatientFacts:
     """Patient facts from facts JSON or a FHIR R4 resource/Bundle (raises ``FactsError``)."""
     return read_patient(data).facts
+
+
+def facts_and_evidence(data: Any) -> tuple[PatientFacts, list[Any]]:
+    """Patient facts, and the facts read from report text (FHIR input only)."""
+    patient = read_patient(data)
+    return patient.facts, list(patient.text_evidence)

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from vertebra.cli._app import Format, app
-from vertebra.cli._input import facts_from, read_json
+from vertebra.cli._input import facts_and_evidence, read_json
 from vertebra.engine import plan as make_plan
 from vertebra.facts import facts_json_schema
 from vertebra.render import to_markdown, to_text
@@ -22,7 +22,10 @@ def plan_command(
     format: Annotated[Format, typer.Option("--format", "-f", help="Output format")] = Format.json,
 ) -> None:
     """Print the cited management plan for one patient."""
-    result = make_plan(facts_from(read_json(file)))
+    facts, from_text = facts_and_evidence(read_json(file))
+    result = make_plan(facts)
+    if from_text:
+        result = result.model_copy(update={"facts_from_text": from_text})
     if format is Format.json:
         typer.echo(result.to_json())
     elif format is Format.text:

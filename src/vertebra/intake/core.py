@@ -45,6 +45,8 @@ class Input:
     facts: PatientFacts
     kind: Kind
     notes: list[str] = field(default_factory=list)
+    #: Facts read from report text (``plan.TextEvidence``): the plan quotes them.
+    text_evidence: list[Any] = field(default_factory=list)
 
 
 def read_patient(data: Any) -> Input:
@@ -54,16 +56,28 @@ def read_patient(data: Any) -> Input:
         from vertebra import fhir  # on first use: `vertebra plan FACTS.json` starts without it
 
         mapped = fhir.to_facts(data)
-        return Input(facts=mapped.facts, kind="fhir", notes=list(mapped.notes))
+        return Input(
+            facts=mapped.facts,
+            kind="fhir",
+            notes=list(mapped.notes),
+            text_evidence=list(mapped.text_evidence),
+        )
     return Input(facts=parse_facts(data), kind="facts")
 
 
-def from_resources(resources: list[dict[str, Any]]) -> PatientFacts:
+def from_resources(resources: list[dict[str, Any]]) -> Input:
     """Facts from FHIR resources (e.g. CDS Hooks prefetch, see
-    :func:`vertebra.fhir.prefetch_to_resources`); raises :class:`~vertebra.facts.FactsError`."""
+    :func:`vertebra.fhir.prefetch_to_resources`), with the facts read from report text;
+    raises :class:`~vertebra.facts.FactsError`."""
     from vertebra import fhir
 
-    return fhir.to_facts(resources).facts
+    mapped = fhir.to_facts(resources)
+    return Input(
+        facts=mapped.facts,
+        kind="fhir",
+        notes=list(mapped.notes),
+        text_evidence=list(mapped.text_evidence),
+    )
 
 
 def from_record(data: dict[str, Any]) -> PatientFacts:

@@ -27,9 +27,15 @@ FACT_INPUTS = (
 )  # fmt: skip
 
 
+# A vertebral fracture described in report text with no coded vertebral fracture.
+REPORTED_NOT_CODED = "vertebral_fracture_reported_not_coded"
+
+
 def coded_gaps(row: Mapping[str, Any]) -> list[str]:
-    """Gaps visible directly in the coded data (ids, stable)."""
+    """Gaps visible directly in the data (ids, stable)."""
     gaps: list[str] = []
+    if row.get("vertebral_fracture") and row.get("vertebral_fracture_coded") is False:
+        gaps.append(REPORTED_NOT_CODED)
     if not row.get("patient_record_found"):
         gaps.append("patient_record_missing")
     if row.get("dxa_within_12_weeks") is False:

@@ -93,6 +93,16 @@ def funnel(kpis: dict[str, Any]) -> Markup:
     return bar_chart(items, n)
 
 
+def _reported_not_coded(worklist: pa.Table) -> list[dict[str, Any]]:
+    """The first rows whose vertebral fracture was found only in report text."""
+    import pyarrow.compute as pc
+
+    gaps = pc.fill_null(worklist["gaps"], "")
+    mask = pc.match_substring(gaps, "vertebral_fracture_reported_not_coded")
+    rows: list[dict[str, Any]] = worklist.filter(mask).slice(0, PREVIEW_ROWS).to_pylist()
+    return rows
+
+
 def render_report(worklist: pa.Table, kpis: dict[str, Any]) -> str:
     text = resources.files(__package__).joinpath("templates").joinpath("report.html.j2")
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
@@ -106,6 +116,7 @@ def render_report(worklist: pa.Table, kpis: dict[str, Any]) -> str:
             [(k, v, str(v)) for k, v in sorted(sites.items(), key=lambda kv: -kv[1])],
             max(sites.values(), default=0),
         ),
+        reported=_reported_not_coded(worklist),
         columns=worklist.column_names,
         preview=worklist.slice(0, PREVIEW_ROWS).to_pylist(),
         total_rows=worklist.num_rows,

@@ -22,6 +22,9 @@ ACTION_LABELS = {
     "consider": "Consider",
     "avoid": "Avoid",
     "contraindicated": "Contraindicated",
+    # Drug-safety row actions (knowledge browser): they change how a drug is given.
+    "adjust": "Adjust dose",
+    "caution": "Caution",
 }
 _MAXIMUM = re.compile(r"(?:^|[;,]\s*)(maximum\s+.+)$", re.IGNORECASE)
 

@@ -60,6 +60,8 @@ async def post_plan(request: Request, state: Annotated[AppState, Depends(get_sta
 def _plan_and_audit(state: AppState, data: Any) -> str:
     patient = read_patient(data)  # InputError: HTTP 422 (vertebra.http.app)
     plan = make_plan(patient.facts)
+    if patient.text_evidence:
+        plan = plan.model_copy(update={"facts_from_text": patient.text_evidence})
     text = plan.to_json()
     state.store.record_event(
         EventRecord(

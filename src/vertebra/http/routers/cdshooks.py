@@ -170,11 +170,25 @@ def _validate(service: Service, body: HookRequest) -> None:
         raise invalid_input(errors)
 
 
-def _facts(resources: list[dict[str, Any]]) -> tuple[PatientFacts | None, list[FieldError]]:
+def _facts_and_evidence(
+    resources: list[dict[str, Any]],
+) -> tuple[PatientFacts | None, list[FieldError], list[Any]]:
+    """Facts, errors, and the facts read from report text (plan.TextEvidence)."""
     try:
-        return from_resources(resources), []
+        patient = from_resources(resources)
+        return patient.facts, [], patient.text_evidence
     except FactsError as exc:
-        return None, exc.errors
+        return None, exc.errors, []
+
+
+def _report_text_card(builder: CardBuilder, evidence: list[Any]) -> dict[str, Any]:
+    """Say that the fracture came from report text, quoting each sentence."""
+    lines = [f'- {e.resource}{f" ({e.date})" if e.date else ""}: "{e.sentence}"' for e in evidence]
+    return builder.info_card(
+        "Vertebral fracture read from a report, not coded",
+        "The plan's fracture facts (levels, acuity) were read from report text:\n"
+        + "\n".join(lines) + "\nConsider coding the fracture in the problem list.",
+    )
 
 
 def _run_hook(
@@ -189,9 +203,11 @@ def _run_hook(
     except prefetching.PrefetchError as exc:
         raise ApiError(exc.status, exc.code, exc.message, exc.errors) from None
     resources = prefetch_to_resources({k: v for k, v in prefetch.items() if v is not None})
-    facts, errors = _facts(resources)
+    facts, errors, evidence = _facts_and_evidence(resources)
     kb = load()
     plan = make_plan(facts) if facts is not None else None
+    if plan is not None and evidence:
+        plan = plan.model_copy(update={"facts_from_text": evidence})
     builder = CardBuilder(plan, kb, url)
     patient_ref = f"Patient/{body.context['patientId']}"
     cards: list[dict[str, Any]] = []
@@ -210,6 +226,8 @@ def _run_hook(
             )
     elif service.hook == "patient-view":
         cards = builder.plan_cards(patient_ref, recommendation_to_resource)
+        if evidence:
+            cards.append(_report_text_card(builder, evidence))
     else:
         selections = body.context.get("selections") if service.hook == "order-select" else None
         for order in draft_orders(body.context["draftOrders"], selections):

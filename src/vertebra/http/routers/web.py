@@ -13,7 +13,6 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
-from markdown_it import MarkdownIt
 from markupsafe import Markup
 
 from vertebra.ask import answer
@@ -142,10 +141,27 @@ async def fls_file(name: str) -> Response:
 # --- ask ---------------------------------------------------------------------------------------
 
 
+@cache
+def _markdown() -> Any:
+    """CommonMark with tables and footnotes (mdit-py-plugins); raw HTML disabled."""
+    from markdown_it import MarkdownIt
+    from mdit_py_plugins.footnote import footnote_plugin
+
+    md = MarkdownIt("commonmark", {"html": False}).enable("table").use(footnote_plugin)
+
+    def caption(self: Any, tokens: Any, idx: int, options: Any, env: Any) -> str:
+        # "[1]" for every citation of source 1 (the plugin writes "[1:1]" for repeats)
+        return f"[{tokens[idx].meta['id'] + 1}]"
+
+    md.add_render_rule("footnote_caption", caption)
+    return md
+
+
 def markdown_html(text: str) -> Markup:
-    """Markdown → HTML with raw HTML disabled (the renderer escapes it)."""
-    rendered = MarkdownIt("commonmark", {"html": False}).enable("table").render(text)
-    return Markup(rendered)
+    """Markdown → HTML: citations ``[^n]`` become linked superscripts and the ``[^n]: …``
+    references a numbered list with links back. Raw HTML is disabled (the text is escaped)."""
+    return Markup(_markdown().render(text))
+
 
 
 @router.get("/ask", response_class=HTMLResponse)
