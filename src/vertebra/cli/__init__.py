@@ -1,4 +1,4 @@
-"""The ``vertebra`` command line: a thin layer over the core (contract §4).
+"""The ``vertebra`` command line: a thin layer over the core (docs/contract.md §4).
 
 Each command lives in its own module and registers itself on :data:`app`.
 Exit codes: 0 success, 2 invalid input (message on stderr names the field), 1 internal error.

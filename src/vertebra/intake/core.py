@@ -12,7 +12,6 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from vertebra import fhir
 from vertebra.errors import BODY, InputError
 from vertebra.facts import PatientFacts, parse_facts, parse_record_facts
 
@@ -87,7 +86,9 @@ class Input:
 def read_patient(data: Any) -> Input:
     """Patient facts or a FHIR R4 resource/Bundle → facts; raises
     :class:`~vertebra.facts.FactsError` naming every offending field."""
-    if fhir.is_fhir(data):
+    if isinstance(data, dict) and "resourceType" in data:
+        from vertebra import fhir  # on first use: `vertebra plan FACTS.json` starts without it
+
         mapped = fhir.to_facts(data)
         return Input(
             facts=mapped.facts,
@@ -102,6 +103,8 @@ def from_resources(resources: list[dict[str, Any]]) -> Input:
     """Facts from FHIR resources (e.g. CDS Hooks prefetch, see
     :func:`vertebra.fhir.prefetch_to_resources`), with the facts read from report text;
     raises :class:`~vertebra.facts.FactsError`."""
+    from vertebra import fhir
+
     mapped = fhir.to_facts(resources)
     return Input(
         facts=mapped.facts,

@@ -78,5 +78,3 @@ class UsedJti(Base):
     jti: Mapped[str] = mapped_column(String(256), primary_key=True)
     expires_at: Mapped[int] = mapped_column(Integer, nullable=False, index=True)
 
-
-APPEND_ONLY_TABLES: tuple[str, ...] = ("audit_events", "issued_cards", "card_feedback")

@@ -1,4 +1,5 @@
-"""The JSON API (contract §5): ``POST /api/plan``, ``GET /api/schema``, ``GET /api/knowledge``."""
+"""The JSON API (docs/contract.md §5): ``POST /api/plan``, ``GET /api/schema``,
+``GET /api/knowledge``."""
 
 from __future__ import annotations
 
@@ -42,8 +43,8 @@ _PLAN_BODY: dict[str, Any] = {
     "/plan",
     summary="A cited management plan for one patient",
     description=(
-        "Body: patient facts (contract §1) or a FHIR R4 Bundle / resource. Answer: the plan "
-        "(contract §2), byte-for-byte what `vertebra plan FILE --format json` prints."
+        "Body: patient facts (docs/contract.md §1) or a FHIR R4 Bundle / resource. Answer: the "
+        "plan (docs/contract.md §2), byte-for-byte what `vertebra plan FILE --format json` prints."
     ),
     response_model=Plan,
     responses=ERROR_RESPONSES,

@@ -1,5 +1,6 @@
-"""``POST /api/ask`` (contract §5): body ``{"question": "…"}``, answer as ``vertebra ask --format
-json``. Invalid input is HTTP 422 with the API's one error shape, naming ``question``."""
+"""``POST /api/ask`` (docs/contract.md §5): body ``{"question": "…"}``, answer as
+``vertebra ask --format json``. Invalid input is HTTP 422 with the API's one error shape, naming
+``question``."""
 
 from __future__ import annotations
 
