@@ -366,9 +366,9 @@ def _summary(
     parts = [f"{kb.show('pathway', pathway).capitalize()} pathway, {phase} phase"]
     if first is not None:
         parts.append(f"first: {first.title}")
-    parts.append(f"{len(recs)} recommendations")
+    parts.append(f"{len(recs)} recommendation{'' if len(recs) == 1 else 's'}")
     if missing:
-        parts.append(f"{len(missing)} facts to document")
+        parts.append(f"{len(missing)} fact{'' if len(missing) == 1 else 's'} to document")
     return "; ".join(parts) + "."
 
 
