@@ -17,6 +17,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from markupsafe import Markup, escape
 
+from vertebra.screen import labels
 from vertebra.web import fls, pages
 
 log = logging.getLogger("vertebra.web")
@@ -91,8 +92,11 @@ async def letter(request: Request, rec_id: str) -> HTMLResponse:
 
 
 @router.get("/knowledge", response_class=HTMLResponse)
-async def knowledge() -> HTMLResponse:
-    return html(await run_in_threadpool(_knowledge_page))
+async def knowledge(q: str = "") -> HTMLResponse:
+    query = q.strip()[:100]
+    if not query:
+        return html(await run_in_threadpool(_knowledge_page))
+    return html(await run_in_threadpool(pages.knowledge_page, query))
 
 
 @cache
@@ -107,7 +111,7 @@ def _fls_context() -> dict[str, Any]:
     kb = pages.kb()
     return {
         "screen": fls.read(fls.folder()),
-        "columns": fls.SHOWN_COLUMNS,
+        "labels": labels,
         "demo_patients": fls.DEMO_PATIENTS,
         "demo_seed": fls.DEMO_SEED,
         "sources": {s.id: f"{s.organisation} {s.year}" for s in kb.sources},
