@@ -143,6 +143,8 @@ class _Run:
         for d in self.kb.derived:
             value: Any = d.spec.default
             unknown: set[str] = set()
+            # unknown is never "no": only a false ask_when keeps its facts out of missing info
+            ask = d.ask_when is None or d.ask_when(self.ctx).value is not False
             for evaluate, case_value, why in d.cases:
                 out = evaluate(self.ctx)
                 if out.value is True:
@@ -151,7 +153,10 @@ class _Run:
                 if out.value is None:
                     unknown |= out.unknown
                     text = why or f"needed to decide the {d.spec.label.lower()}"
-                    self.note_missing(out.unknown, text, f"derived:{d.spec.name}", why is not None)
+                    if ask:
+                        self.note_missing(
+                            out.unknown, text, f"derived:{d.spec.name}", why is not None
+                        )
                     if d.spec.on_unknown == "stop":
                         value = None
                         break

@@ -107,6 +107,11 @@ class Derived(_Strict):
     cases: list[DerivedCase]
     default: str | bool | None = None
     on_unknown: Literal["stop", "continue"] = "stop"
+    ask_when: dict[str, Any] | None = Field(
+        default=None,
+        description="Name the facts this derived fact needs as missing information only when "
+        "this condition is not false (e.g. not for an out-of-scope plan)",
+    )
     references: list[str] = Field(min_length=1)
 
 
