@@ -56,7 +56,8 @@ def axe(page: Any, name: str) -> list[dict[str, Any]]:
             for v in result["violations"]
         ],
         "passes": len(result["passes"]),
-        "incomplete": [v["id"] for v in result["incomplete"]],
+        "incomplete": [{"id": v["id"], "nodes": [n["target"] for n in v["nodes"]]}
+                       for v in result["incomplete"]],
     }  # fmt: skip
     (ARTIFACTS / f"axe-{name}.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     violations: list[dict[str, Any]] = summary["violations"]
