@@ -82,6 +82,11 @@ class Source(_Out):
     organisation: str
     year: int
     url: str | None = None
+    kind: str | None = Field(
+        default=None,
+        description="What the source is: seed (Q&A seed document), guideline, regulatory, "
+        "label, research, codes or indicator",
+    )
 
 
 class Plan(_Out):

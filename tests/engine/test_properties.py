@@ -18,42 +18,108 @@ ORAL_BISPHOSPHONATES = {"alendronate", "risedronate", "ibandronate"}
 NSAIDS = {"naproxen", "diclofenac", "ibuprofen"}
 
 
+BISPHOSPHONATES = ORAL_BISPHOSPHONATES | {"zoledronic_acid"}
+PTH_ANALOGUES = {"teriparatide", "abaloparatide"}
+# Written here independently of medicines.yaml (WHO ATC classes), so the test can disagree with it.
+ANTICOAGULANTS = {"warfarin", "apixaban", "rivaroxaban", "edoxaban", "dabigatran", "heparin",
+                  "enoxaparin", "anticoagulant"}  # fmt: skip
+CNS_DEPRESSANTS = {"diazepam", "lorazepam", "temazepam", "zopiclone", "benzodiazepine",
+                   "morphine", "codeine", "tramadol", "fentanyl", "opioid"}  # fmt: skip
+GI_BLEED_COMEDICATION = {
+    "sertraline", "citalopram", "escitalopram", "fluoxetine", "paroxetine", "venlafaxine",
+    "duloxetine", "ssri_snri", "prednisolone", "prednisone", "dexamethasone", "hydrocortisone",
+    "methylprednisolone", "glucocorticoid", "aspirin", "clopidogrel", "ticagrelor", "prasugrel",
+    "antiplatelet",
+}  # fmt: skip
+
+
+def _renal(facts: dict[str, Any]) -> float | None:
+    """Creatinine clearance, else eGFR (the measure the plan says it used)."""
+    crcl = facts.get("creatinine_clearance")
+    return crcl if crcl is not None else facts.get("egfr")
+
+
+def _allergic(facts: dict[str, Any], drug: str) -> bool:
+    allergies = set(facts.get("allergies") or [])
+    classes = [NSAIDS, {"oxycodone"}, BISPHOSPHONATES]
+    words = {"nsaid": NSAIDS, "opioid": {"oxycodone"}, "bisphosphonate": BISPHOSPHONATES}
+    if drug in allergies or any(drug in words[w] for w in allergies & set(words)):
+        return True
+    return any(drug in c and allergies & c for c in classes)
+
+
+def _could_be_pregnant(facts: dict[str, Any]) -> bool:
+    return facts.get("sex") == "female" and facts.get("postmenopausal") is not True
+
+
 # Contraindications stated in the sources, written here independently of the knowledge files:
 # (drug set, predicate on the facts) -> the drug must never be a 'do' or 'consider'.
 def _contraindicated(facts: dict[str, Any], drug: str) -> bool:
     conds = set(facts.get("conditions") or [])
-    crcl = facts.get("creatinine_clearance")
-    if drug in set(facts.get("allergies") or []):
+    renal = _renal(facts)
+    if _allergic(facts, drug):
         return True
     if drug in ORAL_BISPHOSPHONATES and conds & {
         "oesophageal_disorder",
         "cannot_sit_upright_30_min",
     }:
         return True
-    if drug in ORAL_BISPHOSPHONATES | {"zoledronic_acid"} and "hypocalcaemia" in conds:
+    if drug in BISPHOSPHONATES and "hypocalcaemia" in conds:
         return True
-    if drug == "zoledronic_acid" and crcl is not None and crcl < 35:
+    if drug == "zoledronic_acid" and renal is not None and renal < 35:
         return True
     if drug == "romosozumab" and conds & {"mi_or_stroke_history", "hypocalcaemia"}:
         return True
+    if drug in PTH_ANALOGUES:
+        if renal is not None and renal < 30:
+            return True
+        if _could_be_pregnant(facts) and (facts.get("pregnant") or facts.get("breastfeeding")):
+            return True
+        if drug == "abaloparatide" and conds & {
+            "abnormal_alkaline_phosphatase",
+            "prior_skeletal_radiation",
+        }:
+            return True
+    if drug == "raloxifene" and (
+        facts.get("vte_history") is True
+        or "hepatic_impairment" in conds
+        or (renal is not None and renal < 30)
+    ):
+        return True
+    if drug == "strontium_ranelate" and (
+        facts.get("vte_history") is True or facts.get("immobilised") is True
+    ):
+        return True
     return drug == "teriparatide" and bool(
-        conds & {"pagets_disease", "abnormal_alkaline_phosphatase", "prior_skeletal_radiation"}
+        conds
+        & {
+            "pagets_disease",
+            "abnormal_alkaline_phosphatase",
+            "prior_skeletal_radiation",
+            "hyperparathyroidism",
+        }
     )
 
 
 def _not_recommended(facts: dict[str, Any], drug: str) -> bool:
-    crcl = facts.get("creatinine_clearance")
+    renal = _renal(facts)
     conds = set(facts.get("conditions") or [])
-    if drug == "alendronate" and crcl is not None and crcl < 35:
+    meds = set(facts.get("medications") or [])
+    if drug == "alendronate" and renal is not None and renal < 35:
         return True
-    if drug in {"risedronate", "ibandronate"} and crcl is not None and crcl < 30:
+    if drug in {"risedronate", "ibandronate"} and renal is not None and renal < 30:
         return True
     if drug in NSAIDS and (
-        (crcl is not None and crcl < 30)
+        (renal is not None and renal < 30)
         or conds & {"gi_bleeding_history", "cardiovascular_disease", "mi_or_stroke_history"}
+        or meds & ANTICOAGULANTS
     ):
         return True
-    return drug == "denosumab" and crcl is not None and crcl < 30
+    if drug == "amitriptyline" and (facts["age"] >= 65 or "dementia" in conds):
+        return True
+    if drug == "oxycodone" and meds & CNS_DEPRESSANTS:
+        return True
+    return drug == "raloxifene" and facts.get("immobilised") is True
 
 
 def _plan(facts: dict[str, Any]) -> Plan:
@@ -88,6 +154,44 @@ def test_no_do_for_a_contraindicated_or_allergic_drug(facts: dict[str, Any]) -> 
                 assert r.action == "contraindicated"
         if _not_recommended(facts, r.drug):
             assert r.action in ("avoid", "contraindicated"), (r.id, r.action)
+
+
+@SETTINGS
+@given(patient_facts())
+def test_doses_follow_the_patient(facts: dict[str, Any]) -> None:
+    """Advised-against drugs show no dose; doses are adjusted for kidney function and weight;
+    denosumab in advanced CKD is expert-supervised, not avoided; NSAIDs next to an SSRI, a
+    glucocorticoid or an antiplatelet carry gastroprotection advice; one verdict per drug."""
+    recs = _plan(facts).recommendations
+    renal = _renal(facts)
+    drugs = [r.drug for r in recs if r.drug]
+    assert len(drugs) == len(set(drugs)), "one recommendation per drug"
+    for r in recs:
+        if r.action in ("avoid", "contraindicated"):
+            assert r.dose is None, r.id
+            continue
+        if r.drug == "gabapentin" and renal is not None and renal < 60:
+            assert r.dose is not None and "three times daily" not in r.dose
+        if r.drug == "oxycodone" and renal is not None and renal < 60:
+            assert r.dose is not None and r.dose.startswith("2.5 mg")
+        weight = facts.get("weight_kg")
+        if r.drug == "paracetamol" and weight is not None and weight < 50:
+            assert r.dose is not None and "mg/kg" in r.dose
+        if r.drug == "denosumab" and renal is not None and renal < 30:
+            assert r.action == "consider" and r.dose is not None and "CKD" in r.dose
+        meds = set(facts.get("medications") or [])
+        gc = "glucocorticoid_use" in (facts.get("conditions") or [])
+        if r.drug in NSAIDS and (meds & GI_BLEED_COMEDICATION or gc):
+            assert any("proton pump inhibitor" in c for c in r.cautions), r.id
+
+
+@SETTINGS
+@given(patient_facts())
+def test_strontium_only_when_zoledronic_acid_and_denosumab_unusable(facts: dict[str, Any]) -> None:
+    recs = _plan(facts).recommendations
+    usable = {r.drug for r in recs if r.action in ("do", "consider")}
+    if "strontium_ranelate" in usable:
+        assert not usable & {"zoledronic_acid", "denosumab"}
 
 
 @SETTINGS

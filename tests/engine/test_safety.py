@@ -29,7 +29,7 @@ def test_unknown_facts_give_a_check_naming_them() -> None:
     facts = parse_facts(with_facts({"creatinine_clearance": None}))
     found = {f.rule: f for f in drug_safety(facts, "alendronate")}
     assert found["safety-alendronate-renal"].action == "check"
-    assert found["safety-alendronate-renal"].unknown == ("creatinine_clearance",)
+    assert found["safety-alendronate-renal"].unknown == ("creatinine_clearance", "egfr")
 
 
 def test_nothing_applies_for_a_safe_patient() -> None:
@@ -64,11 +64,18 @@ def test_findings_depend_only_on_the_safety_inputs(
 
 
 def test_safety_inputs_name_the_facts_of_the_drugs_rows() -> None:
-    assert safety_inputs("alendronate") == {"allergies", "conditions", "creatinine_clearance"}
+    assert safety_inputs("alendronate") == {
+        "allergies",
+        "conditions",
+        "creatinine_clearance",
+        "egfr",
+    }
     assert safety_inputs("romosozumab") == {"allergies", "conditions"}
     # Every drug's rows' own facts are included (derived facts expanded to their inputs).
     kb = load()
     for srow in kb.safety_rows:
+        if srow.row.action not in ("avoid", "contraindicated"):
+            continue
         for drug in srow.drugs:
             used = set(facts_used(srow.row.when))
             derived = {d.spec.name for d in kb.derived}

@@ -10,6 +10,7 @@ import pytest
 
 from tests.conftest import with_facts
 from vertebra.engine import plan
+from vertebra.engine.safety import base_facts
 from vertebra.facts import FACT_NAMES, parse_record_facts
 from vertebra.knowledge import CompiledRow, CompiledSafetyRow, load
 from vertebra.knowledge.conditions import facts_used
@@ -74,30 +75,62 @@ def test_unknown_input_is_never_a_silent_no(row: CompiledRow, fact: str) -> None
         assert fact in missing, f"{row.row.id} dropped silently when {fact} was unknown"
 
 
+def _guarded(p: Plan, srow: CompiledSafetyRow) -> list[Recommendation]:
+    return [
+        r for r in p.recommendations if r.drug in srow.drugs or r.id in srow.row.recommendations
+    ]
+
+
 @pytest.mark.parametrize("srow", SAFETY, ids=[s.row.id for s in SAFETY])
-def test_safety_row_blocks_its_drug(srow: CompiledSafetyRow) -> None:
+def test_safety_row_acts_on_what_it_guards(srow: CompiledSafetyRow) -> None:
+    """Its `fires_with` facts make it act: block (no dose shown), adjust the dose, or caution."""
     p = _plan(srow.row.test.fires_with)
-    hits = [r for r in p.recommendations if r.drug in srow.drugs]
-    assert hits, f"no recommendation of {sorted(srow.drugs)} to check"
-    blocked = [r for r in hits if r.action in ("avoid", "contraindicated")]
-    assert blocked, f"{srow.row.id}: {[(r.id, r.action) for r in hits]}"
-    for r in blocked:
-        assert srow.row.reason in r.cautions
+    hits = _guarded(p, srow)
+    assert hits, f"no recommendation guarded by {srow.row.id} to check"
+    action = srow.row.action
+    if action in ("avoid", "contraindicated"):
+        blocked = [r for r in hits if r.action in ("avoid", "contraindicated")]
+        assert blocked, f"{srow.row.id}: {[(r.id, r.action) for r in hits]}"
+        for r in blocked:
+            assert srow.row.reason in r.cautions
+            assert set(srow.row.references) <= set(r.citations)
+            assert r.dose is None, "no dose to give for a drug advised against"
+        assert all(r.action != "do" for r in hits)
+        if action == "contraindicated":
+            assert any(r.action == "contraindicated" for r in blocked)
+        return
+    acted = [r for r in hits if any(srow.row.reason in c for c in r.cautions)]
+    assert acted, f"{srow.row.id}: reason not shown on {[r.id for r in hits]}"
+    for r in acted:
         assert set(srow.row.references) <= set(r.citations)
-    assert all(r.action != "do" for r in hits)
-    if srow.row.action == "contraindicated":
-        assert any(r.action == "contraindicated" for r in blocked)
+        if action == "adjust" and r.action in ("do", "consider"):
+            assert r.dose == srow.row.dose
+        if srow.row.at_most == "consider":
+            assert r.action != "do"
 
 
-@pytest.mark.parametrize("srow", SAFETY, ids=[s.row.id for s in SAFETY])
-def test_safety_row_unknown_downgrades_do(srow: CompiledSafetyRow) -> None:
-    """With the facts the safety row reads unknown, no drug it guards is a plain 'do'."""
+UNKNOWN_SAFETY = [
+    s for s in SAFETY if base_facts(facts_used(s.row.when)) - REQUIRED
+]
+
+
+@pytest.mark.parametrize("srow", UNKNOWN_SAFETY, ids=[s.row.id for s in UNKNOWN_SAFETY])
+def test_safety_row_unknown_is_never_a_silent_no(srow: CompiledSafetyRow) -> None:
+    """With the facts the safety row reads unknown, it says what to check (and names the facts
+    as missing); a row that can block or change the dose also turns any 'do' into 'consider'."""
     patch: dict[str, Any] = dict(srow.row.test.fires_with)
-    for name in facts_used(srow.row.when):
+    names = base_facts(facts_used(srow.row.when)) - REQUIRED
+    for name in names:
         patch[name] = None
     p = _plan(patch)
-    for r in p.recommendations:
-        if r.drug in srow.drugs:
+    missing = {m.field for m in p.missing_information}
+    for r in _guarded(p, srow):
+        if r.action in ("avoid", "contraindicated"):
+            continue  # blocked for another reason
+        checked = any(c.startswith("Check ") and srow.row.reason in c for c in r.cautions)
+        if not checked:  # another branch of the row still holds on the known facts
+            assert srow.row.reason in " ".join(r.cautions), r.id
+            continue
+        assert names & missing
+        if srow.row.action != "caution":
             assert r.action != "do", f"{r.id} is 'do' although {srow.row.id} cannot be checked"
-            missing = {m.field for m in p.missing_information}
-            assert set(facts_used(srow.row.when)) & missing

@@ -57,8 +57,8 @@ def test_renal_plan_at_a_glance(tab: Any, artifacts: Path) -> None:
     steps = tab.locator("#next-steps li")
     assert steps.count() == 5
     bone = tab.locator("#next-steps li[data-rec=bone-start-now]").inner_text()
-    assert "no bone-protection medicine offered is usable" in bone
-    assert "osteoporosis specialist" in bone
+    assert "denosumab (consider)" in bone  # what is still usable, not the avoided drugs
+    assert "alendronate" not in bone
     # avoided medicines: why, never a dose to give
     naproxen = tab.locator("#medicines tr[data-drug=naproxen]")
     assert "Not to be given" in naproxen.inner_text()

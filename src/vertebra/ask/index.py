@@ -87,7 +87,9 @@ def _statements(kb: KnowledgeBase) -> list[Statement]:
                 )
             )
     for srow in kb.safety_rows:
-        names = ", ".join(kb.drug_name(d) for d in srow.row.drugs)
+        names = ", ".join(kb.drug_name(d) for d in srow.row.drugs) or "procedures"
+        # Dose-adjustment and caution rows change how a drug is given, not whether: "consider".
+        blocking = srow.row.action in ("avoid", "contraindicated")
         out.append(
             Statement(
                 id=srow.row.id,
@@ -95,7 +97,7 @@ def _statements(kb: KnowledgeBase) -> list[Statement]:
                 title=f"{srow.row.action.capitalize()}: {names}",
                 text=srow.row.reason,
                 citations=tuple(srow.row.references),
-                action=srow.row.action,
+                action=srow.row.action if blocking else "consider",
                 drugs=tuple(srow.row.drugs),
                 cautions=(f"Alternative: {srow.row.alternative}",) if srow.row.alternative else (),
                 condition=srow.text,

@@ -37,6 +37,10 @@ _CATEGORY_RANK = {c: i for i, c in enumerate(CATEGORIES)}
 _ACTION_RANK = {a: i for i, a in enumerate(ACTIONS)}
 _FACT_RANK = {f: i for i, f in enumerate(FACT_NAMES)}
 _STRONGER = {"do": 0, "consider": 1, "avoid": 2, "contraindicated": 3}
+# One verdict per decision: the strongest wins (a safety verdict over any offer, do over consider).
+_VERDICT_RANK = {"consider": 0, "do": 1, "avoid": 2, "contraindicated": 3}
+_AGAINST = frozenset(("avoid", "contraindicated"))
+_OFFER = frozenset(("do", "consider"))
 
 
 @dataclass
@@ -48,6 +52,7 @@ class _Draft:
     cautions: list[str]
     title: str
     detail: str
+    dose: str | None = None
 
     def sort_key(self) -> tuple[int, int, int, int, int]:
         out = self.row.row.then
@@ -86,7 +91,12 @@ def _static(kb: KnowledgeBase) -> tuple[dict[str, Source], dict[str, Conflict]]:
     if cached is None or cached[0] is not kb:
         sources = {
             s.id: Source(
-                id=s.id, title=s.title, organisation=s.organisation, year=s.year, url=s.url
+                id=s.id,
+                title=s.title,
+                organisation=s.organisation,
+                year=s.year,
+                url=s.url,
+                kind=s.kind,
             )
             for s in kb.sources
         }
@@ -123,6 +133,8 @@ class _Run:
         self.ctx: dict[str, Any] = facts.model_dump()
         self.deps: dict[str, frozenset[str]] = {}
         self.ctx["_deps"] = self.deps
+        self.via: dict[str, str] = {}
+        self.ctx["_via"] = self.via
         self.missing: dict[str, _Missing] = {}
 
     def note_missing(
@@ -141,6 +153,27 @@ class _Run:
 
     def derive(self) -> None:
         for d in self.kb.derived:
+            spec = d.spec
+            if spec.first_known is not None:
+                found: Any = None
+                for name in spec.first_known:
+                    found = self.ctx.get(name)
+                    if found is not None:
+                        self.via[spec.name] = name
+                        break
+                self.ctx[spec.name] = found
+                if found is None:
+                    self.deps[spec.name] = frozenset(spec.first_known)
+                continue
+            if spec.classes_of is not None:
+                words = self.ctx.get(spec.classes_of)
+                if words is None:
+                    self.ctx[spec.name] = None
+                    self.deps[spec.name] = frozenset((spec.classes_of,))
+                else:
+                    table = self.kb.medicine_classes
+                    self.ctx[spec.name] = sorted({c for w in words for c in table[w]})
+                continue
             value: Any = d.spec.default
             unknown: set[str] = set()
             # unknown is never "no": only a false ask_when keeps its facts out of missing info
@@ -210,64 +243,153 @@ class _Run:
             cautions=list(then.cautions),
             title=then.title,
             detail=then.detail,
+            dose=then.dose,
         )
 
-    def apply_safety(self, drafts: list[_Draft]) -> None:
+    def apply_safety(self, drafts: list[_Draft]) -> list[_Draft]:
+        """Safety rows and allergies on every offered medicine (and procedure rows named by a
+        safety row), companion and "only if unusable" drugs, then one verdict per decision."""
+        kb = self.kb
         allergies = self.facts.allergies
         for draft in drafts:
-            drug = draft.row.row.then.drug
-            if drug is None or draft.action not in ("do", "consider"):
+            then = draft.row.row.then
+            drug = then.drug
+            rows = kb.safety_for(drug) if drug is not None else ()
+            by_row = kb.safety_for_row(draft.row.row.id)
+            if by_row:
+                rows = rows + by_row
+            if draft.action not in _OFFER or (not rows and (drug is None or allergies is None)):
                 continue
-            name = self.kb.drug_name(drug)
             verdict: str | None = None
-            for srow in self.kb.safety_for(drug):
+            why_title = ""
+            adjusted: str | None = None
+            for srow in rows:
                 out = srow.when(self.ctx)
+                row = srow.row
                 if out.value is True:
-                    action = srow.row.action
-                    if verdict is None or _STRONGER[action] > _STRONGER[verdict]:
-                        verdict = action
-                    draft.cautions.append(srow.row.reason)
-                    if srow.row.alternative:
-                        draft.cautions.append(f"Alternative: {srow.row.alternative}")
+                    if row.action in _AGAINST:
+                        if verdict is None or _STRONGER[row.action] > _STRONGER[verdict]:
+                            verdict = row.action
+                            why_title = _phrase(out.reasons[0]) if out.reasons else row.reason
+                        draft.cautions.append(row.reason)
+                        if row.alternative:
+                            draft.cautions.append(f"Alternative: {row.alternative}")
+                    elif row.action == "adjust":
+                        if adjusted is None:
+                            adjusted = row.dose
+                            draft.cautions.append(f"Dose adjusted: {row.reason}")
+                        else:
+                            draft.cautions.append(f"Also: {row.reason} ({row.dose})")
+                    else:
+                        draft.cautions.append(row.reason)
+                    if row.at_most == "consider" and draft.action == "do":
+                        draft.action = "consider"
                     draft.rationale.extend(out.reasons)
-                    draft.citations.extend(srow.row.references)
+                    draft.citations.extend(row.references)
                 elif out.value is None:
-                    labels = ", ".join(sorted(self.kb.label(f) for f in out.unknown))
-                    draft.cautions.append(f"Check {labels} first: {srow.row.reason}")
-                    draft.citations.extend(srow.row.references)
-                    self.note_missing(out.unknown, srow.row.why or srow.row.reason, "safety")
-                    if draft.action == "do":
+                    labels = ", ".join(sorted(kb.label(f) for f in out.unknown))
+                    draft.cautions.append(f"Check {labels} first: {row.reason}")
+                    draft.citations.extend(row.references)
+                    self.note_missing(out.unknown, row.why or row.reason, "safety")
+                    if draft.action == "do" and row.action != "caution":
                         draft.action = "consider"
                         draft.rationale.append(f"Not yet confirmed safe: {labels} unknown")
-            if allergies is not None and drug in allergies:
-                verdict = "contraindicated"
-                draft.cautions.append(f"Recorded allergy to {name}.")
-                draft.rationale.append(f"Allergies: {name}")
+            if drug is not None and allergies is not None:
+                allergic = kb.allergy_reason(drug, allergies)
+                if allergic is not None:
+                    verdict, why_title = "contraindicated", allergic[1]
+                    draft.cautions.append(allergic[0])
+                    draft.rationale.append(f"Allergies: {kb.show('allergies', allergies)}")
             if verdict is not None:
-                draft.action = verdict
-                prefix = "Do not use" if verdict == "contraindicated" else "Avoid"
-                draft.title = f"{prefix} {name} — {draft.title[0].lower()}{draft.title[1:]}"
-            draft.rationale = _dedupe(draft.rationale)
-            draft.citations = _dedupe(draft.citations)
-            draft.cautions = _dedupe(draft.cautions)
-        usable = {d.row.row.then.drug for d in drafts if d.action in ("do", "consider")}
+                self._against(draft, verdict, why_title)
+            elif adjusted is not None:
+                draft.dose = adjusted
+        usable = {d.row.row.then.drug for d in drafts if d.action in _OFFER}
         for draft in drafts:
-            needs = [n for n in draft.row.row.then.requires if n not in usable]
-            if needs and draft.action in ("do", "consider"):
-                names = ", ".join(self.kb.drug_name(n) for n in needs)
-                draft.action = "avoid"
-                drug = self.kb.drug_name(draft.row.row.then.drug or "")
-                draft.title = f"Avoid {drug} — {draft.title[0].lower()}{draft.title[1:]}"
+            then = draft.row.row.then
+            if draft.action not in _OFFER:
+                continue
+            needs = [n for n in then.requires if n not in usable]
+            if needs:
+                names = " or ".join(kb.drug_name(n) for n in needs)
                 draft.cautions.append(
                     f"Cannot be used safely without {names}, which is not usable for this patient."
                 )
                 draft.rationale.append(f"Companion drug not usable: {names}")
+                self._against(draft, "avoid", f"{names} not usable")
+                continue
+            others = [n for n in then.only_if_unusable if n in usable]
+            if others:
+                names = " or ".join(kb.drug_name(n) for n in others)
+                draft.cautions.append(
+                    f"Only for patients who cannot use other osteoporosis medicines: {names} "
+                    "can be used."
+                )
+                draft.rationale.append(f"Usable instead: {names}")
+                self._against(draft, "avoid", f"{names} can be used instead")
         if allergies is None and any(d.row.row.then.drug for d in drafts):
             self.note_missing(
                 frozenset(("allergies",)),
                 "Medicines are recommended: record drug allergies before prescribing.",
                 "safety",
             )
+        for draft in drafts:
+            draft.rationale = _dedupe(draft.rationale)
+            draft.citations = _dedupe(draft.citations)
+            draft.cautions = _dedupe(draft.cautions)
+        return self.one_verdict(drafts)
+
+    def _against(self, draft: _Draft, verdict: str, why: str) -> None:
+        """Turn an offer into ``avoid``/``contraindicated``: a readable title, no dose to give."""
+        then = draft.row.row.then
+        draft.action = verdict
+        draft.dose = None
+        prefix = "Do not use" if verdict == "contraindicated" else "Avoid"
+        if then.drug is not None:
+            draft.title = f"{prefix} {self.kb.drug_name(then.drug)} — {why}"
+        else:
+            draft.title = f"{prefix}: {draft.title[0].lower()}{draft.title[1:]} — {why}"
+
+    def one_verdict(self, drafts: list[_Draft]) -> list[_Draft]:
+        """One verdict per decision. A medicine appears once (its strongest verdict); a procedure
+        is never offered next to advice against it (the advice against wins). The knowledge lint
+        proves that, in the shipped tables, only safety rows and declared hit policies ever need
+        this; it is the engine's guarantee all the same."""
+        groups: dict[str, list[_Draft]] = {}
+        for d in drafts:
+            then = d.row.row.then
+            key = then.drug or then.decision
+            if key is not None:
+                groups.setdefault(key, []).append(d)
+        dropped: set[int] = set()
+        for items in groups.values():
+            if len(items) < 2:
+                continue
+            if items[0].row.row.then.drug is not None:
+                best = max(items, key=lambda d: (_VERDICT_RANK[d.action], -d.row.table_index))
+                losers = [d for d in items if d is not best]
+            else:
+                against = [d for d in items if d.action in _AGAINST]
+                if not against:
+                    continue
+                best = against[0]
+                losers = [d for d in items if d.action in _OFFER]
+            for loser in losers:
+                dropped.add(id(loser))
+                best.cautions.append(
+                    f"One verdict per decision: “{loser.title}” ({loser.action}) is not shown."
+                )
+                best.citations = _dedupe(best.citations + loser.citations)
+        if not dropped:
+            return drafts
+        return [d for d in drafts if id(d) not in dropped]
+
+
+def _phrase(reason: str) -> str:
+    """A rationale ("Creatinine clearance: 24 mL/min (< 30)") as a title phrase
+    ("creatinine clearance 24 mL/min (< 30)")."""
+    text = reason.replace(": ", " ", 1)
+    return text[:1].lower() + text[1:] if not text[1:2].isupper() else text
 
 
 def _weaker(action: str) -> str:
@@ -279,8 +401,7 @@ def plan(facts: PatientFacts, kb: KnowledgeBase | None = None) -> Plan:
     kb = kb or load()
     run = _Run(kb, facts)
     run.derive()
-    drafts = run.evaluate_tables()
-    run.apply_safety(drafts)
+    drafts = run.apply_safety(run.evaluate_tables())
     drafts.sort(key=_Draft.sort_key)
 
     recs: list[Recommendation] = []
@@ -300,7 +421,7 @@ def plan(facts: PatientFacts, kb: KnowledgeBase | None = None) -> Plan:
                     "target": then.target,
                     "urgency": then.urgency,
                     "drug": then.drug,
-                    "dose": then.dose,
+                    "dose": d.dose,
                     "title": d.title,
                     "detail": d.detail,
                     "rationale": d.rationale,

@@ -34,32 +34,40 @@ class SafetyFinding:
 def drug_safety(
     facts: PatientFacts, drug: str, kb: KnowledgeBase | None = None
 ) -> list[SafetyFinding]:
-    """Every safety finding for ``drug``: rows that hold, rows whose facts are unknown, and a
-    recorded allergy (rule ``allergy``). Empty when nothing applies and nothing is undecided."""
+    """Every finding that can block ``drug``: avoid/contraindicated rows that hold, such rows whose
+    facts are unknown (``check``), and a recorded allergy to it, to its allergy class or to a
+    cross-reactive member of its class (rule ``allergy``). Dose-adjustment and caution rows do not
+    block a drug and are not reported here (the plan shows them). Empty when nothing applies and
+    nothing is undecided."""
     kb = kb or load()
     ctx = context(facts, kb)
     found: list[SafetyFinding] = []
-    if facts.allergies is not None and drug in facts.allergies:
-        name = kb.drug_name(drug)
+    allergic = kb.allergy_reason(drug, facts.allergies) if facts.allergies is not None else None
+    if allergic is not None:
         found.append(
             SafetyFinding(
                 rule="allergy",
                 action="contraindicated",
-                reason=f"Recorded allergy to {name}.",
+                reason=allergic[0],
                 alternative=None,
-                rationale=(f"Allergies: {name}",),
+                rationale=(f"Allergies: {kb.show('allergies', facts.allergies)}",),
                 unknown=(),
                 references=(),
             )
         )
     for srow in kb.safety_for(drug):
+        if srow.row.action not in ("avoid", "contraindicated"):
+            continue
         out = srow.when(ctx)
         if out.value is False:
             continue
+        action: Verdict = "check"
+        if out.value:
+            action = "avoid" if srow.row.action == "avoid" else "contraindicated"
         found.append(
             SafetyFinding(
                 rule=srow.row.id,
-                action=srow.row.action if out.value else "check",
+                action=action,
                 reason=srow.row.reason,
                 alternative=srow.row.alternative,
                 rationale=out.reasons,
@@ -76,9 +84,23 @@ def safety_inputs(drug: str, kb: KnowledgeBase | None = None) -> frozenset[str]:
     ``allergies``. Two patients who agree on these facts get the same findings, so callers that
     check many patients (population screening) can evaluate each distinct combination once."""
     kb = kb or load()
-    derived = {d.spec.name: d.spec for d in kb.derived}
     found: set[str] = {"allergies"}
-    todo = [name for srow in kb.safety_for(drug) for name in facts_used(srow.row.when)]
+    todo = [
+        name
+        for srow in kb.safety_for(drug)
+        if srow.row.action in ("avoid", "contraindicated")
+        for name in facts_used(srow.row.when)
+    ]
+    return frozenset(found | base_facts(todo, kb))
+
+
+def base_facts(names: list[str], kb: KnowledgeBase | None = None) -> set[str]:
+    """Patient facts behind ``names``: derived facts replaced by the facts they are computed
+    from (recursively)."""
+    kb = kb or load()
+    derived = {d.spec.name: d.spec for d in kb.derived}
+    found: set[str] = set()
+    todo = list(names)
     seen: set[str] = set()
     while todo:
         name = todo.pop()
@@ -90,4 +112,7 @@ def safety_inputs(drug: str, kb: KnowledgeBase | None = None) -> frozenset[str]:
             found.add(name)
             continue
         todo.extend(n for case in spec.cases for n in facts_used(case.when))
-    return frozenset(found)
+        todo.extend(spec.first_known or ())
+        if spec.classes_of is not None:
+            todo.append(spec.classes_of)
+    return found

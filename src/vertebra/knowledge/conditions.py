@@ -25,7 +25,8 @@ from dataclasses import dataclass
 from typing import Any
 
 Context = Mapping[str, Any]
-"""Fact name -> value (None = unknown). Key ``_deps`` maps derived facts to their unknown inputs."""
+"""Fact name -> value (None = unknown). Key ``_deps`` maps derived facts to their unknown inputs;
+key ``_via`` maps a derived fact taken from one of several facts to the fact it came from."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +51,7 @@ OPERATORS = SCALAR_OPS + SET_OPS + LIST_OPS + PRESENCE_OPS
 
 _SYMBOL = {"lt": "<", "lte": "≤", "gt": ">", "gte": "≥"}
 _UNKNOWN: dict[str, frozenset[str]] = {}
+_NO_VIA: dict[str, str] = {}
 
 
 class ConditionError(ValueError):
@@ -266,7 +268,10 @@ def _compare(name: str, op: str, limit: float, label: Describer, show: Shower) -
         if actual is None:
             return Outcome(None, (), _unknown_of(ctx, name))
         if test(actual):
-            return Outcome(True, (f"{lab}: {show(name, actual)} ({sym} {shown_limit})",))
+            # A derived fact taken from the first known of several facts names the one used.
+            src: str = ctx.get("_via", _NO_VIA).get(name, name)
+            shown = lab if src == name else label(src)
+            return Outcome(True, (f"{shown}: {show(src, actual)} ({sym} {shown_limit})",))
         return Outcome(False)
 
     return run

@@ -80,6 +80,7 @@ class CompiledSafetyRow:
     when: Evaluator
     text: str
     drugs: frozenset[str]
+    index: int = 0
 
 
 @dataclass(frozen=True)
@@ -109,6 +110,15 @@ class KnowledgeBase:
     _safety_by_drug: dict[str, tuple[CompiledSafetyRow, ...]] = field(
         default_factory=dict, repr=False
     )
+    _safety_by_rec: dict[str, tuple[CompiledSafetyRow, ...]] = field(
+        default_factory=dict, repr=False
+    )
+    allergy_drugs: dict[str, frozenset[str]] = field(default_factory=dict, repr=False)
+    """Allergen word (a drug or an allergy class) -> every drug the allergy rules out
+    (``medicines.yaml``: a class names its members; a member of a cross-reactive class rules out
+    the whole class)."""
+    medicine_classes: dict[str, frozenset[str]] = field(default_factory=dict, repr=False)
+    """Medicine word (a medicine or a class) -> its classes (a class word is its own class)."""
 
     def label(self, fact: str) -> str:
         """A fact's (or derived fact's) name in words."""
@@ -121,6 +131,38 @@ class KnowledgeBase:
     def safety_for(self, drug: str) -> tuple[CompiledSafetyRow, ...]:
         """The drug-safety rows that name ``drug``, in file order."""
         return self._safety_by_drug.get(drug, ())
+
+    def safety_for_row(self, row_id: str) -> tuple[CompiledSafetyRow, ...]:
+        """The safety rows that name a recommendation (e.g. a procedure) by its row id."""
+        return self._safety_by_rec.get(row_id, ())
+
+    def allergy_reason(self, drug: str, allergies: Iterable[str]) -> tuple[str, str] | None:
+        """Why a recorded allergy rules ``drug`` out, as (caution, short title phrase);
+        None when it does not."""
+        for word in allergies:
+            if drug not in self.allergy_drugs.get(word, ()):
+                continue
+            name = self.drug_name(drug)
+            if word == drug:
+                return f"Recorded allergy to {name}.", f"recorded allergy to {name}"
+            cls = self.medicines.allergy_classes.get(word)
+            if cls is not None:
+                return (
+                    f"Recorded allergy to {cls.label}: {name} is one of them.",
+                    f"recorded allergy to {cls.label}",
+                )
+            labels = [
+                c.label
+                for c in self.medicines.allergy_classes.values()
+                if c.cross_reactive and word in c.members and drug in c.members
+            ]
+            other = self.drug_name(word)
+            return (
+                f"Recorded allergy to {other}: allergic-type reactions cross-react within "
+                f"{', '.join(labels)}, so {name} is ruled out too.",
+                f"recorded allergy to {other} ({', '.join(labels)} cross-react)",
+            )
+        return None
 
     def drug_name(self, drug: str) -> str:
         return self.vocabulary.drugs.get(drug, drug)
@@ -279,6 +321,14 @@ def load_from(folder: Traversable) -> KnowledgeBase:
             raise KnowledgeError(f"{where}: name already used")
         refs(spec.references, where)
         checker = _Validator(derived_values)
+        kinds = sum((bool(spec.cases), spec.first_known is not None, spec.classes_of is not None))
+        if kinds != 1:
+            raise KnowledgeError(f"{where}: give exactly one of cases, first_known, classes_of")
+        for fact in spec.first_known or ():
+            if fact not in FACT_NAMES:
+                raise KnowledgeError(f"{where}: first_known: unknown fact {fact!r}")
+        if spec.classes_of is not None and spec.classes_of != "medications":
+            raise KnowledgeError(f"{where}: classes_of reads the medications list only")
         cases = []
         for i, case in enumerate(spec.cases):
             checker.check(case.when, f"{where} case {i + 1}")
@@ -289,9 +339,11 @@ def load_from(folder: Traversable) -> KnowledgeBase:
         if spec.ask_when is not None:
             checker.check(spec.ask_when, f"{where} ask_when")
             ask_when = _compile(label, show, spec.ask_when, f"{where} ask_when")
-        values = {c.value for c in spec.cases}
+        values: set[Any] = {c.value for c in spec.cases}
         if spec.default is not None:
             values.add(spec.default)
+        if spec.classes_of is not None:
+            values = set(medicines.classes)
         derived_values[spec.name] = values
         compiled_derived.append(CompiledDerived(spec, tuple(cases), ask_when))
 
@@ -312,6 +364,8 @@ def load_from(folder: Traversable) -> KnowledgeBase:
             refs(row.references, rwhere)
             checker.check(row.when, rwhere)
             _check_outcome(row, rwhere, set(slot_ids), conflicts)
+            if row.then.category == "procedure" and row.then.decision is None:
+                raise KnowledgeError(f"{rwhere}: a procedure row names its decision")
             _check_test_facts(row.test.fires_with, rwhere)
             if row.test.silent_with is not None:
                 _check_test_facts(row.test.silent_with, rwhere)
@@ -333,17 +387,25 @@ def load_from(folder: Traversable) -> KnowledgeBase:
         )
     _unique([t.table.id for t in compiled_tables], "tables: table id")
 
+    table_row_ids = set(row_ids)
     safety_rows: list[CompiledSafetyRow] = []
-    for srow in safety.rows:
+    for s_index, srow in enumerate(safety.rows):
         where = f"safety.yaml: {srow.id}"
         if srow.id in row_ids:
             raise KnowledgeError(f"{where}: duplicate row id")
         row_ids.add(srow.id)
         refs(srow.references, where)
         checker.check(srow.when, where)
+        if not srow.drugs and not srow.recommendations:
+            raise KnowledgeError(f"{where}: name the drugs or the recommendations it guards")
         for drug in srow.drugs:
             if drug not in DRUGS:
                 raise KnowledgeError(f"{where}: unknown drug {drug!r}")
+        for rec in srow.recommendations:
+            if rec not in table_row_ids:
+                raise KnowledgeError(f"{where}: unknown recommendation row {rec!r}")
+        if (srow.action == "adjust") != (srow.dose is not None):
+            raise KnowledgeError(f"{where}: an adjust row (and only an adjust row) gives a dose")
         _check_test_facts(srow.test.fires_with, where)
         safety_rows.append(
             CompiledSafetyRow(
@@ -351,6 +413,7 @@ def load_from(folder: Traversable) -> KnowledgeBase:
                 _compile(label, show, srow.when, where),
                 describe(srow.when, label, show),
                 frozenset(srow.drugs),
+                s_index,
             )
         )
 
@@ -374,7 +437,26 @@ def load_from(folder: Traversable) -> KnowledgeBase:
             drug: tuple(r for r in safety_rows if drug in r.drugs)
             for drug in sorted({d for r in safety_rows for d in r.drugs})
         },
+        _safety_by_rec={
+            rec: tuple(r for r in safety_rows if rec in r.row.recommendations)
+            for rec in sorted({x for r in safety_rows for x in r.row.recommendations})
+        },
+        allergy_drugs=_allergy_drugs(medicines),
+        medicine_classes={
+            **{name: frozenset(m.classes) for name, m in medicines.medicines.items()},
+            **{name: frozenset((name,)) for name in medicines.classes},
+        },
     )
+
+
+def _allergy_drugs(med: Medicines) -> dict[str, frozenset[str]]:
+    out: dict[str, set[str]] = {d: {d} for d in DRUGS}
+    for name, cls in med.allergy_classes.items():
+        out[name] = set(cls.members)
+        if cls.cross_reactive:
+            for member in cls.members:
+                out[member] |= set(cls.members)
+    return {k: frozenset(v) for k, v in out.items()}
 
 
 def _labeler(vocab: Vocabulary, derived: list[Derived]) -> Callable[[str], str]:
@@ -460,6 +542,9 @@ def _check_outcome(row: Row, where: str, slots: set[str], conflicts: Mapping[str
         and not out.dose
     ):
         raise KnowledgeError(f"{where}: an analgesic recommendation needs a dose with its source")
+    for other in out.only_if_unusable:
+        if other not in DRUGS:
+            raise KnowledgeError(f"{where}: only_if_unusable: unknown drug {other!r}")
     for companion in out.requires:
         if companion not in DRUGS:
             raise KnowledgeError(f"{where}: requires unknown drug {companion!r}")

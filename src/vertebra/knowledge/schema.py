@@ -101,10 +101,17 @@ class DerivedCase(_Strict):
 
 
 class Derived(_Strict):
+    """A derived fact. Exactly one way of computing it: ``cases`` (first true case gives the
+    value), ``first_known`` (the value of the first of these facts that is known, e.g. renal
+    function from creatinine clearance, else eGFR; the plan's rationale names the one used) or
+    ``classes_of`` (the classes, from ``medicines.yaml``, of every word in a medicines list)."""
+
     name: str
     label: str
     description: str
-    cases: list[DerivedCase]
+    cases: list[DerivedCase] = Field(default_factory=list)
+    first_known: list[str] | None = None
+    classes_of: str | None = None
     default: str | bool | None = None
     on_unknown: Literal["stop", "continue"] = "stop"
     ask_when: dict[str, Any] | None = Field(
@@ -134,6 +141,16 @@ class Outcome(_Strict):
     dose: str | None = None
     conflicts: list[str] = Field(default_factory=list)
     cautions: list[str] = Field(default_factory=list)
+    decision: str | None = Field(
+        default=None,
+        description="What this row decides (a procedure, e.g. 'augmentation'); a medicine's "
+        "decision is its drug. One verdict per decision per plan.",
+    )
+    only_if_unusable: list[str] = Field(
+        default_factory=list,
+        description="Drugs that must not be usable in the same plan for this one to be offered "
+        "(e.g. strontium only when zoledronic acid and denosumab cannot be used)",
+    )
     requires: list[str] = Field(
         default_factory=list,
         description="Companion drugs that must be usable too (e.g. oxycodone requires a laxative)",
@@ -165,16 +182,30 @@ class Table(_Strict):
     title: str
     trigger: str
     applies_when: dict[str, Any] = Field(default_factory=dict)
-    hit_policy: Literal["collect", "first"] = "collect"
+    hit_policy: Literal["unique", "first", "priority", "collect"] = Field(
+        description="How overlapping rows resolve (DMN): unique = rows never overlap (the lint "
+        "proves it); first = the first true row only; priority = per decision, the strongest "
+        "action wins (contraindicated > avoid > do > consider); collect = every true row, and "
+        "the lint proves no two give opposite verdicts on one decision"
+    )
     rows: list[Row] = Field(min_length=1)
 
 
 class SafetyRow(_Strict):
+    """A drug-safety row. ``avoid``/``contraindicated`` block the drug (no dose is shown);
+    ``adjust`` replaces the dose with ``dose`` (the first true adjust row of a drug wins, others
+    are listed as cautions); ``caution`` adds the reason as a caution. ``at_most: consider`` also
+    turns a ``do`` into ``consider`` (e.g. specialist supervision needed). Rows name ``drugs``
+    or, for procedures, ``recommendations`` (row ids)."""
+
     id: str
-    drugs: list[str] = Field(min_length=1)
+    drugs: list[str] = Field(default_factory=list)
+    recommendations: list[str] = Field(default_factory=list)
     when: dict[str, Any]
-    action: Literal["avoid", "contraindicated"]
+    action: Literal["avoid", "contraindicated", "adjust", "caution"]
     reason: str
+    dose: str | None = None
+    at_most: Literal["consider"] | None = None
     alternative: str | None = None
     why: str | None = None
     references: list[str] = Field(min_length=1)

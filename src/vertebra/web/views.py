@@ -23,6 +23,9 @@ ACTION_LABELS = {
     "consider": "Consider",
     "avoid": "Avoid",
     "contraindicated": "Contraindicated",
+    # Drug-safety row actions (knowledge browser): they change how a drug is given.
+    "adjust": "Adjust dose",
+    "caution": "Caution",
 }
 URGENCY_ORDER = {"immediate": 0, "urgent": 1, "routine": 2}
 _MAXIMUM = re.compile(r"(?:^|[;,]\s*)(maximum\s+.+)$", re.IGNORECASE)
