@@ -179,6 +179,10 @@ def test_print_and_letter_are_accessible(tab: Any, artifacts: Path) -> None:
         tab.locator("#referrals button").first.click()
     letter = popup.value
     letter.wait_for_load_state()
+    body = letter.locator("body").inner_text()
+    assert "Creatinine clearance: 24 mL/min (< 30): not naproxen" in body
+    assert "awaits independent clinical review" in letter.locator("#review-statement").inner_text()
+    letter.screenshot(path=str(artifacts / "letter-renal.png"), full_page=True)
     no_violations(letter, "letter")
 
 
@@ -193,6 +197,8 @@ def test_knowledge_search_toc_and_source_names(tab: Any, artifacts: Path) -> Non
     toc = tab.locator(".toc").bounding_box()
     for b in boxes:
         assert b["x"] + b["width"] <= toc["x"] + toc["width"] + 1
+    full_height = tab.evaluate("() => document.documentElement.scrollHeight")
+    assert full_height < 15000, f"the knowledge browser is {full_height} px tall"
     tab.locator(".toc a[href='#conflicts']").click()
     assert tab.url.endswith("#conflicts")
     cards = tab.locator("#conflicts .position-source").all_inner_texts()
