@@ -17,15 +17,16 @@ def test_report_worklist_is_for_people(synthetic_export: Path, tmp_path: Path) -
     html = (tmp_path / "report.html").read_text(encoding="utf-8")
     table = html.split('<table class="worklist">', 1)[1].split("</table>", 1)[0]
     headers = re.findall(r'<th scope="col">([^<]*)</th>', table)
-    assert headers[:4] == ["Priority", "Patient", "Care gaps", "Plan safety"]
+    assert headers[:6] == ["Priority", "Name", "MRN", "Patient", "Care gaps", "Plan safety"]
     assert not any("_" in h for h in headers)
     assert "True" not in table and "False" not in table and "true" not in table
     assert "http" not in table and "no_dxa" not in table
     # ordered by priority: first the rows with a plan-safety gap, then by the number of gaps
     rows = result.worklist.to_pylist()
     ranked = labels.by_priority(rows)
-    first = re.findall(r"<tr><td>1</td><td>([^<]*)</td>", table)
-    assert first == [ranked[0]["patient_id"]]
+    first = re.findall(r"<tr><td>1</td><td>([^<]*)</td><td>([^<]*)</td><td>([^<]*)</td>", table)
+    assert first == [(ranked[0]["patient_name"], ranked[0]["mrn"], ranked[0]["patient_id"])]
+    assert ranked[0]["patient_name"].startswith("Pat")  # the synthetic export has names and MRNs
     counts = [(not r["plan_safety_gaps"], -len(labels.gap_list(r["gaps"]))) for r in ranked]
     assert counts == sorted(counts)
     # every shown column is explained

@@ -236,6 +236,9 @@ def test_fls_worklist(tab: Any, artifacts: Path) -> None:
     assert headers and not any("_" in h for h in headers)
     body = table.locator("tbody").inner_text()
     assert "True" not in body and "False" not in body and "http://" not in body
+    # the patient by name and MRN (the synthetic export has both), gaps right after
+    assert headers[:5] == ["Priority", "Name", "MRN", "Patient", "Care gaps"]
+    assert table.locator("tbody tr").first.locator("td").nth(1).inner_text().startswith("Pat")
     # the care gaps sit next to the patient, inside 1280 px
     gaps = table.locator("thead th", has_text="Care gaps").bounding_box()
     assert gaps["x"] + gaps["width"] <= 1280

@@ -131,7 +131,8 @@ def test_fls_page_before_and_after_the_demo_screen(client: ASGIClient, data_dir:
     ranked = labels.by_priority([dict(zip(lines[0].split(","), ln.split(","), strict=False))
                                  for ln in lines[1:]])  # fmt: skip
     assert rows[0].tags("td")[0].text() == "1"
-    assert ranked[0]["patient_id"][:8] == rows[0].tags("td")[1].text()
+    assert ranked[0]["patient_id"][:8] == rows[0].tags("td")[3].text()
+    assert ranked[0]["patient_name"] == rows[0].tags("td")[1].text()
     headers = [th.text() for th in doc.by_class("worklist")[0].tags("th")]
     assert "Care gaps" in headers and not any("_" in h for h in headers)
     assert client.get("/fls/files/worklist.csv").text.splitlines() == lines

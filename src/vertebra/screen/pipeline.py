@@ -30,6 +30,8 @@ from vertebra.screen.inputs import ExportFiles, discover
 WORKLIST_SCHEMA = pa.schema(
     [
         ("patient_id", pa.string()),
+        ("patient_name", pa.string()),
+        ("mrn", pa.string()),
         ("patient_record_found", pa.bool_()),
         ("sex", pa.string()),
         ("birth_date", pa.date32()),

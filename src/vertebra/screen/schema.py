@@ -20,6 +20,9 @@ RESOURCES: dict[str, Struct] = {
     "Patient": {
         "resourceType": "string",
         "id": "string",
+        # for people reading the worklist: the first name and the MR identifier (if any)
+        "name": [{"text": "string", "family": "string", "given": ["string"]}],
+        "identifier": [{"value": "string", "type": {"coding": _CODING}}],
         "gender": "string",
         "birthDate": "string",
         "deceasedDateTime": "string",
