@@ -176,8 +176,7 @@ class _Run:
                 continue
             value: Any = d.spec.default
             unknown: set[str] = set()
-            # unknown is never "no": only a false ask_when keeps its facts out of missing info
-            ask = d.ask_when is None or d.ask_when(self.ctx).value is not False
+            ask: bool | None = None  # ask_when, evaluated only if a case is unknown
             for evaluate, case_value, why in d.cases:
                 out = evaluate(self.ctx)
                 if out.value is True:
@@ -186,6 +185,9 @@ class _Run:
                 if out.value is None:
                     unknown |= out.unknown
                     text = why or f"needed to decide the {d.spec.label.lower()}"
+                    if ask is None:
+                        # unknown is never "no": only a false ask_when keeps them out
+                        ask = d.ask_when is None or d.ask_when(self.ctx).value is not False
                     if ask:
                         self.note_missing(
                             out.unknown, text, f"derived:{d.spec.name}", why is not None
