@@ -86,6 +86,46 @@ def knowledge_reference(kb: KnowledgeBase | None = None) -> str:
         "Each row reads: **when** (the condition, in words) → **then** (the recommendation).",
         'A fact that is not documented never counts as "no": the row is reported as missing',
         "information instead, or proposed as *consider*.",
+        "",
+        "## The safety layer",
+        "",
+        "Every medicine a table offers, and every procedure a safety row names, passes through",
+        "the drug-safety rows below before it reaches the plan:",
+        "",
+        "- **avoid / contraindicated**: the drug is advised against, the title says why",
+        '  ("Avoid naproxen — creatinine clearance 24 mL/min (< 30)") and no dose is shown;',
+        "- **adjust**: the dose is replaced by the adjusted dose, with the reason and the source;",
+        "- **caution**: the reason is added as a caution (interactions, bleeding risk);",
+        "- `at_most: consider` turns a *do* into *consider* (e.g. specialist supervision);",
+        "- a row whose facts are unknown adds *Check … first* and turns *do* into *consider*.",
+        "",
+        "Rows test classes, not single medicines: `medication_classes` is derived from",
+        "`medications` through `medicines.yaml` (WHO ATC), and an allergy to one member of a",
+        "cross-reactive allergy class (NSAIDs, opioids, bisphosphonates) rules out the whole",
+        "class.",
+        "Renal rows read `kidney_function`: creatinine clearance, else eGFR; the plan's rationale",
+        "names the measure used. Each table declares a hit policy (DMN: unique, first, priority,",
+        "collect); the engine keeps one verdict per drug or procedure, and `vertebra knowledge",
+        "lint` proves exhaustively that no plan offers and advises against the same decision.",
+        "",
+        "**Worked example.** An 84-year-old woman, creatinine clearance 24 mL/min, allergic to",
+        "ibuprofen, taking apixaban and sertraline, with an acute L1 fracture:",
+        "",
+        "- naproxen: *contraindicated* — “Do not use naproxen — recorded allergy to ibuprofen",
+        "  (NSAIDs cross-react)”; the renal, anticoagulant and SSRI rows add their reasons;",
+        "  no dose;",
+        "- oxycodone: *consider* at 2.5 mg every 6 hours (half the starting dose below 60 mL/min,",
+        "  `safety-oxycodone-renal`), with the older-age caution",
+        "  (`safety-oxycodone-older-or-low-weight`);",
+        "- alendronate: *avoid* — “creatinine clearance 24 mL/min (< 35)”; zoledronic acid",
+        "  *contraindicated* (< 35 mL/min); denosumab stays *consider*, its dose rewritten to",
+        "  require a CKD–mineral and bone disorder assessment and expert supervision (2024 FDA",
+        "  boxed warning, `safety-denosumab-advanced-ckd`) — so the patient still has a bone drug;",
+        "- strontium ranelate: *avoid* — denosumab can be used instead (EMA 2014 restriction).",
+        "",
+        "Hit policies: "
+        + ", ".join(f"`{t.table.id}` {t.table.hit_policy}" for t in kb.tables)
+        + ".",
     ]
     for t in kb.tables:
         lines += ["", f"## {t.table.title} (`{t.table.id}`)", "", f"Trigger: {t.table.trigger}."]
@@ -101,12 +141,17 @@ def knowledge_reference(kb: KnowledgeBase | None = None) -> str:
             refs = ", ".join(r.row.references)
             lines.append(f"| `{r.row.id}` | {r.text} | {text} | {refs} |")
     lines += ["", f"## {kb.safety.title} (`{kb.safety.id}`)", "", f"Trigger: {kb.safety.trigger}."]
-    lines += ["", "| row | drugs | when | action | reason | references |"]
+    lines += ["", "| row | guards | when | action | reason | references |"]
     lines += ["|---|---|---|---|---|---|"]
     for srow in kb.safety_rows:
-        drugs = ", ".join(sorted(srow.drugs))
+        guards = ", ".join(sorted(srow.drugs) + [f"`{r}`" for r in srow.row.recommendations])
+        action: str = srow.row.action
+        if srow.row.dose:
+            action += f": {srow.row.dose}"
+        if srow.row.at_most:
+            action += f" (at most {srow.row.at_most})"
         lines.append(
-            f"| `{srow.row.id}` | {drugs} | {srow.text} | {srow.row.action} | {srow.row.reason} | "
+            f"| `{srow.row.id}` | {guards} | {srow.text} | {action} | {srow.row.reason} | "
             f"{', '.join(srow.row.references)} |"
         )
     lines += ["", "## Derived facts", ""]
@@ -120,16 +165,62 @@ def knowledge_reference(kb: KnowledgeBase | None = None) -> str:
     lines += ["## Bibliography", ""]
     for s in kb.sources:
         url = f" <{s.url}>" if s.url else ""
-        lines.append(f"- `{s.id}` — {s.title}. {s.organisation}, {s.year}.{url}")
+        lines.append(f"- `{s.id}` ({s.kind}) — {s.title}. {s.organisation}, {s.year}.{url}")
     return "\n".join(lines) + "\n"
 
 
-GENERATED = {"cli.md": cli_reference, "knowledge.md": knowledge_reference}
+HAZARDS = DOCS / "safety" / "hazards.yaml"
+
+
+def hazard_log() -> str:
+    """``docs/safety/hazard-log.md`` from the machine-readable ``docs/safety/hazards.yaml``."""
+    import yaml
+
+    data = yaml.safe_load(HAZARDS.read_text(encoding="utf-8"))
+    lines = [
+        "# Clinical hazard log",
+        "",
+        "<!-- generated by `python -m vertebra.docgen` from docs/safety/hazards.yaml -->",
+        "",
+        "In the manner of NHS DCB0129 (clinical risk management in the manufacture of health IT). "
+        "Each hazard names its causes, the knowledge rows that control it and the tests that "
+        "fail when a control is removed; `tests/knowledge/test_hazard_log.py` checks that every "
+        "row and test named here exists.",
+        "",
+        "| id | hazard | severity | likelihood (before) | status |",
+        "|---|---|---|---|---|",
+    ]
+    for h in data["hazards"]:
+        lines.append(
+            f"| {h['id']} | {h['title']} | {h['severity']} | {h['likelihood']} | {h['status']} |"
+        )
+    for h in data["hazards"]:
+        lines += ["", f"## {h['id']}: {h['title']}", "", f"Origin: {h['origin']}.", ""]
+        lines += [" ".join(str(h["description"]).split()), "", "Causes:", ""]
+        lines += [f"- {c}" for c in h["causes"]]
+        controls = h["controls"]
+        lines += ["", "Controls:", ""]
+        lines += [f"- row `{r}`" for r in controls.get("rows", [])]
+        lines += [f"- data `{d}`" for d in controls.get("data", [])]
+        if controls.get("engine"):
+            lines.append(f"- engine: {controls['engine']}")
+        lines += ["", "Tests that fail when the control is removed:", ""]
+        lines += [f"- `{t}`" for t in h["tests"]]
+        lines += ["", f"Residual risk: {' '.join(str(h['residual']).split())}"]
+    return "\n".join(lines) + "\n"
+
+
+GENERATED = {
+    "cli.md": cli_reference,
+    "knowledge.md": knowledge_reference,
+    "safety/hazard-log.md": hazard_log,
+}
 
 
 def main() -> None:
     DOCS.mkdir(exist_ok=True)
     for name, make in GENERATED.items():
+        (DOCS / name).parent.mkdir(parents=True, exist_ok=True)
         (DOCS / name).write_text(make(), encoding="utf-8")
         print(f"wrote docs/{name}", file=sys.stderr)
 

@@ -69,14 +69,27 @@ def lint(
         Path | None, typer.Option(help="A knowledge folder to check instead of the shipped one")
     ] = None,
 ) -> None:
-    """Validate the knowledge files: schema, facts, vocabularies, references, tests on every row."""
+    """Validate the knowledge files (schema, facts, vocabularies, references, a test on every row)
+    and prove, exhaustively over the facts the rows read, that no plan offers and advises against
+    the same drug or procedure."""
     try:
         kb = load_from(path) if path is not None else load()
     except KnowledgeError as exc:
         typer.echo(f"knowledge lint failed: {exc}", err=True)
         raise typer.Exit(1) from None
+    from vertebra.knowledge.consistency import prove
+
+    proof = prove(kb)
+    if not proof.ok:
+        typer.echo(
+            "knowledge lint failed: a plan can offer and advise against one decision", err=True
+        )
+        for clash in proof.clashes:
+            typer.echo(f"  - {clash.describe()}", err=True)
+        raise typer.Exit(1)
     rows = sum(len(t.rows) for t in kb.tables) + len(kb.safety_rows)
     typer.echo(
         f"ok: {len(kb.tables)} tables, {rows} rows, {len(kb.sources)} sources, "
         f"{len(kb.conflicts)} conflicts — knowledge {kb.version}"
     )
+    typer.echo(proof.summary())

@@ -235,8 +235,13 @@ class _Run:
 
     def _draft(self, row: CompiledRow, action: str, reasons: list[str]) -> _Draft:
         then = row.row.then
-        levels = ", ".join(self.facts.fracture_levels or []) or "an unconfirmed level"
-        rationale = _dedupe(reasons) or [f"Vertebral fracture at {levels}"]
+        if len(reasons) > 1:
+            rationale = _dedupe(reasons)
+        elif reasons:
+            rationale = [reasons[0]]  # a copy: callers share their list between rows
+        else:
+            levels = ", ".join(self.facts.fracture_levels or []) or "an unconfirmed level"
+            rationale = [f"Vertebral fracture at {levels}"]
         return _Draft(
             row=row,
             action=action,
@@ -253,20 +258,23 @@ class _Run:
         safety row), companion and "only if unusable" drugs, then one verdict per decision."""
         kb = self.kb
         allergies = self.facts.allergies
+        touched: list[_Draft] = []
+        outcomes: dict[int, Any] = {}  # one evaluation per safety row per plan
+        ctx = self.ctx
         for draft in drafts:
             then = draft.row.row.then
             drug = then.drug
-            rows = kb.safety_for(drug) if drug is not None else ()
-            by_row = kb.safety_for_row(draft.row.row.id)
-            if by_row:
-                rows = rows + by_row
+            rows = kb.safety_rows_of(draft.row)
             if draft.action not in _OFFER or (not rows and (drug is None or allergies is None)):
                 continue
+            touched.append(draft)
             verdict: str | None = None
             why_title = ""
             adjusted: str | None = None
             for srow in rows:
-                out = srow.when(self.ctx)
+                out = outcomes.get(srow.index)
+                if out is None:
+                    out = outcomes[srow.index] = srow.when(ctx)
                 row = srow.row
                 if out.value is True:
                     if row.action in _AGAINST:
@@ -319,6 +327,7 @@ class _Run:
                 )
                 draft.rationale.append(f"Companion drug not usable: {names}")
                 self._against(draft, "avoid", f"{names} not usable")
+                touched.append(draft)
                 continue
             others = [n for n in then.only_if_unusable if n in usable]
             if others:
@@ -329,13 +338,14 @@ class _Run:
                 )
                 draft.rationale.append(f"Usable instead: {names}")
                 self._against(draft, "avoid", f"{names} can be used instead")
+                touched.append(draft)
         if allergies is None and any(d.row.row.then.drug for d in drafts):
             self.note_missing(
                 frozenset(("allergies",)),
                 "Medicines are recommended: record drug allergies before prescribing.",
                 "safety",
             )
-        for draft in drafts:
+        for draft in touched:
             draft.rationale = _dedupe(draft.rationale)
             draft.citations = _dedupe(draft.citations)
             draft.cautions = _dedupe(draft.cautions)

@@ -113,6 +113,9 @@ class KnowledgeBase:
     _safety_by_rec: dict[str, tuple[CompiledSafetyRow, ...]] = field(
         default_factory=dict, repr=False
     )
+    _safety_by_table_row: dict[str, tuple[CompiledSafetyRow, ...]] = field(
+        default_factory=dict, repr=False
+    )
     allergy_drugs: dict[str, frozenset[str]] = field(default_factory=dict, repr=False)
     """Allergen word (a drug or an allergy class) -> every drug the allergy rules out
     (``medicines.yaml``: a class names its members; a member of a cross-reactive class rules out
@@ -131,6 +134,16 @@ class KnowledgeBase:
     def safety_for(self, drug: str) -> tuple[CompiledSafetyRow, ...]:
         """The drug-safety rows that name ``drug``, in file order."""
         return self._safety_by_drug.get(drug, ())
+
+    def safety_rows_of(self, row: CompiledRow) -> tuple[CompiledSafetyRow, ...]:
+        """Every safety row guarding a recommendation row: those naming its drug, then those
+        naming the row itself (cached per row)."""
+        found = self._safety_by_table_row.get(row.row.id)
+        if found is None:
+            drug = row.row.then.drug
+            found = (self.safety_for(drug) if drug else ()) + self.safety_for_row(row.row.id)
+            self._safety_by_table_row[row.row.id] = found
+        return found
 
     def safety_for_row(self, row_id: str) -> tuple[CompiledSafetyRow, ...]:
         """The safety rows that name a recommendation (e.g. a procedure) by its row id."""
@@ -470,6 +483,18 @@ def _labeler(vocab: Vocabulary, derived: list[Derived]) -> Callable[[str], str]:
 
 
 def _shower(vocab: Vocabulary) -> Callable[[str, Any], str]:
+    cache: dict[tuple[str, Any, type], str] = {}
+
+    def cached(fact: str, value: Any) -> str:
+        """``show`` memoised for scalar values (it runs for every fired condition)."""
+        if isinstance(value, list):
+            return ", ".join(cached(fact, v) for v in value) or "none"
+        key = (fact, value, type(value))
+        text = cache.get(key)
+        if text is None:
+            text = cache[key] = show(fact, value)
+        return text
+
     def show(fact: str, value: Any) -> str:
         if isinstance(value, bool):
             return "yes" if value else "no"
@@ -484,7 +509,7 @@ def _shower(vocab: Vocabulary) -> Callable[[str, Any], str]:
             return vocab.values.get(value, value.replace("_", " "))
         return str(value)
 
-    return show
+    return cached
 
 
 def _check_medicines(med: Medicines) -> None:
