@@ -217,6 +217,9 @@ def test_knowledge_search_toc_and_source_names(tab: Any, artifacts: Path) -> Non
         assert "naproxen" in text.lower()
     height = tab.evaluate("() => document.documentElement.scrollHeight")
     assert height < 8000
+    # every badge has its own background (white text on white would be invisible)
+    for badge in tab.locator(".badge").all():
+        assert badge.evaluate("e => getComputedStyle(e).backgroundColor") != "rgba(0, 0, 0, 0)"
     tab.screenshot(path=str(artifacts / "knowledge-search.png"), full_page=True)
     no_violations(tab, "knowledge-search")
 
