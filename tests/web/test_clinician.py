@@ -229,9 +229,16 @@ def test_ask_page_is_accessible(tab: Any, artifacts: Path) -> None:
     no_violations(tab, "ask")
 
 
-def test_fls_worklist(tab: Any, artifacts: Path) -> None:
+def test_fls_worklist(
+    tab: Any, artifacts: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # an empty results folder (VERTEBRA_FLS_DIR is read on every request)
+    monkeypatch.setenv("VERTEBRA_FLS_DIR", str(tmp_path / "empty"))
     tab.goto("/fls")
+    assert "No screening results" in tab.locator("main").inner_text()
     no_violations(tab, "fls-empty")
+    monkeypatch.delenv("VERTEBRA_FLS_DIR")
+    tab.goto("/fls")
     tab.get_by_role("button", name="Run the demo screen").click()
     tab.wait_for_url("**/fls")
     table = tab.locator(".worklist")
