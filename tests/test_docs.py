@@ -39,7 +39,7 @@ def test_every_rule_is_documented() -> None:
 
 
 def test_every_http_route_is_documented(tmp_path: Path) -> None:
-    from vertebra.api import create_app
+    from vertebra.http import create_app
     from vertebra.settings import Settings
 
     docs = "\n".join(

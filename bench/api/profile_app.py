@@ -82,11 +82,12 @@ def main() -> int:
             {
                 "VERTEBRA_DATABASE_URL": f"sqlite:///{Path(tmp) / 'audit.sqlite3'}",
                 "VERTEBRA_TRUSTED_ISSUERS": json.dumps([signer.issuer()]),
+                "VERTEBRA_PUBLIC_BASE_URL": f"http://{HOST}",
                 "VERTEBRA_LOG_LEVEL": "WARNING",
             }
         )
         os.environ.pop("VERTEBRA_CONFIG", None)
-        from vertebra.api.app import _warm_up, create_app
+        from vertebra.http.app import _warm_up, create_app
 
         app = create_app()
         _warm_up()  # what the server's lifespan start-up does (gc.freeze, GC thresholds)

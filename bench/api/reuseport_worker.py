@@ -16,8 +16,8 @@ import sys
 
 import uvicorn
 
-from vertebra.api import create_app
 from vertebra.cli.serve import log_config
+from vertebra.http import create_app
 from vertebra.settings import Settings
 
 

@@ -11,6 +11,8 @@ from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from vertebra.errors import BODY, FieldError, InputError, field_error
+
 Level = Literal[
     "T1", "T2", "T3", "T4", "T5", "T6", "T7", "T8", "T9", "T10", "T11", "T12",
     "L1", "L2", "L3", "L4", "L5",
@@ -164,12 +166,8 @@ class RecordFacts(PatientFacts):
     fracture_levels: Annotated[list[Level], Field(min_length=1)] | None = None  # type: ignore[assignment]
 
 
-class FactsError(ValueError):
+class FactsError(InputError):
     """Invalid patient facts. ``errors`` names every offending field."""
-
-    def __init__(self, errors: list[dict[str, Any]]) -> None:
-        self.errors = errors
-        super().__init__("; ".join(f"{e['field']}: {e['message']}" for e in errors))
 
 
 def _field_path(loc: tuple[int | str, ...]) -> str:
@@ -202,9 +200,9 @@ def _literal_args(annotation: Any) -> list[list[str]]:
     return found
 
 
-def explain(error: ValidationError) -> list[dict[str, Any]]:
-    """Turn a pydantic error into ``[{field, message, allowed?}]`` naming each field."""
-    out: list[dict[str, Any]] = []
+def explain(error: ValidationError) -> list[FieldError]:
+    """Turn a pydantic error into ``[{field, message, type, allowed?}]`` naming each field."""
+    out: list[FieldError] = []
     for item in error.errors(include_url=False):
         field = _field_path(tuple(item["loc"]))
         kind = item["type"]
@@ -214,7 +212,7 @@ def explain(error: ValidationError) -> list[dict[str, Any]]:
             message = "this field is required"
         else:
             message = str(item["msg"])
-        entry: dict[str, Any] = {"field": field, "message": message, "type": kind}
+        entry = field_error(field, message, kind)
         if kind in ("literal_error", "enum"):
             allowed = _allowed(field)
             if allowed:
@@ -226,9 +224,7 @@ def explain(error: ValidationError) -> list[dict[str, Any]]:
 def parse_facts(data: Any) -> PatientFacts:
     """Validate a JSON-like object into :class:`PatientFacts` or raise :class:`FactsError`."""
     if not isinstance(data, dict):
-        raise FactsError(
-            [{"field": "(body)", "message": "patient facts must be a JSON object", "type": "type"}]
-        )
+        raise FactsError.one(BODY, "patient facts must be a JSON object", "type")
     try:
         return PatientFacts.model_validate(data)
     except ValidationError as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -89,6 +90,19 @@ class Source(_Out):
     )
 
 
+class TextEvidence(_Out):
+    """Facts read from report text, with the report and the sentence (an addition to §2)."""
+
+    resource: str = Field(description="The report, e.g. DiagnosticReport/123")
+    date: date | None
+    facts: list[str] = Field(description="What the sentence supplied")
+    levels: list[str]
+    acuity: str | None = Field(
+        description="acute, chronic, old, healed or age_indeterminate, as the text says"
+    )
+    sentence: str = Field(description="The sentence, quoted as written")
+
+
 class Plan(_Out):
     knowledge_version: str
     pathway: Pathway
@@ -99,7 +113,13 @@ class Plan(_Out):
     timeline: list[TimelineEntry]
     sources: list[Source]
     summary: str = Field(description="One-line summary of the pathway and the most urgent action")
+    facts_from_text: list[TextEvidence] = Field(
+        default_factory=list,
+        description="Facts that came from report text (FHIR input without a coded fracture), "
+        "each with the report and the quoted sentence; left out of the JSON when empty",
+    )
 
     def to_json(self) -> str:
         """Deterministic JSON: same plan, byte-identical text."""
-        return self.model_dump_json(indent=2)
+        drop = None if self.facts_from_text else {"facts_from_text"}
+        return self.model_dump_json(indent=2, exclude=drop)

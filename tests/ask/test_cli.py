@@ -45,3 +45,31 @@ def test_bad_input_exits_2_naming_question(bad: str) -> None:
     out = run(bad)
     assert out.returncode == 2
     assert "question" in out.stderr and out.stdout == ""
+
+
+def test_a_terminal_gets_text_by_default_and_json_on_request() -> None:
+    """Issue 12: text in a terminal; JSON with --format json; a pipe keeps JSON (contract §4)."""
+    import os
+    import pty
+
+    def in_terminal(*args: str) -> str:
+        pid, fd = pty.fork()
+        if pid == 0:  # child: stdout is the pseudo-terminal
+            os.execvp(sys.executable, [sys.executable, "-m", "vertebra", "ask", *args])
+        chunks = []
+        while True:
+            try:
+                data = os.read(fd, 65536)
+            except OSError:
+                break
+            if not data:
+                break
+            chunks.append(data)
+        os.waitpid(pid, 0)
+        return b"".join(chunks).decode("utf-8", "replace")
+
+    text = in_terminal("max paracetamol?")
+    assert "Answer." in text and "[1]" in text and not text.lstrip().startswith("{")
+    data = json.loads(in_terminal("max paracetamol?", "--format", "json"))
+    assert data["covered"] is True
+    assert json.loads(run("max paracetamol?").stdout)["mode"] == "fact"  # a pipe: JSON

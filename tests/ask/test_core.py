@@ -18,9 +18,8 @@ from vertebra.knowledge import load
 def test_bad_questions_are_rejected_naming_the_field(bad: str) -> None:
     with pytest.raises(AskError) as info:
         answer(bad)
-    assert info.value.field == "question"
     assert str(info.value).startswith("question:")
-    assert info.value.errors[0]["field"] == "question"
+    assert [e["field"] for e in info.value.errors] == ["question"]
 
 
 def test_not_a_string_is_rejected() -> None:
@@ -113,7 +112,11 @@ def test_out_of_scope_is_not_guessed(question: str) -> None:
     a = answer(question)
     assert not a.covered and a.mode == "not_covered" and a.plan is None
     assert "not covered by this knowledge base" in a.answer
-    assert "Nearest topics" in a.answer
+    if "hip" in question:  # a scope decline says why and lists no (adult) treatments instead
+        assert "This question is about a hip fracture" in a.answer
+        assert "Nearest topics" not in a.answer
+    else:
+        assert "Nearest topics" in a.answer
 
 
 def _kb_texts() -> str:

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from vertebra.ask import answer
 from vertebra.ask.extract import extract
 
 
@@ -67,6 +68,11 @@ def test_nothing_is_invented() -> None:
     assert extract("What is the capital of France?").values == {}
 
 
-def test_egfr_is_flagged() -> None:
+def test_egfr_is_its_own_fact_and_the_plan_says_it_used_it_as_clearance() -> None:
     e = extract("eGFR 40")
-    assert e.values["creatinine_clearance"] == 40 and e.egfr
+    assert e.values == {"egfr": 40} and e.egfr  # contract v2 name, not creatinine_clearance
+    a = answer("L1 fracture, 80F, eGFR 28, alendronate?")
+    assert a.facts is not None
+    assert a.facts.extracted["egfr"] == 28
+    assert a.facts.assumed["creatinine_clearance"] == 28
+    assert any("eGFR" in s for s in a.facts.assumptions)

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from vertebra.api import create_app
-from vertebra.api.testing import ASGIClient
 from vertebra.ask import answer
+from vertebra.http import create_app
+from vertebra.http.testing import ASGIClient
 from vertebra.settings import Settings
 
 

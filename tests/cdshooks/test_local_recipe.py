@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from tests.conftest import ROOT
-from vertebra.api import create_app
-from vertebra.api.testing import ASGIClient
+from vertebra.http import create_app
+from vertebra.http.testing import ASGIClient
 from vertebra.settings import Settings
 
 SCRIPT = ROOT / "scripts" / "sign-test-jwt"
@@ -38,6 +38,7 @@ def test_sign_test_jwt_recipe(tmp_path: Path) -> None:
         {
             "VERTEBRA_TRUSTED_ISSUERS_FILE": str(folder / "issuers.json"),
             "VERTEBRA_DATABASE_URL": f"sqlite:///{tmp_path / 'audit.sqlite3'}",
+            "VERTEBRA_PUBLIC_BASE_URL": "http://testserver",
         }
     )
     client = ASGIClient(create_app(settings))

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from fastapi import FastAPI, Header, HTTPException
 
-from vertebra.api.testing import LoopbackServer
 from vertebra.engine import plan
 from vertebra.fhir import prefetch_to_resources, to_facts
+from vertebra.http.testing import LoopbackServer
 
 SERVICE = "vertebra-patient-view"
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
@@ -52,7 +52,8 @@ def test_discovery_lists_the_services_with_prefetch(ehr: Any) -> None:
         queries = service["prefetch"].values()
         resource_types = {q.split("/")[0].split("?")[0] for q in queries}
         assert resource_types == {"Patient", "Condition", "Observation", "MedicationRequest",
-                                  "MedicationStatement", "AllergyIntolerance"}  # fmt: skip
+                                  "MedicationStatement", "AllergyIntolerance",
+                                  "MedicationAdministration"}  # fmt: skip
         assert all("{{context.patientId}}" in q for q in queries)
 
 
@@ -130,20 +131,22 @@ def test_fracture_without_a_level_asks_for_it(ehr: Any) -> None:
 
 
 @pytest.mark.parametrize("drop", [None, "observations"])
-def test_missing_prefetch_without_fhir_access_is_412(ehr: Any, drop: str | None) -> None:
+def test_missing_prefetch_without_fhir_server_is_412(ehr: Any, drop: str | None) -> None:
     if drop is None:
         body = ehr.body("patient-view", None)
     else:
         prefetch = ehr.prefetch()
         del prefetch[drop]
         body = ehr.body("patient-view", prefetch)
-    body["fhirServer"] = "https://fhir.example.org"  # a server without authorization is no access
     r = ehr.call(SERVICE, body)
     assert r.status_code == 412
     assert r.json()["error"] == "prefetch_missing"
     if drop:
         assert [e["field"] for e in r.json()["errors"]] == [f"prefetch.{drop}"]
-    assert ehr.client.app.state.vertebra.store.events() == []
+    # an authenticated call that was refused is audited (and its token used up)
+    (event,) = ehr.client.app.state.vertebra.store.events()
+    assert event.outcome == "refused:412:prefetch_missing"
+    assert event.card_uuids == []
 
 
 def fhir_server(prefetch: dict[str, Any], seen: list[str]) -> FastAPI:
@@ -167,7 +170,10 @@ def fhir_server(prefetch: dict[str, Any], seen: list[str]) -> FastAPI:
         key = {"Condition": "conditions", "Observation": "observations",
                "MedicationRequest": "medicationRequests",
                "MedicationStatement": "medicationStatements",
-               "AllergyIntolerance": "allergies"}[rtype]  # fmt: skip
+               "AllergyIntolerance": "allergies",
+               "MedicationAdministration": "medicationAdministrations"}[rtype]  # fmt: skip
+        if key not in prefetch:  # a server without this resource type
+            raise HTTPException(404)
         return prefetch[key] or {"resourceType": "Bundle", "type": "searchset", "entry": []}
 
     return app
@@ -186,7 +192,8 @@ def test_missing_prefetch_is_fetched_from_the_fhir_server(ehr: Any) -> None:
                                      "subject": "vertebra"}  # fmt: skip
         r = ehr.call(SERVICE, body)
     assert r.status_code == 200, r.text
-    assert len(seen) == 5 and set(seen) == {"Bearer fhir-access-token"}
+    # 5 required keys and the optional medicationAdministrations (404 here: read without it)
+    assert len(seen) == 6 and set(seen) == {"Bearer fhir-access-token"}
     got = r.json()["cards"]
     assert [(c["summary"], c["indicator"]) for c in got] == [
         (c["summary"], c["indicator"]) for c in expected
@@ -232,3 +239,20 @@ def test_hook_logs_carry_no_patient_data(ehr: Any, caplog: pytest.LogCaptureFixt
         ehr.call(SERVICE, ehr.body("patient-view", None))
     text = "\n".join(r.getMessage() for r in caplog.records)
     assert "Quackenbush" not in text and "1946" not in text and "p1" not in text
+
+
+def test_patient_view_from_a_report_only_prefetch(ehr: Any) -> None:
+    sentence = "Acute L1 compression fracture with marrow oedema."
+    prefetch = ehr.prefetch()
+    prefetch["conditions"] = ehr.searchset()
+    prefetch["reports"] = ehr.searchset(
+        {"resourceType": "DiagnosticReport", "id": "mri-1", "status": "final",
+         "subject": {"reference": "Patient/p1"}, "effectiveDateTime": "2026-11-20",
+         "conclusion": sentence})  # fmt: skip
+    r = ehr.call(SERVICE, ehr.body("patient-view", prefetch))
+    assert r.status_code == 200, r.text
+    cards = r.json()["cards"]
+    for card in cards:
+        check_card(card)
+    (text_card,) = [c for c in cards if c["summary"].startswith("Vertebral fracture read from")]
+    assert f'DiagnosticReport/mri-1 (2026-11-20): "{sentence}"' in text_card["detail"]

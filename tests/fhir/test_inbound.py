@@ -8,8 +8,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from vertebra import terminology
 from vertebra.facts import LEVELS, FactsError
 from vertebra.fhir import extract_facts, to_facts
+from vertebra.fhir.inbound import CONDITION_SETS
+from vertebra.terminology import ICD10CM
 
 RESOLVED = {"coding": [{"code": "resolved"}]}
 GFR = "mL/min/{1.73_m2}"
@@ -446,10 +449,17 @@ def test_drug_allergies(fx: Any) -> None:
 
 
 def test_allergy_without_code_reported(fx: Any) -> None:
-    allergy = {**fx.allergy(fx.RXNORM, "5640"), "code": {"text": "NSAIDs"}}
+    allergy = {**fx.allergy(fx.RXNORM, "5640"), "code": {"text": "Shellfish"}}
     got = _with(fx, allergy)
     assert got.facts.allergies is None
-    assert got.unmapped[0].display == "NSAIDs"
+    assert got.unmapped[0].display == "Shellfish"
+
+
+def test_allergy_text_only_is_read_by_name_and_said(fx: Any) -> None:
+    allergy = {**fx.allergy(fx.RXNORM, "5640"), "code": {"text": "NSAIDs"}}
+    got = _with(fx, allergy)
+    assert got.facts.allergies == ["nsaid"]
+    assert any("nsaid" in n and "matched by name" in n for n in got.notes)
 
 
 # ------------------------------------------------------------------ properties
@@ -457,7 +467,10 @@ def test_allergy_without_code_reported(fx: Any) -> None:
 _LEVEL_CODES = {f"S32.0{n}0A": f"L{n}" for n in range(1, 6)} | {
     f"S22.0{n}0A": f"T{n}" for n in range(1, 5)
 }
-_UNKNOWN = st.from_regex(r"Z[0-9]{2}\.[0-9]", fullmatch=True)
+# Z codes no value set knows (Z33.1, Z34, Z79.52, Z86.71 are now read: pregnancy, steroids, VTE).
+_UNKNOWN = st.from_regex(r"Z[0-9]{2}\.[0-9]", fullmatch=True).filter(
+    lambda c: not any(terminology.load(v).find(ICD10CM, c) for v in CONDITION_SETS)
+)
 
 
 @settings(

@@ -37,6 +37,8 @@ def _data_exists(ref: str) -> bool:
     data = yaml.safe_load((DATA / file).read_text(encoding="utf-8"))
     if file == "derived.yaml":
         return any(d["name"] == key for d in data["derived"])
+    if file == "conflicts.yaml":
+        return any(c["id"] == key for c in data["conflicts"])
     return isinstance(data, dict) and key in data
 
 

@@ -34,3 +34,59 @@ def test_spark_and_duckdb_give_identical_worklists_and_kpis(
     assert real.worklist.column("patient_id").to_pylist() == [
         "a5cb8ce9-cec6-6b23-0990-cbaf753578a4"
     ]
+
+
+@pytest.mark.spark
+@pytest.mark.timeout(900)
+def test_spark_on_a_two_executor_cluster_gives_the_duckdb_worklist(
+    synthetic_export: Path, tmp_path: Path
+) -> None:
+    """Scale-out: a real standalone master with two worker JVMs and two executor processes
+    (``local-cluster``, loopback only) computes the same worklist and KPIs as DuckDB, and the
+    run records the time of every phase (the profile bench/screen prints)."""
+    duck = screen(synthetic_export, tmp_path / "duck", DuckDBEngine(), AS_OF)
+    engine = SparkEngine("local-cluster[2,1,1024]", shuffle_partitions=4, stop=True)
+    spark = screen(synthetic_export, tmp_path / "cluster", engine, AS_OF)
+    assert spark.worklist.equals(duck.worklist)
+    assert comparable(spark.kpis) == comparable(duck.kpis)
+    phases = spark.kpis["run"]["engine_seconds"]
+    assert {"start", "patients", "worklist", "collect"} <= set(phases)
+    assert all(v >= 0 for v in phases.values())
+
+
+@pytest.mark.spark
+@pytest.mark.timeout(600)
+def test_a_failed_spark_job_exits_1_with_the_cause_in_one_line(
+    synthetic_export: Path, tmp_path: Path
+) -> None:
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-m", "vertebra", "screen", str(synthetic_export), "--engine", "spark",
+         "--master", "local[1]", "--conf", "spark.sql.files.maxPartitionBytes=abc",
+         "--out", str(tmp_path / "out"), "--no-progress"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert out.returncode == 1
+    errors = [line for line in out.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1
+    assert "Spark job failed" in errors[0] and "maxPartitionBytes" in errors[0]
+    assert "Traceback" not in out.stderr
+
+
+def test_spark_conf_must_be_a_spark_key(synthetic_export: Path, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-m", "vertebra", "screen", str(synthetic_export), "--engine", "spark",
+         "--conf", "executor.memory", "--out", str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 2
+    assert "conf: expected spark.KEY=VALUE" in out.stderr

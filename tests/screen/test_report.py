@@ -53,3 +53,10 @@ def test_histogram_has_no_always_empty_bin() -> None:
     assert "<title>0-2 weeks: 2</title>" in svg
     wider = str(histogram([200], 14, 8))  # a later value widens the axis instead of hiding
     assert "<title>14-16 weeks: 0</title>" in wider and "weeks: 1</title>" in wider
+
+
+def test_every_worklist_column_is_labelled_in_file_order() -> None:
+    from vertebra.screen.pipeline import COLUMNS
+
+    assert [c for c in labels.COLUMNS if c != "priority"] == list(COLUMNS)
+    assert all(heading and meaning for heading, meaning in labels.COLUMNS.values())

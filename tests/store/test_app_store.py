@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from vertebra.api import create_app
-from vertebra.api.testing import ASGIClient
+from vertebra.http import create_app
+from vertebra.http.testing import ASGIClient
 from vertebra.settings import Settings
 
 FACTS: dict[str, Any] = {"age": 81, "sex": "female", "fracture_levels": ["L2"]}

@@ -7,23 +7,37 @@ mistyped code fails here even though no terminology server is reachable.
 from __future__ import annotations
 
 import re
+from importlib import resources
 
 import pytest
 
-from vertebra import terminology
-from vertebra.facts import CONDITIONS, DRUGS, LEVELS, PatientFacts
+from vertebra import terminology, yamlfile
+from vertebra.facts import ALLERGY_CLASSES, CONDITIONS, DRUGS, LEVELS, MEDICINES, PatientFacts
 from vertebra.fhir.codes import ingredient_code
-from vertebra.terminology import ICD10CM, LOINC, RXNORM, SNOMED
+from vertebra.terminology import ATC, ICD10CM, LOINC, RXNORM, SNOMED, YESNO
 
 OWN = (
     "vertebral-fracture", "osteoporosis", "osteoporosis-medication", "analgesic-medication",
     "dxa-t-score", "egfr", "pain-score", "body-weight", "patient-conditions", "malignancy",
+    "current-medication", "allergy-substance", "creatinine-clearance", "pregnancy-status",
+    "vte", "pregnancy", "falls", "medication-use", "immobility",
 )  # fmt: skip
 MAPS_TO = {
     "osteoporosis-medication": set(DRUGS),
     "analgesic-medication": set(DRUGS),
     "patient-conditions": set(CONDITIONS),
     "malignancy": {"history_of_cancer", "suspected_malignancy"},
+    "current-medication": set(MEDICINES),
+    "medication-use": set(MEDICINES),
+    "allergy-substance": {*DRUGS, *ALLERGY_CLASSES, "none"},
+    "pregnancy-status": {"pregnant", "breastfeeding", "true", "false", "unknown"},
+}
+
+BIBLIOGRAPHY = {
+    entry["id"]
+    for entry in yamlfile.safe_load(
+        resources.files("vertebra.knowledge").joinpath("data", "bibliography.yaml").read_text()
+    )["sources"]
 }
 
 # Verhoeff tables (dihedral group D5).
@@ -67,12 +81,13 @@ def test_check_digit_functions_catch_typos() -> None:
 @pytest.mark.parametrize("vs_id", OWN)
 def test_value_set_loads_and_is_well_formed(vs_id: str) -> None:
     vs = terminology.load(vs_id)
-    assert vs.references == ["clinical-sources-codes"]
+    assert vs.references[0] == "clinical-sources-codes"
+    assert set(vs.references) <= BIBLIOGRAPHY, vs.references
     keys = [(c.system, c.code) for c in vs.codes]
     assert len(set(keys)) == len(keys), "duplicate codes"
     for c in vs.codes:
         assert c.display.strip()
-        assert c.system in (ICD10CM, SNOMED, LOINC, RXNORM)
+        assert c.system in (ICD10CM, SNOMED, LOINC, RXNORM, ATC, YESNO)
         if c.level is not None:
             assert c.level in LEVELS
         if c.system == LOINC:
@@ -83,6 +98,11 @@ def test_value_set_loads_and_is_well_formed(vs_id: str) -> None:
             assert verhoeff_ok(c.code), c.code
         elif c.system == RXNORM:
             assert re.fullmatch(r"\d{1,8}", c.code), c.code
+        elif c.system == ATC:  # levels 1-5: A, A01, A01A, A01AA, A01AA01
+            assert re.fullmatch(r"[A-Z](\d\d([A-Z]([A-Z](\d\d)?)?)?)?", c.code), c.code
+            assert (len(c.code) == 7) == (c.match == "exact"), f"{c.code}: groups match as prefix"
+        elif c.system == YESNO:
+            assert c.code in ("Y", "N")
         else:
             exact = r"[A-Z]\d[0-9A-Z](\.[0-9A-Z]{1,4})?"
             prefix = r"[A-Z](\d[0-9A-Z]?(\.[0-9A-Z]{0,4})?)?"
@@ -136,8 +156,14 @@ def test_codes_outside_the_thoracolumbar_spine_do_not_match(code: str) -> None:
 
 
 def test_bone_drugs_have_an_ingredient_code() -> None:
-    coded = {c.maps_to for c in terminology.load("osteoporosis-medication").codes}
+    codes = terminology.load("osteoporosis-medication").codes
+    coded = {c.maps_to for c in codes if c.system == RXNORM}
     for drug in sorted(d for d in coded if d):
         entry = ingredient_code(drug)
         assert entry is not None and entry.system == RXNORM, drug
+    # ATC only (no RxNorm ingredient code listed): proposals carry no (non-RxNorm) coding
+    assert {c.maps_to for c in codes if c.system == ATC} - coded == {
+        "abaloparatide", "romosozumab", "strontium_ranelate", "calcitonin"
+    }
     assert ingredient_code("strontium_ranelate") is None
+    assert ingredient_code("abaloparatide") is None

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from tests.conftest import EXAMPLES, ROOT
-from vertebra.api import create_app
-from vertebra.api.testing import ASGIClient, LoopbackServer
+from vertebra.http import create_app
+from vertebra.http.testing import ASGIClient, LoopbackServer
 from vertebra.settings import Settings
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -6,14 +6,12 @@ import hashlib
 import json
 from pathlib import Path
 
-import pytest
-
 from tests.conftest import EXAMPLES
 from tests.web.conftest import example
 from tests.web.dom import parse
-from vertebra.api.testing import ASGIClient
+from vertebra.http.routers.web import SECURITY_HEADERS
+from vertebra.http.testing import ASGIClient
 from vertebra.web import fls, pages
-from vertebra.web.routes import SECURITY_HEADERS
 
 STATIC = Path(pages.__file__).parent / "static"
 
@@ -113,10 +111,11 @@ def test_fls_page_before_and_after_the_demo_screen(client: ASGIClient, data_dir:
         doc = parse(client.get("/fls").text)
         assert "No screening results" in doc.text()
         assert client.get("/fls/files/kpis.json").status_code == 404
-    response = client.post("/fls/demo")
-    assert response.status_code == 303 and response.headers["location"] == "/fls"
+    response = client.post("/fls/demo", headers={"Origin": "http://testserver"})
+    assert response.status_code == 303 and response.headers["location"] == "/fls?source=demo"
+    folder = fls.demo_folder()
     kpis = json.loads((folder / "kpis.json").read_text(encoding="utf-8"))
-    doc = parse(client.get("/fls").text)
+    doc = parse(client.get("/fls?source=demo").text)
     tiles = doc.by_class("kpi")
     assert [t.attrs["data-kpi"] for t in tiles] == [i["id"] for i in kpis["indicators"]]
     first = kpis["indicators"][0]
@@ -126,16 +125,19 @@ def test_fls_page_before_and_after_the_demo_screen(client: ASGIClient, data_dir:
     lines = (folder / "worklist.csv").read_text(encoding="utf-8").splitlines()
     assert len(rows) == min(len(lines) - 1, fls.MAX_ROWS)
     # ordered by priority: the plan-safety gaps first, then the most care gaps
+    import csv
+    import io
+
     from vertebra.screen import labels
 
-    ranked = labels.by_priority([dict(zip(lines[0].split(","), ln.split(","), strict=False))
-                                 for ln in lines[1:]])  # fmt: skip
+    text = (folder / "worklist.csv").read_text(encoding="utf-8")
+    ranked = labels.by_priority(list(csv.DictReader(io.StringIO(text))))
     assert rows[0].tags("td")[0].text() == "1"
     assert ranked[0]["patient_id"][:8] == rows[0].tags("td")[3].text()
     assert ranked[0]["patient_name"] == rows[0].tags("td")[1].text()
     headers = [th.text() for th in doc.by_class("worklist")[0].tags("th")]
     assert "Care gaps" in headers and not any("_" in h for h in headers)
-    assert client.get("/fls/files/worklist.csv").text.splitlines() == lines
+    assert client.get("/fls/files/worklist.csv?source=demo").text.splitlines() == lines
     assert client.get("/fls/files/worklist.parquet").status_code == 404
 
 
@@ -148,30 +150,21 @@ def test_fls_folder_problems_are_reported(tmp_path: Path) -> None:
     assert problem is not None and problem.startswith("kpis.json cannot be read")
 
 
-def test_ask_page_hook(client: ASGIClient, monkeypatch: pytest.MonkeyPatch) -> None:
-    from vertebra.web import routes
+def test_ask_page_shows_markdown_and_never_runs_raw_html() -> None:
+    from vertebra.http.routers.web import markdown_html
 
-    monkeypatch.setattr(routes, "ask_function", lambda: None)
-    doc = parse(client.get("/ask").text)
-    assert doc.has_id("ask-unavailable")
-    assert client.post("/ask", data={"question": "x"}).status_code == 404
+    html = parse(str(markdown_html("**Paracetamol** first <b>x</b>")))
+    assert html.tags("strong")[0].text() == "Paracetamol"
+    assert not html.tags("b")  # raw HTML in an answer is shown as text, never run
 
-    def fake(question: str) -> dict[str, object]:
-        return {"answer": f"**Paracetamol** first <b>x</b> — {question}", "citations": []}
 
-    monkeypatch.setattr(routes, "ask_function", lambda: fake)
-    answered = parse(client.post("/ask", data={"question": "pain?"}).text)
-    answer = answered.by_class("answer")[0]
-    assert answer.tags("strong")[0].text() == "Paracetamol"
-    assert not answer.tags("b")  # raw HTML in an answer is shown as text, never run
-    assert client.post("/ask", data={"question": " "}).status_code == 422
+def test_ask_page_refuses_an_empty_question(client: ASGIClient) -> None:
+    response = client.post("/ask", data={"question": " "})
+    assert response.status_code == 422
+    assert "question" in parse(response.text).by_class("field-error")[0].text()
 
 
 def test_ask_page_answers_from_vertebra_ask(client: ASGIClient) -> None:
-    from vertebra.web import routes
-
-    if routes.ask_function() is None:
-        pytest.skip("vertebra.ask is not installed")
     doc = parse(client.get("/ask").text)
     assert doc.by_id("question").tag == "textarea"
     response = client.post("/ask", data={"question": "What is the maximum dose of paracetamol?"})
@@ -180,3 +173,57 @@ def test_ask_page_answers_from_vertebra_ask(client: ASGIClient) -> None:
     assert "4000" in answer.text()
     too_long = client.post("/ask", data={"question": "x" * 100_000})
     assert too_long.status_code in (413, 422)
+
+
+def test_fls_demo_never_overwrites_real_results_and_needs_same_origin(
+    client: ASGIClient, data_dir: Path
+) -> None:
+    """Issue 14 item 7: a cross-site POST (or one with no Origin) is refused; the demo writes
+    to its own folder; VERTEBRA_WEB_WRITES=false switches the route off."""
+    real = fls.folder()
+    real.mkdir(parents=True, exist_ok=True)
+    (real / "worklist.csv").write_text("patient_id\nreal-1\n", encoding="utf-8")
+    for headers in ({}, {"Origin": "https://evil.example"}, {"Origin": "null"},
+                    {"Origin": "http://testserver.evil.example"},
+                    {"Referer": "https://evil.example/page"},
+                    {"Origin": "null", "Sec-Fetch-Site": "cross-site"}):  # fmt: skip
+        assert client.post("/fls/demo", headers=headers).status_code == 403
+    assert client.post("/fls/demo", headers={"Origin": "http://testserver"}).status_code == 303
+    same = {"Origin": "null", "Sec-Fetch-Site": "same-origin"}  # a browser, no-referrer policy
+    assert client.post("/fls/demo", headers=same).status_code == 303
+    assert (real / "worklist.csv").read_text(encoding="utf-8") == "patient_id\nreal-1\n"
+    assert (fls.demo_folder() / "worklist.csv").is_file()
+
+
+def test_fls_demo_can_be_switched_off(tmp_path: Path, data_dir: Path) -> None:
+    from vertebra.http import create_app
+    from vertebra.settings import Settings
+
+    app = create_app(Settings(database_url=f"sqlite:///{tmp_path / 'a.sqlite3'}",
+                              auth="disabled", web_writes=False))  # fmt: skip
+    try:
+        r = ASGIClient(app).post("/fls/demo", headers={"Origin": "http://testserver"})
+        assert r.status_code == 403 and "VERTEBRA_WEB_WRITES" in r.text
+    finally:
+        app.state.vertebra.close()
+
+
+def test_ask_page_caps_the_question_length(client: ASGIClient) -> None:
+    """Issue 14 item 4: the web form has the same cap as POST /api/ask."""
+    limit = client.app.state.vertebra.settings.max_question_chars
+    r = client.post("/ask", data={"question": "1" * (limit + 1)})
+    assert r.status_code == 422 and "too long" in r.text
+
+
+def test_ask_answer_footnotes_render_as_a_reference_list() -> None:
+    """Issue 12: the markdown library's footnote plugin renders citations and references."""
+    from vertebra.http.routers.web import markdown_html
+
+    html = str(markdown_html("Paracetamol.[^1][^2] Again.[^1]\n\n## References\n\n"
+                             "[^1]: Title one. Org, 2020. <https://example.org>\n"
+                             "[^2]: Title <b>two</b>.\n"))  # fmt: skip
+    assert "[^" not in html
+    assert html.count('class="footnote-item"') == 2
+    assert '<a href="#fn1" id="fnref1">[1]</a>' in html
+    assert '<a href="#fn1" id="fnref1:1">[1]</a>' in html  # a repeat is still "[1]"
+    assert "&lt;b&gt;two&lt;/b&gt;" in html  # raw HTML stays escaped

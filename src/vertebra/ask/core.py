@@ -9,30 +9,29 @@ topics. Every clinical sentence is a knowledge-base text carrying its sources.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
-from pydantic import ValidationError
-
-from vertebra import facts as facts_module
+from vertebra import intake
 from vertebra.ask.extract import Extracted, extract
 from vertebra.ask.index import Index, Statement, index
-from vertebra.ask.lexicon import Intent, Layout, intents, lexicon
+from vertebra.ask.lexicon import Budget, Intent, Layout, intents, lexicon
 from vertebra.ask.model import MAX_QUESTION_CHARS, Answer, AskError, AskFacts, Match, Mode
 from vertebra.ask.text import content_words
 from vertebra.engine import context
 from vertebra.engine import plan as make_plan
-from vertebra.facts import PatientFacts
+from vertebra.facts import FactsError, PatientFacts
 from vertebra.knowledge import CompiledRow, KnowledgeBase
+from vertebra.language import find as find_concepts
 from vertebra.plan import Plan, Recommendation
 from vertebra.render.markdown import ACTION_WORDS, CATEGORY_TITLES
 
 ASSUMED_AGE = 70
 ASSUMED_SEX = "female"
-ASSUMED_LEVEL = "L1"
 _URGENT = ("immediate", "urgent")
 
 
@@ -42,6 +41,9 @@ def _phrase(text: str) -> re.Pattern[str]:
 
 @dataclass(frozen=True)
 class _Matchers:
+    sites: tuple[tuple[str, tuple[re.Pattern[str], ...]], ...]
+    dose_cues: tuple[re.Pattern[str], ...]
+    vertebral: tuple[re.Pattern[str], ...]
     anchors: tuple[re.Pattern[str], ...]
     off_topic: tuple[re.Pattern[str], ...]
     cues: tuple[re.Pattern[str], ...]
@@ -52,6 +54,9 @@ class _Matchers:
 def _matchers() -> _Matchers:
     lex = lexicon()
     return _Matchers(
+        sites=tuple((k, tuple(_phrase(p) for p in v)) for k, v in lex.other_sites.items()),
+        vertebral=tuple(_phrase(p) for p in lex.vertebral_words),
+        dose_cues=tuple(_phrase(p) for p in lex.dose_cues),
         anchors=tuple(_phrase(p) for p in lex.spine_anchors),
         off_topic=tuple(_phrase(p) for p in lex.off_topic),
         cues=tuple(_phrase(p) for p in lex.fact_cues),
@@ -122,19 +127,32 @@ def _sentence(text: str) -> str:
 # --------------------------------------------------------------------------- intent
 
 
+@lru_cache(maxsize=256)
+def _topics(low: str) -> list[tuple[Intent, int]]:
+    """Every intent the question asks about, in the order it asks, with its score."""
+    found: list[tuple[int, Intent, int]] = []
+    for intent, patterns in _matchers().intents:
+        hits = [m.start() for p in patterns if (m := p.search(low))]
+        if hits:
+            found.append((min(hits), intent, len(hits)))
+    found.sort(key=lambda t: t[0])
+    return [(i, n) for _, i, n in found]
+
+
 def _intent(question: str, ex: Extracted) -> tuple[Intent, list[str], int]:
     low = question.lower()
     best: Intent | None = None
     best_score = 0
-    for intent, patterns in _matchers().intents:
-        score = sum(1 for p in patterns if p.search(low))
+    for intent, score in _topics(low):
         if score > best_score:
             best, best_score = intent, score
     by_id = {i.id: i for i in intents().intents}
     topic = [
         d
         for d in ex.drugs
-        if d != ex.values.get("osteoporosis_drug") and d not in (ex.values.get("allergies") or [])
+        if d != ex.values.get("osteoporosis_drug")
+        and d not in (ex.values.get("allergies") or [])
+        and d not in ex.background_drugs
     ]
     if topic and (best is None or best.id in ("treatment", "analgesia", "bone_health")):
         return by_id["drug"], topic, best_score
@@ -151,16 +169,37 @@ class _PatientRun:
     ctx: dict[str, Any]
     assumed: dict[str, Any]
     assumptions: list[str]
+    age_only: list[tuple[int, Recommendation]] = field(default_factory=list)
+    """Recommendations that hold at one end of an age range only: (age, recommendation)."""
+    ranges: dict[str, list[int]] = field(default_factory=dict)
 
 
-def _record_parser() -> Any:
-    return getattr(facts_module, "RecordFacts", None)
+ADULT_AGES = (18, 120)
 
 
 def _patient(ex: Extracted, layout: Layout, kb: KnowledgeBase) -> _PatientRun:
     values = dict(ex.values)
     assumed: dict[str, Any] = {}
     assumptions: list[str] = []
+    age_range: tuple[int, int] | None = None
+    if "age" not in values and ex.age_range is not None:
+        low, high = max(ex.age_range[0], ADULT_AGES[0]), min(ex.age_range[1], ADULT_AGES[1])
+        age_range = (low, high)
+        values["age"] = low
+        assumptions.append(
+            layout.age_range.format(low=low, high=high, text=ex.evidence.get("age", ""))
+        )
+    elif "age" not in values and "age" in ex.unreadable:
+        age_range = ADULT_AGES
+        values["age"] = ADULT_AGES[0]
+        assumptions.append(
+            layout.age_unreadable.format(
+                text=ex.unreadable["age"], low=ADULT_AGES[0], high=ADULT_AGES[1]
+            )
+        )
+    for name, words in ex.unreadable.items():
+        if name != "age":
+            assumptions.append(layout.could_not_read.format(label=kb.label(name), text=words))
     if "age" not in values and "sex" not in values:
         assumed.update(age=ASSUMED_AGE, sex=ASSUMED_SEX)
         assumptions.append(layout.assumed_patient)
@@ -172,33 +211,35 @@ def _patient(ex: Extracted, layout: Layout, kb: KnowledgeBase) -> _PatientRun:
         assumptions.append(layout.assumed_sex)
     if "conditions" in values:
         assumptions.append(layout.assumed_conditions)
-    if ex.egfr:
+    if ex.egfr and "creatinine_clearance" not in values and "egfr" in values:
+        assumed["creatinine_clearance"] = values["egfr"]
         assumptions.append(layout.egfr_as_crcl)
-    record = _record_parser()
-    model: Any = PatientFacts
+    # The fracture level may be unknown in a question, as in a record (the plan asks for it).
     if "fracture_levels" not in values:
-        if record is not None:
-            model = record
-            assumptions.append(layout.no_level)
-        else:
-            assumed["fracture_levels"] = [ASSUMED_LEVEL]
-            assumptions.append(layout.assumed_level)
+        assumptions.append(layout.no_level)
     data = {**values, **assumed}
-    for _ in range(len(data) + 1):
-        try:
-            facts: PatientFacts = model.model_validate(data)
-            break
-        except ValidationError as exc:  # drop what cannot be a fact, keep the rest
-            bad = {str(e["loc"][0]) for e in exc.errors() if e["loc"]}
-            bad -= {"age", "sex", "fracture_levels"}
-            if not bad:
-                raise
-            for name in bad:
-                data.pop(name, None)
-                values.pop(name, None)
-                ex.values.pop(name, None)
+    try:
+        facts = intake.from_record(data)
+    except FactsError as exc:  # drop every extracted value that cannot be a fact, once
+        bad = {e["field"].split("[", 1)[0].split(".", 1)[0] for e in exc.errors}
+        bad -= {"age", "sex", "fracture_levels"}
+        if not bad:
+            raise
+        for name in bad:
+            data.pop(name, None)
+            values.pop(name, None)
+            ex.values.pop(name, None)
+        facts = intake.from_record(data)
     plan = make_plan(facts, kb)
-    return _PatientRun(facts, plan, context(facts, kb), assumed, assumptions)
+    run = _PatientRun(facts, plan, context(facts, kb), assumed, assumptions)
+    if age_range is not None:
+        run.ranges["age"] = list(age_range)
+        other = make_plan(facts.model_copy(update={"age": age_range[1]}), kb)
+        low_ids = {r.id for r in plan.recommendations}
+        high_ids = {r.id for r in other.recommendations}
+        run.age_only = [(age_range[0], r) for r in plan.recommendations if r.id not in high_ids]
+        run.age_only += [(age_range[1], r) for r in other.recommendations if r.id not in low_ids]
+    return run
 
 
 # --------------------------------------------------------------------------- rendering
@@ -218,14 +259,18 @@ def _rec_lines(rec: Recommendation, notes: _Notes, layout: Layout, detail: bool)
     return lines
 
 
-def _conditional_lines(row: CompiledRow, notes: _Notes, layout: Layout) -> list[str]:
+def _conditional_lines(
+    row: CompiledRow, notes: _Notes, layout: Layout, detail: bool = False
+) -> list[str]:
     then = row.row.then
     head = f"{layout.conditional_prefix} {_lower_first(row.text)}: "
     head += f"**{ACTION_WORDS[then.action]}** {then.title}"
     if then.urgency:
         head += f" *({then.urgency})*"
     cites = notes.cite(row.row.references)
-    lines = [f"- {head} {cites}", f"  - {then.detail.strip()} {cites}"]
+    lines = [f"- {head} {cites}"]
+    if detail:
+        lines.append(f"  - {then.detail.strip()} {cites}")
     if then.dose:
         lines.append(f"  - {layout.dose_prefix} {then.dose} {cites}")
     return lines
@@ -320,21 +365,37 @@ def _patient_answer(
     conditional.sort(key=lambda r: (0 if r.row.then.urgency == "immediate" else 1
                                     if r.row.then.urgency == "urgent" else 2))  # fmt: skip
 
-    # The direct answer: the plan's strongest items for what was asked, then the urgent
-    # branches that depend on facts the question did not give.
-    strong = [r for r in focus if r.action in ("do", "avoid", "contraindicated")]
-    lead = (
-        strong[:3]
-        if len(strong) >= 2
-        else (strong + [r for r in focus if r.action == "consider"])[:3]
-    )
-    sentences = [f"{_sentence(r.title)}{c.notes.cite(r.citations)}" for r in lead]
-    for row in [r for r in conditional if r.row.then.urgency in _URGENT][:3]:
-        cond = _lower_first(row.text)
-        sentences.append(
-            f"{layout.conditional_prefix} {cond}: {_sentence(row.row.then.title)}"
-            f"{c.notes.cite(row.row.references)}"
-        )
+    # The direct answer: immediate actions first, then what the question's own facts decided,
+    # then the best item for every topic asked, then (if nothing immediate applies) the most
+    # urgent branch that depends on a fact not given. 3-6 sentences.
+    budget = intents().budget
+    lead = _lead(question, intent, topic_drugs, ex, run, focus, kb, budget)
+    # a named drug's safety rows: decided by the question's facts -> stated; unknown -> "If"
+    safety_true: list[Any] = []
+    safety_unknown: list[Any] = []
+    for d in topic_drugs if intent.id == "drug" else []:
+        for srow in kb.safety_for(d):
+            value = srow.when(run.ctx).value
+            if value is True and srow not in safety_true:
+                safety_true.append(srow)
+            elif value is None and srow not in safety_unknown:
+                safety_unknown.append(srow)
+    urgent_lead = [r for r in lead if r.urgency == "immediate"]
+    sentences = [f"{_sentence(r.title)}{c.notes.cite(r.citations)}" for r in urgent_lead]
+    for srow in safety_true[:2]:
+        alt = f" {_sentence(srow.row.alternative)}" if srow.row.alternative else ""
+        sentences.append(f"{_sentence(srow.row.reason)}{alt}{c.notes.cite(srow.row.references)}")
+    sentences += [
+        f"{_sentence(r.title)}{c.notes.cite(r.citations)}" for r in lead if r not in urgent_lead
+    ]
+    sentences = sentences[: budget.max_sentences]
+    if len(sentences) < budget.max_sentences and not any(r.urgency == "immediate" for r in recs):
+        for row in [r for r in conditional if r.row.then.urgency == "immediate"][:1]:
+            cond = _lower_first(row.text)
+            sentences.append(
+                f"{layout.conditional_prefix} {cond}: {_sentence(row.row.then.title)}"
+                f"{c.notes.cite(row.row.references)}"
+            )
     if not sentences:
         sentences = [f"{_sentence(plan.summary)}"]
     out = [f"# {question}", "", f"**{layout.answer_heading}.** " + " ".join(sentences)]
@@ -355,8 +416,9 @@ def _patient_answer(
         for r in focus:
             out += _rec_lines(r, c.notes, layout, detail=True)
             shown.add(r.id)
+        unknown_ids = {srow.row.id for srow in safety_unknown}
         for s in index().statements:
-            if s.kind == "safety" and set(s.drugs) & set(topic_drugs):
+            if s.kind == "safety" and s.id in unknown_ids:
                 out.append(
                     f"- {layout.conditional_prefix} {_lower_first(s.condition or '')}: "
                     f"{_statement_line(s, kb, c.notes)}"
@@ -370,10 +432,19 @@ def _patient_answer(
             for r in group:
                 out += _rec_lines(r, c.notes, layout, detail=True)
                 shown.add(r.id)
+    if run.age_only:
+        out += ["", f"## {layout.age_heading}", ""]
+        for age, r in run.age_only:
+            out.append(
+                f"- {layout.age_only_at.format(age=age)} **{ACTION_WORDS[r.action]}** {r.title} "
+                f"{c.notes.cite(r.citations)}"
+            )
+    conditional = conditional[: budget.max_conditional]
     if conditional:
         out += ["", f"## {layout.conditional_heading}", ""]
         for row in conditional:
-            out += _conditional_lines(row, c.notes, layout)
+            then = row.row.then
+            out += _conditional_lines(row, c.notes, layout, in_focus(then.category, then.drug))
     if urgent_other:
         out += ["", f"## {CATEGORY_TITLES['referral']}", ""]
         for r in urgent_other:
@@ -381,6 +452,7 @@ def _patient_answer(
             shown.add(r.id)
     for category in intent.supporting:
         group = [r for r in supporting if r.category == category and r.id not in shown]
+        group = group[: budget.max_supporting]
         if not group:
             continue
         out += ["", f"## {CATEGORY_TITLES[category]}", ""]
@@ -396,7 +468,7 @@ def _patient_answer(
     ]
     if conflict_ids:
         out += ["", f"## {layout.disagree_heading}", ""]
-        for cid in conflict_ids:
+        for cid in conflict_ids[: budget.max_conflicts]:
             out += _conflict_lines(cid, kb, c.notes, layout)
 
     shown_tables = {r.table for r in recs if r.id in shown} | {row.table_id for row in conditional}
@@ -415,6 +487,7 @@ def _patient_answer(
         if r.id not in shown
         and (r.action in ("avoid", "contraindicated") or r.category == "education")
     ]
+    pitfalls = pitfalls[: budget.max_pitfalls]
     if pitfalls:
         out += ["", f"## {layout.pitfalls_heading}", ""]
         for r in pitfalls:
@@ -424,7 +497,14 @@ def _patient_answer(
 
     shown_rows = shown | {row.row.id for row in conditional} | {p.id for p in pitfalls}
     related = [(s, sc) for s, sc in matches if (s.row_id or s.id) not in shown_rows]
-    related = [(s, sc) for s, sc in related if s.kind in ("row", "safety")][:2]
+    related = [(s, sc) for s, sc in related if s.kind in ("row", "safety")]
+    # a retrieved statement whose condition is false for this patient contradicts the plan
+    rows = {row.row.id: row for table in kb.tables for row in table.rows}
+    related = [
+        (s, sc)
+        for s, sc in related
+        if s.row_id not in rows or rows[s.row_id].when(run.ctx).value is not False
+    ][: budget.max_related]
     if related:
         out += ["", f"## {layout.related_heading}", ""]
         out += [f"- {_statement_line(s, kb, c.notes)}" for s, _ in related]
@@ -433,18 +513,98 @@ def _patient_answer(
     return "\n".join(out) + "\n", list(c.notes.order)
 
 
+_ACTION_RANK = {"do": 0, "consider": 1, "avoid": 2, "contraindicated": 2}
+
+
+def _decided(rec: Recommendation, stated: set[str]) -> bool:
+    """Whether a fact the question stated decided this recommendation (its rationale names it)."""
+    return any(r.split(":", 1)[0] in stated for r in rec.rationale)
+
+
+def _lead(
+    question: str,
+    intent: Intent,
+    topic_drugs: list[str],
+    ex: Extracted,
+    run: _PatientRun,
+    focus: list[Recommendation],
+    kb: KnowledgeBase,
+    budget: Budget,
+) -> list[Recommendation]:
+    recs = run.plan.recommendations
+    background = set(ex.background_drugs)
+    chosen: list[Recommendation] = []
+
+    def add(r: Recommendation) -> None:
+        if r not in chosen and len(chosen) < budget.max_sentences:
+            chosen.append(r)
+
+    def rank(rs: list[Recommendation]) -> list[Recommendation]:
+        order = {r.id: i for i, r in enumerate(recs)}
+        return sorted(rs, key=lambda r: (_ACTION_RANK.get(r.action, 3), order[r.id]))
+
+    def usable(r: Recommendation) -> bool:
+        return r.drug is None or r.drug not in background or r.action != "do"
+
+    for r in rank([r for r in recs if r.urgency == "immediate"])[:2]:
+        add(r)
+    topics = [i for i, _ in _topics(question.lower()) if i.id not in ("treatment", "drug")]
+    if intent.id == "drug":
+        for r in rank([r for r in focus if r.drug in topic_drugs]):
+            add(r)
+    categories: list[str] = []
+    for t in topics or ([intent] if intent.id != "drug" else []):
+        categories += [c for c in t.focus if c not in categories]
+    if not categories and intent.id == "drug":
+        categories = []
+    stated = {kb.label(name) for name in ex.values}
+    wanted = set(categories) | set(intent.supporting)
+    decided = [r for r in recs if _decided(r, stated) and r.category in wanted and usable(r)]
+    for r in rank([r for r in decided if r.action != "avoid"])[:2]:
+        add(r)
+    for category in categories:
+        group = rank([r for r in recs if r.category == category and usable(r)])
+        if group:
+            add(group[0])
+    if len(chosen) < budget.min_sentences:
+        for r in rank([r for r in focus if usable(r)]):
+            if len(chosen) >= budget.min_sentences:
+                break
+            add(r)
+    return chosen
+
+
 # --------------------------------------------------------------------------- fact answers
 
 
 def _fact_answer(
-    question: str, matches: list[tuple[Statement, float]], kb: KnowledgeBase, layout: Layout
+    question: str,
+    matches: list[tuple[Statement, float]],
+    kb: KnowledgeBase,
+    layout: Layout,
+    drugs: list[str] | None = None,
 ) -> tuple[str, list[str]]:
     notes = _Notes()
     top = matches[0][0]
-    out = [f"# {question}", "", f"**{layout.answer_heading}.** {_statement_line(top, kb, notes)}"]
-    if top.kind == "row" and top.dose:
-        out.append(f"{layout.dose_prefix} {top.dose} {notes.cite(top.citations)}")
-    rest = matches[1:]
+    if any(p.search(question.lower()) for p in _matchers().dose_cues):
+        named = [s for s, _ in matches if s.dose and (not drugs or set(s.drugs) & set(drugs))]
+        top = named[0] if named else top
+    leads = [top]
+    for drug in drugs or []:  # "calcium and vit D doses": one statement for each drug asked
+        if any(drug in s.drugs for s in leads):
+            continue
+        hit = next((s for s, _ in matches if drug in s.drugs), None)
+        if hit is None:
+            hit = next((s for s in index().statements if drug in s.drugs and s.dose), None)
+        if hit is not None and len(leads) < intents().budget.max_sentences:
+            leads.append(hit)
+    para = []
+    for s in leads:
+        para.append(_statement_line(s, kb, notes))
+        if s.kind == "row" and s.dose:
+            para.append(f"{layout.dose_prefix} {s.dose} {notes.cite(s.citations)}")
+    out = [f"# {question}", "", f"**{layout.answer_heading}.** " + " ".join(para)]
+    rest = [(s, sc) for s, sc in matches if s not in leads]
     if rest:
         out += ["", f"## {layout.statements_heading}", ""]
         for s, _ in rest:
@@ -501,7 +661,57 @@ def _matches(
     return [(s, sc) for s, sc in found if sc >= floor][:k]
 
 
-def answer(question: str) -> Answer:
+def _declined(ex: Extracted, low: str, kb: KnowledgeBase, layout: Layout) -> list[str] | None:
+    """Why the question is outside the tool's scope (the answer's opening lines), or ``None``."""
+    m = _matchers()
+    age = ex.values.get("age")
+    if (isinstance(age, int) and age < 18) or (ex.age_range is not None and ex.age_range[1] < 18):
+        return [layout.declined_child]
+    if ex.values.get("mechanism") == "high_energy":
+        rows = {row.row.id: row for table in kb.tables for row in table.rows}
+        row = rows.get("scope-high-energy-trauma")
+        return [layout.declined_trauma] + ([f"{_sentence(row.row.then.title)}"] if row else [])
+    levels = bool(ex.values.get("fracture_levels"))
+    site = next((k for k, ps in m.sites if any(p.search(low) for p in ps)), None)
+    vertebral = levels or any(p.search(low) for p in m.vertebral)
+    if site is None and vertebral:
+        return None  # the common case: no medspaCy pass needed
+    found = [f for f in find_concepts(low) if f.label in ("fracture", "vertebral_fracture")]
+    if site is not None and not (levels and found):
+        return [layout.declined_site.format(site=site)]
+    if not vertebral:
+        if ex.other_levels:
+            return [layout.declined_site.format(site="the cervical spine")]
+        if found and all(f.negated for f in found):
+            return [layout.declined_no_fracture]
+    return None
+
+
+def _declined_answer(
+    question: str, reason: list[str], matches: list[tuple[Statement, float]], kb: KnowledgeBase,
+    layout: Layout,
+) -> tuple[str, list[str]]:
+    notes = _Notes()
+    text = reason[0]
+    if len(reason) > 1:
+        row_cites = next(
+            (row.row.references for t in kb.tables for row in t.rows
+             if row.row.id == "scope-high-energy-trauma"), [],
+        )  # fmt: skip
+        text += f" {reason[1]}{notes.cite(row_cites)}"
+    # no "nearest topics": for a child, an injury or another site they would be adult
+    # osteoporosis treatments, which is what the decline is about
+    out = [f"# {question}", "", f"**{layout.answer_heading}.** {text} {layout.not_covered}"]
+    out += notes.references(kb, layout.references_heading)
+    return "\n".join(out) + "\n", list(notes.order)
+
+
+def answer_at(question: str, today: dt.date) -> Answer:
+    """:func:`answer` with relative dates ("last Tuesday") counted back from ``today``."""
+    return answer(question, today=today)
+
+
+def answer(question: str, today: dt.date | None = None) -> Answer:
     """Answer ``question`` from the knowledge base (see the module docstring)."""
     text = validate_question(question)
     ix = index()
@@ -509,21 +719,22 @@ def answer(question: str) -> Answer:
     lex = lexicon()
     layout = intents().layout
     m = _matchers()
-    low = text.lower()
-    ex = extract(text)
-    intent, topic_drugs, intent_score = _intent(text, ex)
-    matches = _matches(ix, text, topic_drugs or ex.drugs)
+    ex = extract(text, today)
+    low = ex.reading.text if ex.reading is not None else text.lower()
+    intent, topic_drugs, intent_score = _intent(low, ex)
+    matches = _matches(ix, low, topic_drugs or ex.drugs)
 
     anchored = bool(ex.values.get("fracture_levels")) or any(p.search(low) for p in m.anchors)
     off_topic = any(p.search(low) for p in m.off_topic)
-    words = content_words(text)
+    words = content_words(low)
     unknown = [w for w in words if w not in ix.known]
     share = len(unknown) / len(words) if words else 1.0
     intent_hit = intent_score > 0
     cue = any(p.search(low) for p in m.cues)
+    declined = _declined(ex, low, kb, layout)
 
     mode: Mode
-    if off_topic and not anchored:
+    if declined is not None or (off_topic and not anchored):
         mode = "not_covered"
     elif ex.describes_patient and (anchored or share <= lex.max_unknown_share):
         mode = "patient"
@@ -544,10 +755,13 @@ def answer(question: str) -> Answer:
         facts = AskFacts(
             extracted=dict(ex.values), evidence=dict(ex.evidence),
             assumed=run.assumed, assumptions=run.assumptions,
+            ranges=run.ranges, unreadable=dict(ex.unreadable),
         )  # fmt: skip
         body, cites = _patient_answer(text, intent, topic_drugs, ex, run, matches, kb, layout)
     elif mode == "fact":
-        body, cites = _fact_answer(text, matches, kb, layout)
+        body, cites = _fact_answer(text, matches, kb, layout, ex.drugs)
+    elif declined is not None:
+        body, cites = _declined_answer(text, declined, matches, kb, layout)
     else:
         body, cites = _not_covered(text, matches, kb, layout)
     return Answer(

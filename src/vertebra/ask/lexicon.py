@@ -15,7 +15,14 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from vertebra import yamlfile
-from vertebra.facts import CONDITIONS, DRUGS, FACT_NAMES
+from vertebra.facts import (
+    ALLERGY_CLASSES,
+    CONDITIONS,
+    DRUGS,
+    FACT_NAMES,
+    MEDICINES,
+    RED_FLAGS,
+)
 from vertebra.plan import CATEGORIES
 
 
@@ -33,6 +40,9 @@ class SynonymGroup(_Strict):
 
 
 class Lexicon(_Strict):
+    other_sites: dict[str, list[str]]
+    vertebral_words: list[str]
+    dose_cues: list[str]
     stopwords: list[str]
     question_words: list[str]
     synonyms: list[SynonymGroup]
@@ -83,11 +93,32 @@ class Layout(_Strict):
     no_level: str
     assumed_level: str
     egfr_as_crcl: str
+    age_range: str
+    age_unreadable: str
+    could_not_read: str
+    age_heading: str
+    age_only_at: str
+    declined_heading: str
+    declined_child: str
+    declined_trauma: str
+    declined_site: str
+    declined_no_fracture: str
+
+
+class Budget(_Strict):
+    min_sentences: int = Field(ge=1)
+    max_sentences: int = Field(ge=1)
+    max_conditional: int = Field(ge=0)
+    max_conflicts: int = Field(ge=0)
+    max_pitfalls: int = Field(ge=0)
+    max_related: int = Field(ge=0)
+    max_supporting: int = Field(ge=0)
 
 
 class IntentFile(_Strict):
     intents: list[Intent] = Field(min_length=1)
     layout: Layout
+    budget: Budget
 
 
 class ValuePatterns(_Strict):
@@ -95,13 +126,31 @@ class ValuePatterns(_Strict):
     patterns: list[str] = Field(min_length=1)
 
 
+class NumberPatterns(_Strict):
+    """Regular expressions with a ``value`` group (and optionally ``unit``: a time unit, the
+    value is converted to ``unit_to`` days per unit)."""
+
+    patterns: list[str] = Field(min_length=1)
+    unit_to: int | None = Field(default=None, ge=1)
+    low: float = 0
+    high: float
+
+
 class Extraction(_Strict):
     negations: list[str]
     values: dict[str, list[ValuePatterns]]
+    numbers: dict[str, NumberPatterns]
     conditions: dict[str, list[str]]
+    red_flags: dict[str, list[str]]
+    medication_classes: dict[str, list[str]]
+    medication_names: dict[str, list[str]]
     drugs: dict[str, list[str]]
+    allergy_classes: dict[str, list[str]]
     current_drug: list[str]
     allergy: list[str]
+    drug_not_topic: list[str]
+    unreadable_cues: dict[str, list[str]]
+    drug_history_before: str
 
 
 def _read(name: str) -> Any:
@@ -161,13 +210,37 @@ def extraction() -> Extraction:
             raise LexiconError(f"extraction.yaml: conditions: unknown condition {cond!r}")
         for p in patterns:
             _compile(p, f"extraction.yaml: conditions.{cond}")
+    for fact, num in data.numbers.items():
+        if fact not in FACT_NAMES:
+            raise LexiconError(f"extraction.yaml: numbers: unknown fact {fact!r}")
+        for p in num.patterns:
+            _compile(p, f"extraction.yaml: numbers.{fact}")
+            if "(?P<value>" not in p:
+                raise LexiconError(f"extraction.yaml: numbers.{fact}: {p!r} needs a value group")
+    _compile(data.drug_history_before, "extraction.yaml: drug_history_before")
+    for fact, patterns in data.unreadable_cues.items():
+        if fact not in FACT_NAMES:
+            raise LexiconError(f"extraction.yaml: unreadable_cues: unknown fact {fact!r}")
+        for p in patterns:
+            _compile(p, f"extraction.yaml: unreadable_cues.{fact}")
+    for flag, patterns in data.red_flags.items():
+        if flag not in RED_FLAGS:
+            raise LexiconError(f"extraction.yaml: red_flags: unknown red flag {flag!r}")
+        for p in patterns:
+            _compile(p, f"extraction.yaml: red_flags.{flag}")
+    for name in [*data.medication_classes, *data.medication_names]:
+        if name not in MEDICINES:
+            raise LexiconError(f"extraction.yaml: unknown medicine or class {name!r}")
+    for name in data.allergy_classes:
+        if name not in ALLERGY_CLASSES:
+            raise LexiconError(f"extraction.yaml: allergy_classes: unknown class {name!r}")
     for drug in data.drugs:
         if drug not in DRUGS:
             raise LexiconError(f"extraction.yaml: drugs: unknown drug {drug!r}")
     missing = [d for d in DRUGS if d not in data.drugs]
     if missing:
         raise LexiconError(f"extraction.yaml: drugs: no names for {missing}")
-    for p in (*data.current_drug, *data.allergy):
+    for p in (*data.current_drug, *data.allergy, *data.drug_not_topic):
         if "{drug}" not in p:
             raise LexiconError(f"extraction.yaml: pattern {p!r} needs a {{drug}} placeholder")
         _compile(p.replace("{drug}", "x"), "extraction.yaml")

@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from vertebra.errors import InputError, field_error
 from vertebra.plan import Plan
 
 MAX_QUESTION_CHARS = 2000
@@ -13,15 +14,11 @@ MAX_QUESTION_CHARS = 2000
 Mode = Literal["patient", "fact", "not_covered"]
 
 
-class AskError(ValueError):
-    """Invalid question. ``field`` is always ``question``; ``errors`` is the API's error list."""
-
-    field = "question"
+class AskError(InputError):
+    """Invalid question: ``errors`` names the field ``question``."""
 
     def __init__(self, message: str, kind: str = "value_error") -> None:
-        self.message = message
-        self.errors = [{"field": "question", "message": message, "type": kind}]
-        super().__init__(f"question: {message}")
+        super().__init__([field_error("question", message, kind)])
 
 
 class _Out(BaseModel):
@@ -37,6 +34,15 @@ class AskFacts(_Out):
         description="Facts assumed to run the plan (stated in the answer)"
     )
     assumptions: list[str] = Field(description="The assumptions, as stated in the answer")
+    ranges: dict[str, list[int]] = Field(
+        default_factory=dict,
+        description="Facts given as a range ('in her 80s': age [80, 89]); the plan is checked "
+        "at both ends",
+    )
+    unreadable: dict[str, str] = Field(
+        default_factory=dict,
+        description="Facts present in the question that could not be read (fact -> the words)",
+    )
 
 
 class Match(_Out):

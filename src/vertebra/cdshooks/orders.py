@@ -1,15 +1,15 @@
 """Draft orders against the plan: which drugs are being ordered, and do they conflict?
 
-A draft medication order is matched to the drug vocabulary through the shipped RxNorm value sets
-(``maps_to``), then through the vocabulary words in its text. Conflicts come from the knowledge
-base's drug-safety rows and the recorded allergies, evaluated against this patient's facts by
-the engine's own evaluator: the same rule that turns a recommended drug into ``avoid`` or
-``contraindicated`` in the plan.
+A draft medication order is matched to the drug vocabulary through the shipped value sets
+(RxNorm, WHO ATC; ``maps_to``), then by the drug names in its text (names as data:
+``terminology/medicine-names.yaml``, the same names the FHIR intake uses). Conflicts come from
+the knowledge base's drug-safety rows and the recorded allergies, evaluated against this
+patient's facts by the engine's own evaluator: the same rule that turns a recommended drug into
+``avoid`` or ``contraindicated`` in the plan.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,11 +20,6 @@ from vertebra.knowledge import KnowledgeBase
 DRUG_VALUESETS = ("osteoporosis-medication", "analgesic-medication")
 ORDER_TYPES = ("MedicationRequest", "MedicationOrder", "MedicationStatement", "ServiceRequest",
                "NutritionOrder")  # fmt: skip
-_WORDS = {drug: re.compile(rf"\b{drug.replace('_', '[ _-]?')}\b", re.IGNORECASE) for drug in DRUGS}
-_WORDS["paracetamol"] = re.compile(r"\b(paracetamol|acetaminophen)\b", re.IGNORECASE)
-_WORDS["vitamin_d"] = re.compile(
-    r"\b(vitamin[ _-]?d\d?|cholecalciferol|colecalciferol|ergocalciferol)\b", re.IGNORECASE
-)
 
 
 @dataclass(frozen=True)
@@ -73,9 +68,9 @@ def order_drugs(resource: dict[str, Any]) -> tuple[str, ...]:
         if isinstance(concept.get("text"), str):
             texts.append(concept["text"])
     if not found:
-        joined = " ".join(texts)
-        for drug, pattern in _WORDS.items():
-            if pattern.search(joined):
+        names = terminology.medicine_names()
+        for text in texts:
+            for drug in names.words_in(text, DRUGS):
                 found[drug] = None
     return tuple(found)
 
@@ -135,4 +130,30 @@ def drug_conflicts(kb: KnowledgeBase, facts: PatientFacts, drug: str) -> DrugCon
     conflict.references = list(dict.fromkeys(conflict.references))
     conflict.unknown = list(dict.fromkeys(conflict.unknown))
     conflict.checks = list(dict.fromkeys(conflict.checks))
+    return conflict
+
+
+def with_plan_verdict(conflict: DrugConflict | None, plan: Any, drug: str) -> DrugConflict | None:
+    """``conflict`` made at least as strong as the plan's own verdict on ``drug``.
+
+    The plan may advise against a drug for reasons outside the drug-safety rows (e.g. calcitonin:
+    the regulator's position, a conflicts.yaml decision): every ``avoid`` or ``contraindicated``
+    verdict in the plan must show on a draft order for that drug."""
+    strength = {"check": 0, "avoid": 1, "contraindicated": 2}
+    verdicts = [
+        r for r in (plan.recommendations if plan is not None else [])
+        if r.drug == drug and r.action in ("avoid", "contraindicated")
+    ]  # fmt: skip
+    for rec in verdicts:
+        if conflict is None:
+            conflict = DrugConflict(drug=drug, action="check")
+        if strength[rec.action] > strength[conflict.action]:
+            conflict.action = rec.action
+        reason = rec.title
+        if reason not in conflict.reasons:
+            conflict.reasons.append(reason)
+        conflict.rationale.extend(r for r in rec.rationale if r not in conflict.rationale)
+        conflict.references.extend(c for c in rec.citations if c not in conflict.references)
+        if rec.id not in conflict.safety_ids:
+            conflict.safety_ids.append(rec.id)
     return conflict

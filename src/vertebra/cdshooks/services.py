@@ -17,7 +17,11 @@ PREFETCH: dict[str, str] = {
     "medicationRequests": "MedicationRequest?patient={{context.patientId}}",
     "medicationStatements": "MedicationStatement?patient={{context.patientId}}",
     "allergies": "AllergyIntolerance?patient={{context.patientId}}",
+    "medicationAdministrations": "MedicationAdministration?patient={{context.patientId}}",
 }
+#: Keys a CDS Client may leave out even without FHIR access: the plan is made without them (what
+#: they would add, such as the date of the last denosumab injection, stays unknown).
+OPTIONAL_PREFETCH: frozenset[str] = frozenset({"medicationAdministrations"})
 
 
 @dataclass(frozen=True)

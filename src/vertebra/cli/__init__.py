@@ -11,12 +11,14 @@ import sys
 import typer
 
 from vertebra.cli import _app
+from vertebra.errors import InputError, MissingExtra, describe
 
 app = _app.app
 
 # Each module registers its commands on import; keep this list sorted.
 from vertebra.cli import (  # noqa: E402
     ask,
+    audit,
     knowledge,
     plan,
     screen,
@@ -24,7 +26,7 @@ from vertebra.cli import (  # noqa: E402
     synth,
 )
 
-__all__ = ["app", "ask", "knowledge", "main", "plan", "screen", "serve", "synth"]
+__all__ = ["app", "ask", "audit", "knowledge", "main", "plan", "screen", "serve", "synth"]
 
 
 def main() -> None:
@@ -35,8 +37,11 @@ def main() -> None:
         sys.exit(code if isinstance(code, int) else 0)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except _app.InvalidInput as exc:
+    except MissingExtra as exc:  # an optional feature without its extra: one line, exit 2
         typer.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except InputError as exc:  # every layer's bad-input error: names the field
+        typer.echo(f"error: {_where(exc)}{describe(exc.errors)}", err=True)
         sys.exit(2)
     except (typer.Abort, KeyboardInterrupt):
         sys.exit(130)
@@ -49,3 +54,9 @@ def main() -> None:
             sys.exit(code)
         typer.echo(f"internal error: {type(exc).__name__}: {exc}", err=True)
         sys.exit(1)
+
+
+def _where(exc: InputError) -> str:
+    from vertebra.facts import FactsError
+
+    return "invalid patient facts: " if isinstance(exc, FactsError) else ""

@@ -1,4 +1,5 @@
-"""The shared Typer application and the CLI's input error."""
+"""The shared Typer application. Bad input anywhere raises :class:`vertebra.errors.InputError`:
+exit code 2, one line on stderr naming the field."""
 
 from __future__ import annotations
 
@@ -43,6 +44,3 @@ class Format(StrEnum):
     text = "text"
     markdown = "markdown"
 
-
-class InvalidInput(Exception):
-    """Bad user input: exit code 2, message on stderr naming the field."""

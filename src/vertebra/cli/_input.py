@@ -1,4 +1,5 @@
-"""CLI input: patient facts JSON or a FHIR R4 Bundle, from a file or standard input.
+"""CLI input: patient facts JSON or a FHIR R4 Bundle, from a file or standard input, read through
+the one intake (:mod:`vertebra.intake`).
 
 At this boundary, and only here, what a person types is normalised before the facts are
 validated against the unchanged contract model: fracture levels in any case (``"l1"`` →
@@ -9,39 +10,33 @@ does not know gets a "did you mean" suggestion (difflib) in the error message.
 from __future__ import annotations
 
 import difflib
-import json
 import re
 import sys
 from pathlib import Path
 from typing import Any
 
-from vertebra.cli._app import InvalidInput
-from vertebra.facts import FACT_NAMES, FactsError, PatientFacts, parse_facts
+from vertebra import fhir
+from vertebra.errors import BODY, FieldError, InputError
+from vertebra.facts import FACT_NAMES, FactsError, PatientFacts
+from vertebra.intake import load_json, read_patient
 
 _SEX = {"f": "female", "m": "male", "female": "female", "male": "male"}
 _PATH = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 
 
 def read_json(source: str) -> Any:
-    """Parse JSON from a path or ``-`` (stdin); bad input raises :class:`InvalidInput`."""
+    """Parse JSON from a path or ``-`` (stdin); bad input raises :class:`InputError`."""
     if source == "-":
-        text = sys.stdin.read()
-        name = "standard input"
-    else:
-        path = Path(source)
-        if not path.is_file():
-            raise InvalidInput(f"{source}: no such file")
-        text = path.read_text(encoding="utf-8")
-        name = source
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InvalidInput(f"{name}: not valid JSON: {exc}") from None
+        return load_json(sys.stdin.buffer.read(), "standard input")
+    path = Path(source)
+    if not path.is_file():
+        raise InputError.one(BODY, f"{source}: no such file", "file_not_found")
+    return load_json(path.read_bytes(), source)
 
 
 def normalise(data: Any) -> Any:
     """Case-insensitive fracture levels and sex; everything else is left for validation."""
-    if not isinstance(data, dict):
+    if not isinstance(data, dict) or fhir.is_fhir(data):
         return data
     out = dict(data)
     sex = out.get("sex")
@@ -71,36 +66,37 @@ def suggestion(word: str, choices: list[str] | tuple[str, ...]) -> str | None:
     return close[0] if close else None
 
 
-def explain(exc: FactsError, data: Any) -> str:
+def with_suggestions(errors: list[FieldError], data: Any) -> list[FieldError]:
     """The validation errors, each naming its field, with "did you mean" where one is close."""
-    parts: list[str] = []
-    for e in exc.errors:
-        field = str(e["field"])
-        if e.get("type") == "extra_forbidden":
-            name = field.rsplit(".", 1)[-1]
-            close = suggestion(name, FACT_NAMES)
-            hint = f"did you mean '{close}'? " if close else ""
-            parts.append(f"{field}: unknown field; {hint}allowed fields: {', '.join(FACT_NAMES)}")
-            continue
-        message = str(e["message"])
-        value = _value_at(data, field)
-        allowed = e.get("allowed")
-        if isinstance(value, str) and allowed:
-            close = suggestion(value.replace("-", "_").replace(" ", "_"), allowed)
+    out: list[FieldError] = []
+    for e in errors:
+        entry: FieldError = {**e}
+        field = e["field"]
+        if e["type"] == "extra_forbidden":
+            close = suggestion(field.rsplit(".", 1)[-1], FACT_NAMES)
             if close:
-                message = f"{value!r} is not allowed; did you mean '{close}'? ({message})"
-        parts.append(f"{field}: {message}")
-    return "; ".join(parts)
+                rest = e["message"].removeprefix("unknown field; ")
+                entry["message"] = f"unknown field; did you mean '{close}'? {rest}"
+        else:
+            value = _value_at(data, field)
+            allowed = e.get("allowed")
+            if isinstance(value, str) and allowed:
+                close = suggestion(value.replace("-", "_").replace(" ", "_"), allowed)
+                if close:
+                    entry["message"] = (
+                        f"{value!r} is not allowed; did you mean '{close}'? ({e['message']})"
+                    )
+        out.append(entry)
+    return out
 
 
-def facts_from(data: Any) -> PatientFacts:
-    """Patient facts from facts JSON or a FHIR R4 resource/Bundle."""
+def facts_and_evidence(data: Any) -> tuple[PatientFacts, list[Any]]:
+    """Patient facts, and the facts read from report text (FHIR input only); raises
+    ``FactsError`` naming every field, with "did you mean" where a word is close."""
+    data = normalise(data)
     try:
-        if isinstance(data, dict) and "resourceType" in data:
-            from vertebra.fhir import to_facts
-
-            return to_facts(data).facts
-        data = normalise(data)
-        return parse_facts(data)
+        patient = read_patient(data)
     except FactsError as exc:
-        raise InvalidInput("invalid patient facts: " + explain(exc, data)) from None
+        raise FactsError(with_suggestions(exc.errors, data)) from None
+    return patient.facts, list(patient.text_evidence)
+

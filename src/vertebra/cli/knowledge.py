@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from vertebra.cli._app import InvalidInput, app
+from vertebra.cli._app import app
+from vertebra.errors import InputError
 from vertebra.knowledge import KnowledgeBase, KnowledgeError, load
 from vertebra.knowledge.loader import load_from
 
@@ -50,8 +51,8 @@ def show(table_id: Annotated[str, typer.Argument(help="Decision table id")]) -> 
     kb = load()
     match = [t for t in kb.tables if t.table.id == table_id]
     if not match:
-        known = ", ".join(t.table.id for t in kb.tables)
-        raise InvalidInput(f"table_id: unknown table {table_id!r}; known tables: {known}")
+        known = [t.table.id for t in kb.tables]
+        raise InputError.one("table_id", f"unknown table {table_id!r}", "literal_error", known)
     t = match[0]
     typer.echo(f"{t.table.id}: {t.table.title}\ntrigger: {t.table.trigger}")
     typer.echo(f"inputs: {', '.join(t.inputs) or '(none)'}")
@@ -77,7 +78,7 @@ def lint(
     except KnowledgeError as exc:
         typer.echo(f"knowledge lint failed: {exc}", err=True)
         raise typer.Exit(1) from None
-    from vertebra.knowledge.consistency import prove
+    from vertebra.engine.consistency import prove
 
     proof = prove(kb)
     if not proof.ok:

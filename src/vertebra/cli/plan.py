@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from vertebra.cli._app import Format, app
-from vertebra.cli._input import facts_from, read_json
+from vertebra.cli._input import facts_and_evidence, read_json
 from vertebra.engine import plan as make_plan
 from vertebra.facts import facts_json_schema
 from vertebra.render import to_markdown, to_text
@@ -34,7 +34,10 @@ def plan_command(
     Fracture levels and sex are accepted in any case ("l1", "F"); misspelt fields and words get
     a "did you mean" suggestion.
     """
-    result = make_plan(facts_from(read_json(file)))
+    facts, from_text = facts_and_evidence(read_json(file))
+    result = make_plan(facts)
+    if from_text:
+        result = result.model_copy(update={"facts_from_text": from_text})
     if format is None:
         format = Format.text if sys.stdout.isatty() else Format.json
     if format is Format.json:

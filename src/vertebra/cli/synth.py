@@ -10,7 +10,8 @@ from typing import Annotated
 import typer
 from tqdm import tqdm
 
-from vertebra.cli._app import InvalidInput, app
+from vertebra.cli._app import app
+from vertebra.errors import InputError
 
 
 @app.command()
@@ -26,9 +27,9 @@ def synth(
     from vertebra.synth import generate
 
     if patients < 1:
-        raise InvalidInput(f"patients: must be at least 1 (got {patients})")
+        raise InputError.one("patients", f"must be at least 1 (got {patients})")
     if workers < 0:
-        raise InvalidInput(f"workers: must be 0 (automatic) or more (got {workers})")
+        raise InputError.one("workers", f"must be 0 (automatic) or more (got {workers})")
     n_workers = workers or min(os.cpu_count() or 1, 4)
     with tqdm(total=patients, desc="synth", unit="patient", disable=not progress,
               file=sys.stderr) as bar:  # fmt: skip

@@ -43,7 +43,7 @@ _AGAINST = frozenset(("avoid", "contraindicated"))
 _OFFER = frozenset(("do", "consider"))
 
 
-@dataclass
+@dataclass(slots=True)
 class _Draft:
     row: CompiledRow
     action: str
@@ -489,6 +489,7 @@ def plan(facts: PatientFacts, kb: KnowledgeBase | None = None) -> Plan:
             "timeline": timeline,
             "sources": sources,
             "summary": _summary(kb, pathway, phase, recs, missing),
+            "facts_from_text": [],  # set by FHIR adapters when facts came from report text
         },
     )
 

@@ -79,6 +79,10 @@ def ingredient_code(drug: str) -> Code | None:
     wanted = drug.replace("_", " ")
     for vs_id in ("osteoporosis-medication", "analgesic-medication"):
         for entry in terminology.load(vs_id).codes:
-            if entry.maps_to == drug and entry.display.lower() == wanted:
+            if (
+                entry.system == terminology.RXNORM
+                and entry.maps_to == drug
+                and entry.display.lower() == wanted
+            ):
                 return entry
     return None

@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from vertebra.errors import BODY, NO_FRACTURE, FieldError, field_error
 from vertebra.facts import (
     DRUGS,
     LEVELS,
@@ -24,6 +25,7 @@ from vertebra.facts import (
     PatientFacts,
     parse_record_facts,
 )
+from vertebra.fhir import v2facts
 from vertebra.fhir.codes import (
     Coding,
     Match,
@@ -33,11 +35,21 @@ from vertebra.fhir.codes import (
     match,
 )
 from vertebra.fhir.dates import FhirDate, parse_date, years_between
+from vertebra.fhir.report_text import REPORT_TYPES, TextEvidence, read_fracture_reports
 from vertebra.fhir.resources import Resource, entries, patient_keys, patient_ref_of, reference_id
 
-CONDITION_SETS = ("vertebral-fracture", "osteoporosis", "malignancy", "patient-conditions")
+CONDITION_SETS = (
+    "vertebral-fracture", "osteoporosis", "malignancy", "patient-conditions",
+    *v2facts.CONDITION_SETS,
+)  # fmt: skip
 DRUG_SETS = ("osteoporosis-medication", "analgesic-medication")
-OBSERVATION_SETS = ("dxa-t-score", "egfr", "pain-score", "body-weight")
+OBSERVATION_SETS = (
+    "dxa-t-score", "egfr", "pain-score", "body-weight", "creatinine-clearance",
+    v2facts.STATUS_SET,
+)  # fmt: skip
+# eGFR fills `egfr` (v2) and, as in v1, also creatinine_clearance when no clearance is recorded
+# (said in the notes). Set to False once every consumer reads `egfr` itself.
+EGFR_AS_CREATININE_CLEARANCE = True
 BONE_DRUG_SET = "osteoporosis-medication"
 
 # Codes whose definition says the fracture is due to osteoporosis (a fragility fracture).
@@ -57,6 +69,7 @@ _RANGES: dict[str, tuple[float, float]] = {
     "t_score": (-7, 4),
     "pain_score": (0, 10),
     "creatinine_clearance": (0, 300),
+    "egfr": (0, 200),
     "weight_kg": (0.1, 400),
 }
 
@@ -71,6 +84,7 @@ class FhirFacts(BaseModel):
     unmapped: list[UnmappedCode]
     notes: list[str]
     assumed_levels: list[Level] = []
+    text_evidence: list[TextEvidence] = []
 
 
 class FhirExtraction(BaseModel):
@@ -82,8 +96,9 @@ class FhirExtraction(BaseModel):
     values: dict[str, Any]
     unmapped: list[UnmappedCode]
     notes: list[str]
-    problems: list[dict[str, Any]]
+    problems: list[FieldError]
     assumed_levels: list[Level] = []
+    text_evidence: list[TextEvidence] = []
 
 
 @dataclass
@@ -119,13 +134,18 @@ class _State:
     values: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     unmapped: list[UnmappedCode] = field(default_factory=list)
-    problems: list[dict[str, Any]] = field(default_factory=list)
+    problems: list[FieldError] = field(default_factory=list)
     fractures: list[_Fracture] = field(default_factory=list)
     observations: dict[str, list[_Dated]] = field(default_factory=dict)
     drug_uses: list[_DrugUse] = field(default_factory=list)
     conditions: set[str] = field(default_factory=set)
-    allergies: set[str] = field(default_factory=set)
     birth: FhirDate | None = None
+    reports: list[Resource] = field(default_factory=list)
+    text_evidence: list[TextEvidence] = field(default_factory=list)
+    v2: v2facts.V2State = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.v2 = v2facts.V2State(today=self.today, report=self.report)
 
     def report(self, resource: Resource, coding: Coding | None, why: str) -> None:
         self.unmapped.append(
@@ -139,8 +159,8 @@ class _State:
             )
         )
 
-    def problem(self, fact: str, message: str) -> None:
-        self.problems.append({"field": fact, "message": message, "type": "fhir"})
+    def problem(self, fact: str, message: str, kind: str = "fhir") -> None:
+        self.problems.append(field_error(fact, message, kind))
 
 
 def _list(value: Any) -> list[Any]:
@@ -181,6 +201,7 @@ def _describe(c: Coding) -> str:
         "http://snomed.info/sct": "SNOMED CT",
         "http://loinc.org": "LOINC",
         "http://www.nlm.nih.gov/research/umls/rxnorm": "RxNorm",
+        "http://www.whocc.no/atc": "ATC",
     }.get(c.system or "", c.system or "(no system)")
     return f"{system} {c.code}" + (f" '{c.display}'" if c.display else "")
 
@@ -333,6 +354,11 @@ def _condition(state: _State, resource: Resource) -> None:
             state.notes.append(
                 f"{m.entry.maps_to} = true from {_describe(m.coding)} ({_label(resource)})"
             )
+        elif m.valueset in v2facts.CONDITION_SETS:
+            onset, _ = _onset(resource, state.birth)
+            v2facts.condition(
+                state.v2, resource, m, active=active, onset=onset.latest if onset else None
+            )
         elif m.valueset == "patient-conditions" and m.entry.maps_to:
             word = m.entry.maps_to
             if active or word in _HISTORY_WORDS:
@@ -394,7 +420,9 @@ def _fracture(state: _State, resource: Resource, hits: list[Match], active: bool
 def _fracture_facts(state: _State, default_level: Level | None) -> list[Level]:
     assumed: list[Level] = []
     if not state.fractures:
-        state.problem("fracture_levels", "no vertebral fracture Condition found in the bundle")
+        state.problem(
+            "fracture_levels", "no vertebral fracture Condition found in the bundle", NO_FRACTURE
+        )
         return assumed
     levels = sorted({f.level for f in state.fractures if f.level}, key=LEVELS.index)
     if levels:
@@ -516,6 +544,16 @@ def _weight_kg(value: float, unit: str | None) -> float | None:
     return None
 
 
+def _ml_per_minute(value: float, unit: str | None) -> float | None:
+    """A clearance or eGFR in mL/min (per 1.73 m² or not): as is, or converted from mL/s (×60);
+    a missing unit is accepted; ``None`` for any other unit."""
+    if unit is None or "min" in unit.lower():
+        return value
+    if unit.lower().replace(" ", "").startswith("ml/s"):
+        return round(value * 60, 1)
+    return None
+
+
 def _observation(state: _State, resource: Resource) -> None:
     status = _text(resource.get("status"))
     if status not in _OBS_OK:
@@ -536,6 +574,9 @@ def _observation(state: _State, resource: Resource) -> None:
         if not hits:
             continue
         m = hits[0]
+        if m.valueset == v2facts.STATUS_SET:
+            v2facts.status_observation(state.v2, resource, holder, m, when)
+            continue
         reading = _numeric(holder)
         if reading is None:
             absent = holder.get("dataAbsentReason")
@@ -545,7 +586,8 @@ def _observation(state: _State, resource: Resource) -> None:
         value, unit, comparator = reading
         fact = {
             "dxa-t-score": "t_score",
-            "egfr": "creatinine_clearance",
+            "egfr": "egfr",
+            "creatinine-clearance": "creatinine_clearance",
             "pain-score": "pain_score",
             "body-weight": "weight_kg",
         }[m.valueset]
@@ -555,9 +597,13 @@ def _observation(state: _State, resource: Resource) -> None:
                 state.report(resource, m.coding, f"weight unit {unit!r} not understood")
                 continue
             value = kg
-        if fact == "creatinine_clearance" and unit is not None and "min" not in unit.lower():
-            state.report(resource, m.coding, f"eGFR unit {unit!r} not understood")
-            continue
+        if fact in ("egfr", "creatinine_clearance"):
+            per_minute = _ml_per_minute(value, unit)
+            if per_minute is None:
+                what = "eGFR" if fact == "egfr" else "creatinine clearance"
+                state.report(resource, m.coding, f"{what} unit {unit!r} not understood (mL/min)")
+                continue
+            value = per_minute
         low, high = _RANGES[fact]
         if not low <= value <= high:
             state.report(resource, m.coding, f"value {value} outside {low}..{high}; ignored")
@@ -586,13 +632,15 @@ def _observation_facts(state: _State) -> None:
         chosen = max(readings, key=key)
         state.values[fact] = chosen.value
         when = chosen.when.isoformat() if chosen.when else "undated"
-        if fact == "creatinine_clearance":
+        state.notes.append(f"{fact} {chosen.value} from {chosen.source}, {when}")
+        if fact == "egfr" and EGFR_AS_CREATININE_CLEARANCE and (
+            "creatinine_clearance" not in state.observations
+        ):
+            state.values["creatinine_clearance"] = chosen.value
             state.notes.append(
                 f"creatinine_clearance {chosen.value} taken from the most recent eGFR ({when}, "
                 f"{chosen.source}): eGFR is per 1.73 m² and only approximates Cockcroft–Gault"
             )
-        else:
-            state.notes.append(f"{fact} {chosen.value} from {chosen.source}, {when}")
 
 
 # --------------------------------------------------------------------------- medicines
@@ -629,17 +677,24 @@ def _medicine(state: _State, resource: Resource, medications: dict[str, Resource
     if concept is None:
         state.report(resource, None, problem or "no medication code")
         return
+    read = v2facts.medicine(state.v2, resource, concept)
     found = codings(concept)
-    if not found:
-        state.report(resource, Coding(None, None, concept_text(concept)), "no coding (text only)")
-        return
+    if not found and not read.named:
+        why = "no coding (text only), and the text names no vocabulary medicine"
+        state.report(resource, Coding(None, None, concept_text(concept)), why)
     hits = [m for c in found for m in match(c, DRUG_SETS)]
     used = {id(m.coding) for m in hits}
     for c in found:
-        if id(c) not in used:
-            state.report(resource, c, "medicine not in any vertebra value set")
+        if id(c) not in used and c not in read.used:
+            why = "medicine not in any vertebra value set"
+            if read.named:
+                why += " (its name was recognised: see notes)"
+            state.report(resource, c, why)
     bone = [m for m in hits if m.valueset == BONE_DRUG_SET and m.entry.maps_to in DRUGS]
-    if not bone:
+    bone_drug = str(bone[0].entry.maps_to) if bone else read.bone_by_name
+    if read.bone_by_name and not bone:
+        state.notes.append(f"{_label(resource)}: {read.bone_by_name} recognised by name")
+    if bone_drug is None:
         if hits and status in _MED_CURRENT.get(rtype, set()):
             names = sorted({str(m.entry.maps_to) for m in hits})
             state.notes.append(f"current {', '.join(names)} ({_label(resource)})")
@@ -655,7 +710,7 @@ def _medicine(state: _State, resource: Resource, medications: dict[str, Resource
         start = start or parse_date(resource.get("dateAsserted"))
     state.drug_uses.append(
         _DrugUse(
-            str(bone[0].entry.maps_to),
+            bone_drug,
             rtype,
             _rid(resource),
             start.earliest if start else None,
@@ -717,33 +772,24 @@ def _medicine_facts(state: _State) -> None:
 
 
 def _allergy(state: _State, resource: Resource) -> None:
-    verification = _status_code(resource.get("verificationStatus"))
-    if verification in _NOT_TRUE:
+    """Class-aware allergy intake: see :func:`vertebra.fhir.v2facts.allergy`."""
+    v2facts.allergy(state.v2, resource)
+
+
+def _administration(state: _State, resource: Resource, medications: dict[str, Resource]) -> None:
+    """A MedicationAdministration: only the date of a dose of an injectable bone drug is read."""
+    concept, problem = _medication_concepts(resource, medications)
+    if concept is None:
+        state.report(resource, None, problem or "no medication code")
         return
-    clinical = _status_code(resource.get("clinicalStatus"))
-    found = codings(resource.get("code"))
-    if not found:
-        text = concept_text(resource.get("code"))
-        state.report(resource, Coding(None, None, text), "allergy without a coding (text only)")
-        return
-    hits = [m for c in found for m in match(c, DRUG_SETS)]
-    used = {id(m.coding) for m in hits}
-    for c in found:
-        if id(c) not in used:
-            state.report(resource, c, "substance not in the drug vocabulary value sets")
-    for m in hits:
-        drug = m.entry.maps_to
-        if drug not in DRUGS:
-            continue
-        if clinical in ("inactive", "resolved"):
-            state.notes.append(f"{_label(resource)} ({drug}) is {clinical}: not listed")
-            continue
-        state.allergies.add(drug)
+    if not v2facts.administration(state.v2, resource, concept):
+        state.v2.other_administrations += 1  # counted in one note, not listed one by one
 
 
 # --------------------------------------------------------------------------- entry points
 
 _HANDLED = {
+    *REPORT_TYPES,
     "Patient",
     "Condition",
     "Observation",
@@ -751,6 +797,7 @@ _HANDLED = {
     "MedicationStatement",
     "AllergyIntolerance",
     "Medication",
+    "MedicationAdministration",
 }
 
 
@@ -768,15 +815,11 @@ def extract_facts(
             key = _rid(resource) or url or f"#{len(patients)}"
             patients.setdefault(key, (resource, url))
     if len(patients) > 1:
-        raise FactsError(
-            [
-                {
-                    "field": "(body)",
-                    "message": f"{len(patients)} Patient resources ({', '.join(sorted(patients))})"
-                    "; send one patient per request (split_by_patient splits a bulk export)",
-                    "type": "fhir",
-                }
-            ]
+        raise FactsError.one(
+            BODY,
+            f"{len(patients)} Patient resources ({', '.join(sorted(patients))})"
+            "; send one patient per request (split_by_patient splits a bulk export)",
+            "fhir",
         )
     state = _State(today=today or date.today())
     patient_id: str | None = None
@@ -814,18 +857,23 @@ def extract_facts(
             _medicine(state, resource, medications)
         elif rtype == "AllergyIntolerance":
             _allergy(state, resource)
+        elif rtype == "MedicationAdministration":
+            _administration(state, resource, medications)
+        elif rtype in REPORT_TYPES:
+            state.reports.append(resource)
 
+    _report_text_fractures(state)
     assumed = _fracture_facts(state, default_level)
     _observation_facts(state)
     _medicine_facts(state)
+    v2facts.finish(state.v2, state.values, state.conditions)
+    state.notes.extend(state.v2.notes)
     if state.conditions:
         state.values["conditions"] = sorted(state.conditions)
         state.notes.append(
             "conditions lists coded conditions only; a condition without a code is unknown, "
             "not absent"
         )
-    if state.allergies:
-        state.values["allergies"] = sorted(state.allergies)
     for rtype, count in sorted(ignored.items()):
         state.notes.append(f"{count} {rtype} resource(s) not used (resource type not mapped)")
     for rtype, count in sorted(others.items()):
@@ -837,7 +885,39 @@ def extract_facts(
         notes=state.notes,
         problems=state.problems,
         assumed_levels=assumed,
+        text_evidence=state.text_evidence,
     )
+
+
+def _report_text_fractures(state: _State) -> None:
+    """With no coded vertebral fracture, a report that describes one supplies the fracture: its
+    levels, and its date as the onset only when the text says the fracture is acute (an old or
+    age-indeterminate fracture leaves days_since_onset unknown). Every fact taken from text is
+    noted with the report and the sentence."""
+    if state.fractures or not state.reports:
+        return
+    for ev in read_fracture_reports(state.reports):
+        state.text_evidence.append(ev)
+        onset = None
+        if ev.acuity == "acute" and ev.date is not None:
+            onset = FhirDate(ev.date.isoformat(), ev.date, ev.date)
+        rid = ev.resource.split("/", 1)[1] if "/" in ev.resource else ev.resource
+        levels: list[str | None] = list(ev.levels) or [None]
+        for level in levels:
+            state.fractures.append(
+                _Fracture(rid, [], [], level, onset, f"report date ({ev.resource})", True)
+            )
+        said = ", ".join(ev.levels) or "level not named"
+        acuity = ev.acuity or "acuity not stated"
+        state.notes.append(
+            f"vertebral fracture from report text, not coded: {ev.resource} says "
+            f'"{ev.sentence}" ({said}; {acuity})'
+        )
+        if ev.acuity is not None and ev.acuity != "acute":
+            state.notes.append(
+                f"{ev.resource}: the fracture is {ev.acuity.replace('_', '-')}, so the report date "
+                "is not its onset: days_since_onset left unknown"
+            )
 
 
 def to_facts(
@@ -863,4 +943,5 @@ def to_facts(
         unmapped=extraction.unmapped,
         notes=extraction.notes,
         assumed_levels=extraction.assumed_levels,
+        text_evidence=extraction.text_evidence,
     )

@@ -26,7 +26,7 @@ def is_fhir(data: Any) -> bool:
 
 
 def _error(field: str, message: str) -> FactsError:
-    return FactsError([{"field": field, "message": message, "type": "fhir"}])
+    return FactsError.one(field, message, "fhir")
 
 
 def _walk(

@@ -8,14 +8,17 @@ Arrow tables that :mod:`vertebra.screen.pipeline` turns into the outputs.
 from __future__ import annotations
 
 import os
+import re
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Protocol
 
 import pyarrow as pa
 
-from vertebra.screen import logic, schema
+from vertebra.errors import require_extra
+from vertebra.screen import logic, reports, schema
 from vertebra.screen.inputs import ExportFiles
 
 Progress = Callable[[str], None]
@@ -26,12 +29,45 @@ class EngineResult:
     worklist: pa.Table
     issues: pa.Table
     population: pa.Table
+    #: Wall seconds per phase (``start``, ``read``, each statement, ``collect``): the profile
+    #: that ``bench/screen`` prints and ``docs/screening.md`` explains.
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+class SparkJobError(RuntimeError):
+    """A Spark job failed; the message is Spark's error in one line."""
+
+
+def _one_line(exc: BaseException) -> str:
+    """Spark's (JVM) error in one line: the root cause's ``Exception: message`` line when the
+    text has one (the deepest ``Caused by:``), else its first meaningful line."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    causes = [
+        line.removeprefix("Caused by: ")
+        for line in lines
+        if _JAVA_EXCEPTION.match(line.removeprefix("Caused by: "))
+    ]
+    if causes:
+        return causes[-1][:300]
+    for line in lines:
+        if not line.startswith(("An error occurred", "py4j", "Traceback", "at ")):
+            return line[:300]
+    return type(exc).__name__
+
+
+_JAVA_EXCEPTION = re.compile(r"^[a-z][\w$]*(\.[\w$]+)+(Exception|Error)\b.*:")
 
 
 class Engine(Protocol):
     name: str
 
-    def run(self, export: ExportFiles, as_of: date, progress: Progress) -> EngineResult: ...
+    def run(
+        self,
+        export: ExportFiles,
+        as_of: date,
+        progress: Progress,
+        read_reports: reports.Reader = reports.read_candidates,
+    ) -> EngineResult: ...
 
 
 def _codes_table() -> pa.Table:
@@ -50,7 +86,13 @@ class DuckDBEngine:
         self.threads = threads
         self.memory_limit = memory_limit
 
-    def run(self, export: ExportFiles, as_of: date, progress: Progress) -> EngineResult:
+    def run(
+        self,
+        export: ExportFiles,
+        as_of: date,
+        progress: Progress,
+        read_reports: reports.Reader = reports.read_candidates,
+    ) -> EngineResult:
         import duckdb
 
         con = duckdb.connect(":memory:")
@@ -66,15 +108,27 @@ class DuckDBEngine:
             codes = _codes_table()
             con.register("vs_codes_arrow", codes)
             con.execute("CREATE TEMP TABLE vs_codes AS SELECT * FROM vs_codes_arrow")
+            timings: dict[str, float] = {}
             for st in logic.statements(as_of):
                 progress(st.name)
                 kind = "TABLE" if st.materialise else "VIEW"
+                t = time.perf_counter()
                 con.execute(f"CREATE TEMP {kind} {st.name} AS {st.sql('duckdb')}")
-            return EngineResult(
+                if st.name == reports.AFTER_STATEMENT:
+                    found = read_reports(con.sql(reports.CANDIDATES_SQL).to_arrow_table())
+                    con.register("report_findings_arrow", found)
+                    con.execute(f"CREATE TEMP TABLE {reports.FINDINGS_TABLE} AS "
+                                "SELECT * FROM report_findings_arrow")  # fmt: skip
+                timings[st.name] = round(time.perf_counter() - t, 3)
+            t = time.perf_counter()
+            result = EngineResult(
                 worklist=con.sql("SELECT * FROM worklist").to_arrow_table(),
                 issues=con.sql("SELECT * FROM issues").to_arrow_table(),
                 population=con.sql("SELECT * FROM population").to_arrow_table(),
             )
+            timings["collect"] = round(time.perf_counter() - t, 3)
+            result.timings = timings
+            return result
         finally:
             con.close()
 
@@ -96,6 +150,17 @@ class DuckDBEngine:
 
 
 class SparkEngine:
+    """Spark (``local[*]`` by default, or any master URL: ``local-cluster[N,C,M]``,
+    ``spark://host:7077``, ``k8s://…``).
+
+    Each materialised statement is computed once and kept with ``localCheckpoint``, which also
+    cuts its lineage: with ``cache()`` every later statement carried the whole plan of every
+    earlier one, and planning the worklist (ten joins over cached plans of the raw JSON scans)
+    cost more than running it (see docs/screening.md, "Spark profile"). Raw files are read once,
+    with the explicit schema of :mod:`vertebra.screen.schema` (no inference), split across tasks
+    by Spark's file source; the value sets are a small table that the optimiser broadcasts.
+    """
+
     name = "spark"
 
     def __init__(
@@ -103,35 +168,73 @@ class SparkEngine:
         master: str | None = None,
         shuffle_partitions: int | None = None,
         conf: dict[str, str] | None = None,
+        stop: bool = False,
     ) -> None:
         self.master = master or "local[*]"
         self.shuffle_partitions = shuffle_partitions
         self.conf = dict(conf or {})
+        #: Stop the Spark session after the run (the CLI does; tests and benchmarks that run
+        #: several screens in one process keep it).
+        self.stop = stop
 
     def session(self) -> Any:
         from pyspark.sql import SparkSession
 
         os.environ.setdefault("PYSPARK_PYTHON", os.environ.get("PYSPARK_PYTHON", "python3"))
-        parts = self.shuffle_partitions or (8 if self.master.startswith("local") else 200)
+        local = self.master.startswith("local")
+        if local:
+            # local and local-cluster: driver, master, workers and executors on loopback only.
+            os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+        parts = self.shuffle_partitions or ((os.cpu_count() or 2) * 2 if local else 200)
         builder = (
             SparkSession.builder.master(self.master)
             .appName("vertebra-screen")
             .config("spark.ui.enabled", "false")
             .config("spark.ui.showConsoleProgress", "false")
             .config("spark.sql.shuffle.partitions", str(parts))
+            .config("spark.sql.adaptive.enabled", "true")
+            .config("spark.sql.adaptive.coalescePartitions.enabled", "true")
             .config("spark.sql.session.timeZone", "UTC")
             .config("spark.sql.ansi.enabled", "false")
             .config("spark.driver.memory", os.environ.get("VERTEBRA_SPARK_DRIVER_MEMORY", "4g"))
         )
+        if local:
+            builder = builder.config("spark.driver.host", "127.0.0.1").config(
+                "spark.driver.bindAddress", "127.0.0.1"
+            )
         for key, value in self.conf.items():
             builder = builder.config(key, value)
         return builder.getOrCreate()
 
-    def run(self, export: ExportFiles, as_of: date, progress: Progress) -> EngineResult:
+    def run(
+        self,
+        export: ExportFiles,
+        as_of: date,
+        progress: Progress,
+        read_reports: reports.Reader = reports.read_candidates,
+    ) -> EngineResult:
+        try:
+            return self._run(export, as_of, progress, read_reports)
+        except Exception as exc:
+            if type(exc).__module__.startswith(("py4j", "pyspark")):
+                raise SparkJobError(f"Spark job failed: {_one_line(exc)}") from exc
+            raise
+
+    def _run(
+        self,
+        export: ExportFiles,
+        as_of: date,
+        progress: Progress,
+        read_reports: reports.Reader,
+    ) -> EngineResult:
+        timings: dict[str, float] = {}
+        t = time.perf_counter()
         spark = self.session()
         spark.sparkContext.setLogLevel("ERROR")
-        cached: list[Any] = []
+        timings["start"] = time.perf_counter() - t
+        kept: list[Any] = []
         try:
+            t = time.perf_counter()
             for rtype in schema.RESOURCES:
                 ddl = schema.spark_ddl(rtype)
                 files = [str(p) for p in export.files.get(rtype, [])]
@@ -141,30 +244,51 @@ class SparkEngine:
                     df = spark.createDataFrame([], schema=ddl)
                 df.createOrReplaceTempView(schema.table_name(rtype))
             spark.createDataFrame(_codes_table()).createOrReplaceTempView("vs_codes")
+            timings["read (lazy: files listed, schema applied)"] = time.perf_counter() - t
             for st in logic.statements(as_of):
                 progress(st.name)
+                t = time.perf_counter()
+                spark.sparkContext.setJobGroup(st.name, f"vertebra screen: {st.name}")
                 df = spark.sql(st.sql("spark"))
                 if st.materialise:
-                    df = df.cache()
-                    df.count()
-                    cached.append(df)
+                    df = df.localCheckpoint(eager=True)
+                    kept.append(df)
                 df.createOrReplaceTempView(st.name)
-            return EngineResult(
+                if st.name == reports.AFTER_STATEMENT:
+                    found = read_reports(spark.sql(reports.CANDIDATES_SQL).toArrow())
+                    fdf = spark.createDataFrame(found, schema=_spark_schema(found.schema))
+                    fdf.createOrReplaceTempView(reports.FINDINGS_TABLE)
+                timings[st.name] = time.perf_counter() - t
+            t = time.perf_counter()
+            result = EngineResult(
                 worklist=spark.table("worklist").toArrow(),
                 issues=spark.table("issues").toArrow(),
                 population=spark.table("population").toArrow(),
             )
+            timings["collect"] = time.perf_counter() - t
+            result.timings = {k: round(v, 3) for k, v in timings.items()}
+            return result
         finally:
-            for df in cached:
+            for df in kept:
                 df.unpersist()
             for name in spark.catalog.listTables():
                 if name.isTemporary:
                     spark.catalog.dropTempView(name.name)
+            if self.stop:
+                spark.stop()
 
 
-def make_engine(name: str, master: str | None = None) -> Engine:
+def _spark_schema(arrow: pa.Schema) -> str:
+    names = {pa.string(): "STRING", pa.date32(): "DATE"}
+    return ", ".join(f"`{f.name}` {names[f.type]}" for f in arrow)
+
+
+def make_engine(
+    name: str, master: str | None = None, conf: dict[str, str] | None = None
+) -> Engine:
     if name == "duckdb":
         return DuckDBEngine()
     if name == "spark":
-        return SparkEngine(master=master)
+        require_extra("pyspark", "spark", "the Spark engine (--engine spark)")
+        return SparkEngine(master=master, conf=conf, stop=True)
     raise ValueError(f"unknown engine {name!r}")

@@ -1,12 +1,11 @@
 """Care gaps per worklist patient: simple coded gaps, and drug-safety gaps from the plan engine.
 
-The plan engine (:func:`vertebra.engine.plan`) is imported lazily: without it, screening still
-runs and reports that plan-engine checks were not available.
+The plan engine (:func:`vertebra.engine.drug_safety`) is imported on first use, so that
+``vertebra screen`` starts without loading the knowledge base.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Iterable, Mapping
 from datetime import date
 from typing import Any
@@ -28,9 +27,15 @@ FACT_INPUTS = (
 )  # fmt: skip
 
 
+# A vertebral fracture described in report text with no coded vertebral fracture.
+REPORTED_NOT_CODED = "vertebral_fracture_reported_not_coded"
+
+
 def coded_gaps(row: Mapping[str, Any]) -> list[str]:
-    """Gaps visible directly in the coded data (ids, stable)."""
+    """Gaps visible directly in the data (ids, stable)."""
     gaps: list[str] = []
+    if row.get("vertebral_fracture") and row.get("vertebral_fracture_coded") is False:
+        gaps.append(REPORTED_NOT_CODED)
     if not row.get("patient_record_found"):
         gaps.append("patient_record_missing")
     if row.get("dxa_within_12_weeks") is False:
@@ -44,15 +49,11 @@ def coded_gaps(row: Mapping[str, Any]) -> list[str]:
     return gaps
 
 
-def load_plan_engine() -> PlanFn | None:
-    """``vertebra.engine.drug_safety`` (the plan engine's drug-safety rows for one drug) if the
-    engine is installed, else None."""
-    try:
-        module = importlib.import_module("vertebra.engine")
-    except ImportError:
-        return None
-    fn = getattr(module, "drug_safety", None)
-    return fn if callable(fn) else None
+def load_plan_engine() -> PlanFn:
+    """``vertebra.engine.drug_safety`` (the plan engine's drug-safety rows for one drug)."""
+    from vertebra.engine import drug_safety
+
+    return drug_safety
 
 
 def facts_for(row: Mapping[str, Any], as_of: date) -> PatientFacts | None:
@@ -97,15 +98,11 @@ def drug_gaps(findings: Any, drug: str) -> list[str]:
     return sorted(set(found))
 
 
-def load_safety_inputs() -> InputsFn | None:
-    """``vertebra.engine.safety_inputs`` (the facts a drug's safety check reads) if the engine is
-    installed, else None."""
-    try:
-        module = importlib.import_module("vertebra.engine")
-    except ImportError:
-        return None
-    fn = getattr(module, "safety_inputs", None)
-    return fn if callable(fn) else None
+def load_safety_inputs() -> InputsFn:
+    """``vertebra.engine.safety_inputs`` (the facts a drug's safety check reads)."""
+    from vertebra.engine import safety_inputs
+
+    return safety_inputs
 
 
 def _frozen(value: Any) -> Any:

@@ -26,6 +26,13 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "index_fracture_system": ("Code system", "Code system of the fracture diagnosis."),
     "index_fracture_code": ("Code", "Diagnosis code of the index fracture."),
     "vertebral_fracture": ("Vertebral", "Yes when any fragility fracture is vertebral."),
+    "found_by": (
+        "Found by",
+        "How the fracture was found: coded (a diagnosis), report_text (only in a radiology "
+        "report) or both.",
+    ),
+    "evidence": ("Evidence", "For a fracture found in text: report id and its sentence."),
+    "fracture_acuity": ("Acuity", "Acute, chronic or age-indeterminate, as the report says."),
     "fracture_levels": ("Levels", "Vertebral levels, when the code gives them."),
     "prior_fracture_count": ("Prior fractures", "Earlier fracture episodes."),
     "first_fracture_date": ("First fracture", "Date of the first recorded fracture."),
@@ -67,6 +74,7 @@ GAP_WORDS: dict[str, str] = {
     "medication_not_continued_at_52_weeks": "Treatment not continued at 52 weeks",
     "no_current_osteoporosis_medication": "No current osteoporosis medicine",
     "patient_record_missing": "Patient record missing",
+    "vertebral_fracture_reported_not_coded": "Vertebral fracture reported, not coded",
 }
 SYSTEMS: dict[str, str] = {
     "http://hl7.org/fhir/sid/icd-10-cm": "ICD-10-CM",

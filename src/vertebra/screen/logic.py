@@ -34,9 +34,19 @@ class Statement:
         """The SELECT in ``dialect`` (as written for DuckDB; transpiled by sqlglot otherwise)."""
         if dialect == "duckdb":
             return self.select
+        import logging
+
         import sqlglot
 
-        (out,) = sqlglot.transpile(self.select, read="duckdb", write=dialect)
+        # DuckDB's try() has no Spark equivalent (Spark decodes leniently): sqlglot drops it and
+        # logs "Unsupported TRY function", which is expected here.
+        log = logging.getLogger("sqlglot")
+        level = log.level
+        log.setLevel(logging.ERROR)
+        try:
+            (out,) = sqlglot.transpile(self.select, read="duckdb", write=dialect)
+        finally:
+            log.setLevel(level)
         return out
 
 
@@ -54,7 +64,17 @@ def parameters(as_of: date, definition: FlsDefinition | None = None) -> dict[str
         "persistence_from_days": persistence.persistence_from_days,
         "persistence_to_days": persistence.persistence_to_days,
         "code_head": code_head(d),
+        "report_trigger": _report_trigger(),
     }
+
+
+def _report_trigger() -> str:
+    from vertebra.language.reports import trigger
+
+    rx = trigger()
+    if "'" in rx or "\\" in rx:
+        raise ValueError("reports.yaml trigger: no quotes or backslashes (it goes into SQL)")
+    return rx
 
 
 def code_head(definition: FlsDefinition | None = None) -> int:
@@ -81,20 +101,29 @@ def render(as_of: date) -> str:
 _CREATE = re.compile(r"CREATE\s+TEMP\s+(TABLE|VIEW)\s+(\w+)\s+AS\s+(SELECT\b.*|WITH\b.*)", re.S)
 
 
+def _without_comment_lines(query: str) -> str:
+    """The statement without its whole-line ``--`` comments and blank lines.
+
+    Where a splitter puts the comments between two statements is its own detail (DuckDB 1.x
+    appended them to the statement before, 2.0.1 prepends them to the next one), so every
+    comment line is dropped wherever it is.
+    """
+    kept = [ln for ln in query.splitlines() if ln.strip() and not ln.lstrip().startswith("--")]
+    return "\n".join(kept).strip().rstrip(";").strip()
+
+
 def statements(as_of: date) -> list[Statement]:
     """The rendered SQL as statements (names and SELECTs), split by DuckDB's parser."""
     import duckdb
 
     out: list[Statement] = []
     for st in duckdb.extract_statements(render(as_of)):
-        # DuckDB keeps the comment lines that follow a statement (they introduce the next one).
-        lines = st.query.strip().splitlines()
-        while lines and lines[-1].lstrip().startswith("--"):
-            lines.pop()
-        m = _CREATE.fullmatch("\n".join(lines).strip().rstrip(";").strip())
+        m = _CREATE.fullmatch(_without_comment_lines(st.query))
+        if m is None and not _without_comment_lines(st.query):
+            continue  # a statement of comments only
         if m is None:
             raise ValueError(f"screen.sql: only CREATE TEMP TABLE|VIEW name AS SELECT is allowed: "
-                             f"{st.query.strip()[:80]}")  # fmt: skip
+                             f"{_without_comment_lines(st.query)[:80]}")  # fmt: skip
         out.append(Statement(m.group(2), m.group(1) == "TABLE", m.group(3)))
     return out
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -19,12 +20,13 @@ from vertebra.screen.config import load_definition
 from vertebra.screen.engines import Engine, EngineResult
 from vertebra.screen.gaps import (
     FACT_INPUTS,
+    REPORTED_NOT_CODED,
     PlanGaps,
     coded_gaps,
     load_plan_engine,
     load_safety_inputs,
 )
-from vertebra.screen.inputs import ExportFiles, discover
+from vertebra.screen.inputs import ExportFiles, discover, prepare
 
 # The worklist columns, in order (stable names: part of the output contract of this command).
 WORKLIST_SCHEMA = pa.schema(
@@ -42,6 +44,9 @@ WORKLIST_SCHEMA = pa.schema(
         ("index_fracture_system", pa.string()),
         ("index_fracture_code", pa.string()),
         ("vertebral_fracture", pa.bool_()),
+        ("found_by", pa.string()),
+        ("evidence", pa.string()),
+        ("fracture_acuity", pa.string()),
         ("fracture_levels", pa.string()),
         ("prior_fracture_count", pa.int64()),
         ("first_fracture_date", pa.date32()),
@@ -104,9 +109,9 @@ def finish_worklist(raw: pa.Table, as_of: date, plan_gaps: PlanGaps) -> pa.Table
     n = raw.num_rows
     col = _column_values(raw)
     levels = [_levels(v) for v in col("fracture_levels")]
-    gap_inputs = ("patient_record_found", "dxa_within_12_weeks",
-                  "medication_started_within_16_weeks", "medication_at_52_weeks",
-                  "current_drug", "deceased")  # fmt: skip
+    gap_inputs = ("patient_record_found", "vertebral_fracture", "vertebral_fracture_coded",
+                  "dxa_within_12_weeks", "medication_started_within_16_weeks",
+                  "medication_at_52_weeks", "current_drug", "deceased")  # fmt: skip
     gap_cols = [col(c) for c in gap_inputs]
     gaps = [";".join(coded_gaps(dict(zip(gap_inputs, vals, strict=True))))
             for vals in zip(*gap_cols, strict=True)]  # fmt: skip
@@ -208,6 +213,7 @@ def compute_kpis(
          for r in result.issues.to_pylist()),
         key=lambda r: (r["resource_type"], r["problem"]),
     )  # fmt: skip
+    not_coded = sum(1 for g in col("gaps") if g and REPORTED_NOT_CODED in g.split(";"))
     sites: dict[str, int] = {}
     for site in col("index_fracture_site"):
         sites[site or "unknown"] = sites.get(site or "unknown", 0) + 1
@@ -217,6 +223,7 @@ def compute_kpis(
             "patients": int(pop["patients"]),
             "fragility_fracture_patients": n,
             "vertebral_fracture_patients": count("vertebral_fracture"),
+            "vertebral_fracture_reported_not_coded": not_coded,
             "fracture_patients_without_patient_record": int(
                 pop["fracture_patients_without_patient_record"]
             ),
@@ -231,6 +238,20 @@ def compute_kpis(
             )
             if started is not None and index is not None
         ),
+        "report_text": {
+            "texts_read": int(pop["report_texts_read"]),
+            "texts_with_trigger_words": int(pop["report_texts_with_trigger_words"]),
+            "patients_found_by": {
+                k: sum(1 for v in col("found_by") if v == k)
+                for k in ("coded", "report_text", "coded+report_text")
+            },
+            "vertebral_fracture_reported_not_coded": not_coded,
+            # Not on the worklist: a report leaves a vertebral fracture possible ("cannot
+            # exclude") and nothing else finds a fracture. Counted so that they can be reviewed.
+            "patients_with_only_uncertain_report_text": int(
+                pop["patients_with_only_uncertain_report_text"]
+            ),
+        },
         "data_quality": {"unusable_lines": issues},
     }
 
@@ -261,6 +282,40 @@ def write_csv(table: pa.Table, path: Path) -> None:
         con.close()
 
 
+# Resource types without which whole parts of the screen cannot find anything.
+REQUIRED_FOR = {
+    "Condition": "no coded fracture can be found",
+    "MedicationRequest": "no osteoporosis treatment can be seen (every patient looks untreated)",
+}
+
+
+def export_warnings(export: ExportFiles) -> list[str]:
+    """What this export cannot show (written to kpis.json, report.html and standard error)."""
+    warnings = [
+        f"no {rtype} files in the export: {consequence}"
+        for rtype, consequence in REQUIRED_FOR.items()
+        if not export.files.get(rtype)
+    ]
+    if export.unreadable:
+        warnings.append(
+            f"{len(export.unreadable)} file(s) could not be read and were left out: "
+            + ", ".join(name for name, _ in export.unreadable)
+        )
+    return warnings
+
+
+def _preload_report_reader(export: ExportFiles) -> None:
+    """Import and build the report reader (spaCy, medspaCy: seconds of CPU) on a thread while
+    the engine parses the export, when the export has report files."""
+    if not (export.files.get("DiagnosticReport") or export.files.get("DocumentReference")):
+        return
+    import threading
+
+    from vertebra.language.reports import load
+
+    threading.Thread(target=load, name="load-report-reader", daemon=True).start()
+
+
 def screen(
     source: Path,
     out_dir: Path,
@@ -275,7 +330,10 @@ def screen(
     as_of = as_of or date.today()
     export = export or discover(source)
     started = time.perf_counter()
-    result = engine.run(export, as_of, progress or (lambda _name: None))
+    with tempfile.TemporaryDirectory(prefix="vertebra-screen-") as work:
+        export = prepare(export, Path(work))
+        _preload_report_reader(export)
+        result = engine.run(export, as_of, progress or (lambda _name: None))
     plan_gaps = PlanGaps(load_plan_engine(), as_of, load_safety_inputs())
     worklist = finish_worklist(result.worklist, as_of, plan_gaps)
     kpis = compute_kpis(worklist, result, as_of, plan_gaps.available)
@@ -284,11 +342,19 @@ def screen(
         "seconds": round(time.perf_counter() - started, 3),
         "plan_engine": "available" if plan_gaps.available else "not available",
         "plan_engine_errors": plan_gaps.errors,
+        "engine_seconds": result.timings,
     }
     kpis["data_quality"]["skipped_files"] = [
         {"file": name, "reason": reason} for name, reason in export.skipped
     ]
+    kpis["data_quality"]["unreadable_files"] = [
+        {"file": name, "reason": reason} for name, reason in export.unreadable
+    ]
+    kpis["data_quality"]["cleaned_files"] = [
+        {"file": name, "change": change} for name, change in export.cleaned
+    ]
     kpis["data_quality"]["files_read"] = {t: len(fs) for t, fs in sorted(export.files.items())}
+    kpis["warnings"] = export_warnings(export)
     out_dir.mkdir(parents=True, exist_ok=True)
     files = {
         "worklist.csv": out_dir / "worklist.csv",

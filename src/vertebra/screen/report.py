@@ -104,8 +104,18 @@ def _preview(worklist: pa.Table) -> list[dict[str, Any]]:
     order = labels.priority_order(
         worklist["gaps"].to_pylist(), worklist["plan_safety_gaps"].to_pylist()
     )[:PREVIEW_ROWS]
-    rows = worklist.take(order).to_pylist()
+    rows = worklist.take(pa.array(order, type=pa.int64())).to_pylist()
     return [{**row, "priority": n} for n, row in enumerate(rows, start=1)]
+
+
+def _reported_not_coded(worklist: pa.Table) -> list[dict[str, Any]]:
+    """The first rows whose vertebral fracture was found only in report text."""
+    import pyarrow.compute as pc
+
+    gaps = pc.fill_null(worklist["gaps"], "")
+    mask = pc.match_substring(gaps, "vertebral_fracture_reported_not_coded")
+    rows: list[dict[str, Any]] = worklist.filter(mask).slice(0, PREVIEW_ROWS).to_pylist()
+    return rows
 
 
 def render_report(worklist: pa.Table, kpis: dict[str, Any]) -> str:
@@ -121,6 +131,7 @@ def render_report(worklist: pa.Table, kpis: dict[str, Any]) -> str:
             [(k, v, str(v)) for k, v in sorted(sites.items(), key=lambda kv: -kv[1])],
             max(sites.values(), default=0),
         ),
+        reported=_reported_not_coded(worklist),
         columns=[c for c in labels.SHOWN if c in worklist.column_names or c == "priority"],
         preview=_preview(worklist),
         total_rows=worklist.num_rows,

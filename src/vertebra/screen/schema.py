@@ -14,6 +14,7 @@ Struct = dict[str, Field]
 Array = list[Field]
 
 _CODING: Array = [{"system": "string", "code": "string"}]
+_ATTACHMENT: Struct = {"contentType": "string", "data": "string"}
 _BASE: Struct = {"resourceType": "string", "id": "string", "subject": {"reference": "string"}}
 
 RESOURCES: dict[str, Struct] = {
@@ -67,6 +68,22 @@ RESOURCES: dict[str, Struct] = {
         "authoredOn": "string",
     },
     "Encounter": {**_BASE, "status": "string", "period": {"start": "string"}},
+    # Report text (read for vertebral fractures no one coded): the conclusion and attached text.
+    "DiagnosticReport": {
+        **_BASE,
+        "status": "string",
+        "effectiveDateTime": "string",
+        "effectivePeriod": {"start": "string"},
+        "issued": "string",
+        "conclusion": "string",
+        "presentedForm": [_ATTACHMENT],
+    },
+    "DocumentReference": {
+        **_BASE,
+        "status": "string",
+        "date": "string",
+        "content": [{"attachment": _ATTACHMENT}],
+    },
 }
 
 _DUCK = {"string": "VARCHAR", "double": "DOUBLE", "boolean": "BOOLEAN"}

@@ -33,6 +33,9 @@ class AuditEvent(Base):
     pathway: Mapped[str | None] = mapped_column(String(32))
     recommendation_ids: Mapped[list[str]] = mapped_column(JSON, nullable=False)
     card_uuids: Mapped[list[str]] = mapped_column(JSON, nullable=False)
+    #: hash chain (vertebra.store.chain); None on events from before revision 0002
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    event_hash: Mapped[str | None] = mapped_column(String(64))
 
 
 class IssuedCard(Base):

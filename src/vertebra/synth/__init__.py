@@ -12,7 +12,9 @@ eGFR, a quarter of which are below 35 mL/min.
 
 from __future__ import annotations
 
+import base64
 import gzip
+import itertools
 import json
 import random
 from collections.abc import Callable, Iterator
@@ -24,7 +26,7 @@ from typing import IO
 REFERENCE_DATE = date(2025, 6, 30)
 CHUNK = 100_000
 TYPES = ("Patient", "Encounter", "Condition", "Observation", "MedicationRequest",
-         "Procedure", "ServiceRequest")  # fmt: skip
+         "Procedure", "ServiceRequest", "DiagnosticReport")  # fmt: skip
 
 SCT = "http://snomed.info/sct"
 ICD = "http://hl7.org/fhir/sid/icd-10-cm"
@@ -77,9 +79,11 @@ def _coding(system: str, code: str, display: str) -> str:
 
 
 class _Writer:
-    def __init__(self, rng: random.Random) -> None:
+    def __init__(self, rng: random.Random, reports: _Writer | None = None) -> None:
         self.rng = rng
         self.out: dict[str, list[str]] = {t: [] for t in TYPES}
+        # Report text has its own random stream (the coded data stay as they were).
+        self.reports = reports
 
     def encounter(self, pid: str, when: date, reason: str | None = None) -> str:
         eid = _uuid(self.rng)
@@ -156,6 +160,86 @@ class _Writer:
         )
 
 
+# Imaging report text (DiagnosticReport). About 2 reports per patient; about 3 % describe a
+# vertebral fracture (mostly in people aged 50+), about 12 % carry decoys with fracture or spine
+# words (negations, normal heights, rib fractures, "wedge-shaped opacity", degenerative
+# changes). Phrasing as in tests/screen/data (public reporting guidance, Genant grades).
+REPORT_STUDIES = [("36643-5", "XR Chest 2 Views"), ("24972-2", "XR Thoracic spine"),
+                  ("24979-7", "XR Lumbar spine"), ("30746-2", "CT Chest"),
+                  ("24558-9", "CT Abdomen and Pelvis"), ("24596-9", "MR Lumbar spine")]  # fmt: skip
+NORMAL_SENTENCES = [
+    "Lungs are clear.", "No pleural effusion or pneumothorax.", "Heart size is normal.",
+    "No focal consolidation.", "Mediastinal contours are within normal limits.",
+    "No acute abnormality.", "Liver, spleen and pancreas are unremarkable.",
+    "No free fluid.", "Mild aortic atherosclerosis.", "Stable appearance since [DATE].",
+]  # fmt: skip
+DECOY_SENTENCES = [
+    "No acute fracture.", "Vertebral body heights are maintained.", "No compression deformity.",
+    "Healed fractures of the left {n}th and {m}th ribs.", "Degenerative changes of the spine.",
+    "Wedge-shaped opacity in the right upper lobe.", "No evidence of vertebral fracture.",
+    "Nondisplaced fracture of the right clavicle.", "Schmorl's node at {lv}. No fracture.",
+    "Disc space narrowing at L4-L5 with endplate sclerosis.",
+]  # fmt: skip
+UNCERTAIN_SENTENCES = ["Cannot exclude a subtle {lv} compression fracture.",
+                       "Possible mild compression fracture of {lv}."]  # fmt: skip
+FRACTURE_SENTENCES = [
+    "{acuity} {lv} compression fracture with approximately {pct}% loss of height.",
+    "{acuity} anterior wedge deformity of {lv}.",
+    "{grade} biconcave fracture of {lv}.",
+    "Compression fractures {lv}-{lv2}.",
+    "{acuity} {lv} compression fracture with marrow oedema.",
+    "Age-indeterminate anterior wedge deformity of a midthoracic vertebra.",
+    "Vertebra plana of {lv}.",
+    "{grade} wedge compression deformity of {lv}, unchanged.",
+]  # fmt: skip
+REPORT_LEVELS = ["T4", "T5", "T6", "T7", "T8", "T9", "T10", "T11", "T12", "L1", "L2", "L3", "L4"]
+_NEXT = dict(itertools.pairwise(REPORT_LEVELS))
+
+
+def _report_text(rng: random.Random, kind: str) -> str:
+    lv = rng.choice(REPORT_LEVELS)
+    fill = {"lv": lv, "lv2": _NEXT.get(lv, "L5"), "n": rng.randrange(4, 8),
+            "m": rng.randrange(8, 11), "pct": rng.randrange(20, 60, 5),
+            "acuity": rng.choice(["Acute", "Chronic", "Old", "Healed", "Age-indeterminate"]),
+            "grade": rng.choice(["Mild", "Moderate", "Severe"])}  # fmt: skip
+    sentences = rng.sample(NORMAL_SENTENCES, rng.randrange(1, 4))
+    if kind == "fracture":
+        sentences.insert(rng.randrange(len(sentences) + 1), rng.choice(FRACTURE_SENTENCES))
+    elif kind == "uncertain":
+        sentences.append(rng.choice(UNCERTAIN_SENTENCES))
+    if kind == "decoy" or rng.random() < 0.05:
+        sentences.insert(rng.randrange(len(sentences) + 1), rng.choice(DECOY_SENTENCES))
+    return " ".join(sentences).format(**fill)
+
+
+def _reports(w: _Writer, pid: str, age: int, visits: list[date]) -> None:
+    rng = w.rng
+    p_fracture = 0.05 if age >= 50 else 0.005
+    for _ in range(rng.choice((1, 2, 2, 3))):
+        u = rng.random()
+        kind = ("fracture" if u < p_fracture else "uncertain" if u < p_fracture + 0.005
+                else "decoy" if u < p_fracture + 0.125 else "normal")  # fmt: skip
+        text = _report_text(rng, kind)
+        when = rng.choice(visits)
+        loinc, title = rng.choice(REPORT_STUDIES)
+        v = rng.random()
+        if v < 0.7:
+            body = f'"conclusion":{json.dumps(text)}'
+        elif v < 0.95:
+            data = base64.b64encode(f"{title}\n\nIMPRESSION: {text}".encode()).decode()
+            body = f'"presentedForm":[{{"contentType":"text/plain","data":"{data}"}}]'
+        else:
+            page = f"<html><body><h1>{title}</h1><p>{text}</p></body></html>"
+            data = base64.b64encode(page.encode()).decode()
+            body = f'"presentedForm":[{{"contentType":"text/html","data":"{data}"}}]'
+        w.out["DiagnosticReport"].append(
+            f'{{"resourceType":"DiagnosticReport","id":"{_uuid(rng)}","status":"final",'
+            f'"category":[{{"coding":[{{"system":"http://terminology.hl7.org/CodeSystem/v2-0074",'
+            f'"code":"RAD","display":"Radiology"}}]}}],"code":{_coding(LNC, loinc, title)},'
+            f'{_subject(pid)},"effectiveDateTime":"{_ts(when, rng)}",{body}}}'
+        )
+
+
 def _patient(w: _Writer, index: int) -> None:
     rng = w.rng
     pid = _uuid(rng)
@@ -189,6 +273,8 @@ def _patient(w: _Writer, index: int) -> None:
         w.procedure(pid, eids[0], ("171207006", "Depression screening (procedure)"), visits[0])
     if age >= 50 and rng.random() < 1 / 12:
         _fracture(w, pid, age)
+    if w.reports is not None:
+        _reports(w.reports, pid, age, visits)
 
 
 def _fracture(w: _Writer, pid: str, age: int) -> None:
@@ -245,11 +331,14 @@ def _fracture(w: _Writer, pid: str, age: int) -> None:
         day += timedelta(days=365)
 
 
-def _chunk(args: tuple[int, int, int]) -> dict[str, list[str]]:
-    seed, start, count = args
-    w = _Writer(random.Random(f"{seed}:{start}"))
+def _chunk(args: tuple[int, int, int, bool]) -> dict[str, list[str]]:
+    seed, start, count, reports = args
+    text = _Writer(random.Random(f"{seed}:{start}:reports")) if reports else None
+    w = _Writer(random.Random(f"{seed}:{start}"), text)
     for i in range(start, start + count):
         _patient(w, i)
+    if text is not None:
+        w.out["DiagnosticReport"] = text.out["DiagnosticReport"]
     return w.out
 
 
@@ -266,10 +355,12 @@ def generate(
     compress: bool = False,
     workers: int = 1,
     progress: Callable[[int], None] | None = None,
+    reports: bool = True,
 ) -> dict[str, int]:
-    """Write ``Type.NNN.ndjson`` files and a bulk manifest; returns resource counts per type."""
+    """Write ``Type.NNN.ndjson`` files and a bulk manifest; returns resource counts per type.
+    ``reports=False`` leaves out the DiagnosticReport text (the coded data are the same)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    jobs = [(seed, s, min(CHUNK, patients - s)) for s in range(0, patients, CHUNK)]
+    jobs = [(seed, s, min(CHUNK, patients - s), reports) for s in range(0, patients, CHUNK)]
     counts = dict.fromkeys(TYPES, 0)
     ext = ".ndjson.gz" if compress else ".ndjson"
     outputs: list[dict[str, object]] = []

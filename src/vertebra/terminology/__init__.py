@@ -1,4 +1,4 @@
-"""Code value sets (ICD-10-CM, SNOMED CT, LOINC, RxNorm) kept as reviewed data files.
+"""Code value sets (ICD-10-CM, SNOMED CT, LOINC, RxNorm, WHO ATC) kept as reviewed data files.
 
 Each file in ``valuesets/`` is one value set::
 
@@ -15,7 +15,8 @@ Unknown keys are rejected at load time. Codes the sets do not know are never gue
 
 from __future__ import annotations
 
-from functools import cache
+import re
+from functools import cache, cached_property
 from importlib import resources
 from typing import Literal
 
@@ -27,6 +28,12 @@ ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
 SNOMED = "http://snomed.info/sct"
 LOINC = "http://loinc.org"
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+ATC = "http://www.whocc.no/atc"
+YESNO = "http://terminology.hl7.org/CodeSystem/v2-0136"
+
+
+def _norm(system: str, code: str) -> str:
+    return code.replace(".", "").upper() if system == ICD10CM else code
 
 
 class Code(BaseModel):
@@ -56,9 +63,23 @@ class ValueSet(BaseModel):
     references: list[str]
     codes: list[Code]
 
+    @cached_property
+    def _index(self) -> tuple[dict[tuple[str, str], Code], tuple[Code, ...]]:
+        exact: dict[tuple[str, str], Code] = {}
+        for c in self.codes:
+            if c.match == "exact":
+                exact.setdefault((c.system, _norm(c.system, c.code)), c)
+        return exact, tuple(c for c in self.codes if c.match == "prefix")
+
     def find(self, system: str | None, code: str | None) -> Code | None:
         """The first entry matching ``system``/``code`` (exact entries before prefixes)."""
-        for entry in sorted(self.codes, key=lambda c: c.match != "exact"):
+        if system is None or not code:
+            return None
+        exact, prefixes = self._index
+        entry = exact.get((system, _norm(system, code)))
+        if entry is not None:
+            return entry
+        for entry in prefixes:
             if entry.matches(system, code):
                 return entry
         return None
@@ -79,3 +100,124 @@ def available() -> list[str]:
     """Ids of every shipped value set, sorted."""
     folder = resources.files(__package__).joinpath("valuesets")
     return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+# --------------------------------------------------------------------------- names (free text)
+
+
+class _NameEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    names: list[str]
+    systemic_only: bool = False
+    not_with: list[str] = []
+
+
+class _NamesFile(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    local_routes: list[str]
+    words: dict[str, _NameEntry]
+
+
+class MedicineNames:
+    """Vocabulary words by name (``medicine-names.yaml``), for text without a known code.
+    Every allowed word is also known by its own name. Lookups are by whole-word n-grams of the
+    normalised text; results are cached per (text, allowed words)."""
+
+    def __init__(
+        self,
+        names: dict[str, str],
+        systemic_only: frozenset[str],
+        local_routes: frozenset[str],
+        not_with: dict[str, frozenset[str]],
+    ) -> None:
+        self.names = names  # normalised name -> vocabulary word
+        self.systemic_only = systemic_only
+        self.local_routes = local_routes
+        self.not_with = not_with
+        self._tables: dict[tuple[str, ...], tuple[dict[tuple[str, ...], str], int]] = {}
+        self._found: dict[tuple[str, tuple[str, ...]], tuple[str, ...]] = {}
+        self._local: dict[str, bool] = {}
+
+    def _table(self, allowed: tuple[str, ...]) -> tuple[dict[tuple[str, ...], str], int]:
+        table = self._tables.get(allowed)
+        if table is None:
+            wanted = set(allowed)
+            grams = {tuple(n.split()): w for n, w in self.names.items() if w in wanted}
+            for word in allowed:
+                grams.setdefault(tuple(normalise(word).split()), word)
+            table = (grams, max((len(g) for g in grams), default=0))
+            self._tables[allowed] = table
+        return table
+
+    def words_in(self, text: str | None, allowed: tuple[str, ...]) -> list[str]:
+        """Vocabulary words (from ``allowed``) named in ``text``, by whole words, in order of
+        first mention. A word that is ``systemic_only`` is skipped when the text names a local
+        route (cream, inhaler, eye drops ...), and a word is skipped when the text holds one of
+        its ``not_with`` words."""
+        if not text:
+            return []
+        cached = self._found.get((text, allowed))
+        if cached is not None:
+            return list(cached)
+        tokens = normalise(text).split()
+        present = set(tokens)
+        local = bool(self.local_routes & present)
+        grams, longest = self._table(allowed)
+        found: dict[str, None] = {}
+        for i in range(len(tokens)):
+            for n in range(min(longest, len(tokens) - i), 0, -1):
+                word = grams.get(tuple(tokens[i : i + n]))
+                if word is None or word in found:
+                    continue
+                if local and word in self.systemic_only:
+                    continue
+                if self.not_with.get(word, frozenset()) & present:
+                    continue
+                found[word] = None
+        if len(self._found) < 8192:
+            self._found[(text, allowed)] = tuple(found)
+        return list(found)
+
+    def local_route(self, text: str | None) -> bool:
+        """Whether ``text`` names a local (non-systemic) route."""
+        if not text:
+            return False
+        local = self._local.get(text)
+        if local is None:
+            local = bool(self.local_routes & set(normalise(text).split()))
+            if len(self._local) < 8192:
+                self._local[text] = local
+        return local
+
+
+_NOT_ALNUM = re.compile(r"[\W_]+")
+
+
+def normalise(text: str) -> str:
+    """Lower case, every run of characters other than letters and digits read as one space."""
+    return _NOT_ALNUM.sub(" ", text.lower()).strip()
+
+
+@cache
+def medicine_names() -> MedicineNames:
+    """The names file, validated (unknown keys rejected)."""
+    path = resources.files(__package__).joinpath("medicine-names.yaml")
+    data = _NamesFile.model_validate(yamlfile.safe_load(path.read_text(encoding="utf-8")))
+    pairs: dict[str, str] = {}
+    for word, entry in data.words.items():
+        for name in (word.replace("_", " "), *entry.names):
+            key = normalise(name)
+            if pairs.setdefault(key, word) != word:
+                raise ValueError(
+                    f"medicine-names.yaml: {name!r} names both {pairs[key]} and {word}"
+                )
+    return MedicineNames(
+        names=pairs,
+        systemic_only=frozenset(w for w, e in data.words.items() if e.systemic_only),
+        local_routes=frozenset(normalise(r) for r in data.local_routes),
+        not_with={
+            w: frozenset(map(normalise, e.not_with)) for w, e in data.words.items() if e.not_with
+        },
+    )

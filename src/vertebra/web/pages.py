@@ -1,7 +1,7 @@
 """Render the web pages from the plan and the knowledge base (Jinja2 templates in ``templates/``).
 
-The routes in :mod:`vertebra.web.routes` only read the request, call the same helpers as the JSON
-API and pass the results here; the template tests call these functions directly.
+The routes in :mod:`vertebra.http.routers.web` only read the request, call the same helpers
+as the JSON API and pass the results here; the template tests call these functions directly.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from vertebra.api.core import make_plan
+from vertebra.engine import plan as make_plan
 from vertebra.facts import FactsError, parse_facts
 from vertebra.knowledge import KnowledgeBase, load
 from vertebra.plan import Plan
@@ -210,11 +210,10 @@ def fls_page(context: dict[str, Any]) -> str:
     return _render("fls.html", active="fls", **context)
 
 
-def ask_page(available: bool, question: str, answer_html: str | None, error: str | None) -> str:
+def ask_page(question: str, answer_html: str | None, error: str | None) -> str:
     return _render(
         "ask.html",
         active="ask",
-        available=available,
         question=question,
         answer_html=answer_html,
         error=error,

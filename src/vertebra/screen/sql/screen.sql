@@ -6,24 +6,101 @@
 -- site, site_rank, level, drug). Each raw table is scanned exactly once.
 -- Statement kinds: CREATE TEMP TABLE = materialised; CREATE TEMP VIEW = not materialised.
 
-{% macro flag(x, rtype) -%}
+{#- A usable subject is a Patient reference: 'Patient/<id>', an absolute URL with '/Patient/<id>',
+    or 'urn:uuid:<id>'. Anything else (a bare '5', 'Group/1') is counted, never guessed at. -#}
+{% macro patient_ref_ok(ref) -%}
+((starts_with({{ ref }}, 'Patient/') AND length({{ ref }}) > 8)
+ OR (starts_with({{ ref }}, 'urn:uuid:') AND length({{ ref }}) > 9)
+ OR regexp_matches({{ ref }}, '/Patient/.'))
+{%- endmacro %}
+{#- coded: the CodeableConcept field screening matches; a line whose codings are missing, empty or
+    of the wrong JSON shape (an object, a string) reads as NULL and is counted as 'no_coding'. -#}
+{% macro flag(x, rtype, coded=none) -%}
 CASE WHEN {{ x }}.resourceType IS NULL THEN 'malformed'
          WHEN {{ x }}.resourceType <> '{{ rtype }}' THEN 'wrong_type'
          WHEN {{ x }}.subject.reference IS NULL THEN 'no_subject'
+         WHEN NOT {{ patient_ref_ok(x ~ '.subject.reference') }} THEN 'not_a_patient_reference'
+{%- if coded %}
+         WHEN {{ x }}.{{ coded }}.coding IS NULL OR array_length({{ x }}.{{ coded }}.coding) = 0
+           THEN 'no_coding'
+{%- endif %}
          ELSE 'ok' END
 {%- endmacro %}
-{#- The id after the last '/' or ':' of a reference; the common 'Patient/<id>' form without a
-    regular expression (a per-line regexp costs more than parsing the line). -#}
+{#- The patient id of a usable reference (see patient_ref_ok), kept whole: an id with '/' in it
+    is not cut down. The common 'Patient/<id>' form without a regular expression. -#}
 {% macro patient_id(ref) -%}
-CASE WHEN starts_with({{ ref }}, 'Patient/') AND NOT contains(substr({{ ref }}, 9), '/')
-      AND NOT contains(substr({{ ref }}, 9), ':') THEN substr({{ ref }}, 9)
-     ELSE regexp_replace({{ ref }}, '^.*[/:]', '') END
+CASE WHEN starts_with({{ ref }}, 'Patient/') THEN substr({{ ref }}, 9)
+     WHEN starts_with({{ ref }}, 'urn:uuid:') THEN substr({{ ref }}, 10)
+     ELSE regexp_extract({{ ref }}, '/Patient/(.+)$', 1) END
 {%- endmacro %}
 {% macro codings(x, rtype, field) -%}
-UNNEST(CASE WHEN {{ flag(x, rtype) }} = 'ok'
+UNNEST(CASE WHEN {{ flag(x, rtype, field) }} = 'ok'
     THEN coalesce({{ x }}.{{ field }}.coding, [{'system': NULL, 'code': NULL}])
     ELSE [{'system': NULL, 'code': NULL}] END) AS cd
 {%- endmacro %}
+
+{#- The text of an attachment: text/plain (or no type) decoded from base64, text/html decoded and
+    stripped of its tags; other types (PDF, images) are not read. An undecodable attachment is
+    NULL on DuckDB (try); Spark decodes leniently. -#}
+{% macro attachment_text(a) -%}
+CASE WHEN {{ a }}.data IS NULL THEN NULL
+     WHEN {{ a }}.contentType IS NULL OR starts_with(lower({{ a }}.contentType), 'text/plain')
+       THEN try(decode(from_base64({{ a }}.data)))
+     WHEN starts_with(lower({{ a }}.contentType), 'text/html')
+       THEN regexp_replace(try(decode(from_base64({{ a }}.data))), '<[^>]*>', ' ', 'g')
+END
+{%- endmacro %}
+
+-- Report text: DiagnosticReport conclusion and presentedForm, DocumentReference attachments.
+-- One row per candidate text (a report part that contains a trigger word of the report reader,
+-- vertebra.language.reports.trigger()), one row per kind of other line with its count in n.
+-- The engine hands the candidates to the report reader (Python) and registers what it finds as
+-- report_findings (patient_id, report_id, event_date, status, level, acuity, sentence).
+CREATE TEMP TABLE report_texts AS
+WITH dr AS (
+  SELECT 'DiagnosticReport' AS rtype, {{ flag('x', 'DiagnosticReport') }} AS flag,
+    'DiagnosticReport/' || x.id AS report_id, x.subject.reference AS subject_ref,
+    coalesce(x.effectiveDateTime, x.effectivePeriod.start, x.issued) AS event_time,
+    x.status AS status, x.conclusion AS conclusion,
+    UNNEST(CASE WHEN x.presentedForm IS NULL OR array_length(x.presentedForm) = 0
+                THEN [{'contentType': NULL, 'data': NULL}] ELSE x.presentedForm END) AS a
+  FROM raw_diagnosticreport AS x
+),
+dref AS (
+  SELECT 'DocumentReference' AS rtype, {{ flag('x', 'DocumentReference') }} AS flag,
+    'DocumentReference/' || x.id AS report_id, x.subject.reference AS subject_ref,
+    x.date AS event_time, x.status AS status,
+    UNNEST(CASE WHEN x.content IS NULL OR array_length(x.content) = 0
+                THEN [{'attachment': {'contentType': NULL, 'data': NULL}}] ELSE x.content END) AS c
+  FROM raw_documentreference AS x
+),
+texts AS (
+  SELECT rtype, flag, report_id, subject_ref, event_time, status,
+    concat_ws(chr(10), conclusion, {{ attachment_text('a') }}) AS text
+  FROM dr
+  UNION ALL
+  SELECT rtype, flag, report_id, subject_ref, event_time, status,
+    {{ attachment_text('c.attachment') }} AS text
+  FROM dref
+),
+marked AS (
+  SELECT rtype, flag, report_id, subject_ref, event_time, text,
+    flag = 'ok' AND coalesce(status, 'final') NOT IN ('entered-in-error', 'cancelled')
+      AND coalesce(regexp_matches(lower(text), '{{ report_trigger }}'), FALSE) AS candidate
+  FROM texts
+)
+SELECT rtype, flag,
+  CASE WHEN candidate THEN {{ patient_id('subject_ref') }} END AS patient_id,
+  CASE WHEN candidate THEN report_id END AS report_id,
+  CASE WHEN candidate THEN TRY_CAST(substr(event_time, 1, 10) AS DATE) END AS event_date,
+  CASE WHEN candidate THEN text END AS text,
+  count(*) AS n
+FROM marked
+GROUP BY rtype, flag,
+  CASE WHEN candidate THEN {{ patient_id('subject_ref') }} END,
+  CASE WHEN candidate THEN report_id END,
+  CASE WHEN candidate THEN TRY_CAST(substr(event_time, 1, 10) AS DATE) END,
+  CASE WHEN candidate THEN text END;
 
 -- Patients: one row per patient id (flag 'ok'), plus one row per kind of unusable line with
 -- its count in n. Aggregated while scanning: no per-line table is kept.
@@ -55,7 +132,7 @@ FROM patients WHERE flag = 'ok';
 CREATE TEMP TABLE condition_events AS
 WITH lines AS (
   SELECT
-    {{ flag('c', 'Condition') }} AS flag,
+    {{ flag('c', 'Condition', 'code') }} AS flag,
     c.subject.reference AS subject_ref,
     coalesce(c.onsetDateTime, c.onsetPeriod.start, c.recordedDate) AS event_time,
     {{ codings('c', 'Condition', 'code') }}
@@ -82,14 +159,24 @@ LEFT JOIN vs AS v
   AND (v.code = b.code OR (v.match_kind = 'prefix' AND starts_with(b.code, v.code)))
 WHERE b.flag <> 'ok' OR v.site IS NOT NULL;
 
--- Fragility fractures on or before the cut-off, in the screened age band (age unknown is kept).
+-- Fragility fractures on or before the cut-off, in the screened age band (age unknown is kept):
+-- coded ones, and vertebral fractures affirmed in report text (system 'report_text', code = the
+-- report's id, dated by the report).
 CREATE TEMP TABLE fractures AS
 SELECT DISTINCT
   e.patient_id, e.event_date, e.site, e.site_rank, e.level, e.system, e.code
-FROM condition_events AS e
+FROM (
+  SELECT patient_id, event_date, site, site_rank, level, system, code
+  FROM condition_events WHERE flag = 'ok'
+  UNION ALL
+  SELECT r.patient_id, r.event_date, 'vertebral' AS site,
+    (SELECT min(site_rank) FROM vs_codes WHERE site = 'vertebral') AS site_rank,
+    r.level, 'report_text' AS system, r.report_id AS code
+  FROM report_findings AS r
+  WHERE r.status = 'affirmed'
+) AS e
 LEFT JOIN patient_one AS p ON p.patient_id = e.patient_id
-WHERE e.flag = 'ok'
-  AND (e.event_date IS NULL OR e.event_date <= DATE '{{ as_of }}')
+WHERE (e.event_date IS NULL OR e.event_date <= DATE '{{ as_of }}')
   AND (p.birth_date IS NULL OR e.event_date IS NULL
        OR (year(e.event_date) - year(p.birth_date)
            - CASE WHEN month(e.event_date) * 100 + day(e.event_date)
@@ -111,6 +198,10 @@ CREATE TEMP TABLE fracture_summary AS
 SELECT
   f.patient_id,
   bool_or(f.site = 'vertebral') AS vertebral_fracture,
+  bool_or(f.site = 'vertebral' AND f.system <> 'report_text') AS vertebral_fracture_coded,
+  CASE WHEN NOT bool_or(f.system <> 'report_text') THEN 'report_text'
+       WHEN bool_or(f.system = 'report_text') THEN 'coded+report_text'
+       ELSE 'coded' END AS found_by,
   list_sort(list_distinct(list(f.level))) AS fracture_levels,
   count(DISTINCT CASE WHEN f.event_date
     < i.index_date - INTERVAL {{ episode_days }} DAY THEN f.event_date END) AS prior_fracture_dates,
@@ -119,13 +210,26 @@ FROM fractures AS f
 JOIN index_fracture AS i ON i.patient_id = f.patient_id
 GROUP BY f.patient_id;
 
+-- The evidence for a fracture found in report text: the newest affirming report's sentence.
+CREATE TEMP TABLE report_evidence AS
+SELECT patient_id, evidence, acuity
+FROM (
+  SELECT r.patient_id, r.report_id || ': ' || r.sentence AS evidence, r.acuity,
+    row_number() OVER (
+      PARTITION BY r.patient_id ORDER BY r.event_date DESC NULLS LAST, r.report_id) AS rn
+  FROM report_findings AS r
+  WHERE r.status = 'affirmed'
+    AND r.report_id IN (SELECT code FROM fractures WHERE system = 'report_text')
+) AS ranked
+WHERE rn = 1;
+
 -- Bone density: procedures, requests and T-score results, only for worklist patients.
 -- Coded resources: value-set equi-join first, patient id only for the rows that matched.
 {% macro dxa_events(table, resource, raw, event_time, default_status, excluded) -%}
 CREATE TEMP TABLE {{ table }} AS
 WITH lines AS (
   SELECT
-    {{ flag('x', resource) }} AS flag,
+    {{ flag('x', resource, 'code') }} AS flag,
     x.subject.reference AS subject_ref,
     {{ event_time }} AS event_time,
     x.status AS status,
@@ -157,7 +261,7 @@ WHERE b.flag <> 'ok'
 CREATE TEMP TABLE observation_events AS
 WITH lines AS (
   SELECT
-    {{ flag('x', 'Observation') }} AS flag,
+    {{ flag('x', 'Observation', 'code') }} AS flag,
     x.subject.reference AS subject_ref,
     coalesce(x.effectiveDateTime, x.effectivePeriod.start, x.issued) AS event_time,
     x.status AS status,
@@ -183,7 +287,7 @@ WHERE b.flag <> 'ok'
 CREATE TEMP TABLE medication_events AS
 WITH lines AS (
   SELECT
-    {{ flag('x', 'MedicationRequest') }} AS flag,
+    {{ flag('x', 'MedicationRequest', 'medicationCodeableConcept') }} AS flag,
     x.subject.reference AS subject_ref,
     x.authoredOn AS event_time,
     x.status AS status,
@@ -325,6 +429,10 @@ SELECT
   i.index_system AS index_fracture_system,
   i.index_code AS index_fracture_code,
   s.vertebral_fracture,
+  s.vertebral_fracture_coded,
+  s.found_by,
+  ev.evidence,
+  ev.acuity AS fracture_acuity,
   s.fracture_levels,
   s.prior_fracture_dates AS prior_fracture_count,
   s.first_fracture_date,
@@ -360,7 +468,8 @@ LEFT JOIN treatment_start AS t ON t.patient_id = i.patient_id
 LEFT JOIN persistence AS pe ON pe.patient_id = i.patient_id
 LEFT JOIN current_drug AS c ON c.patient_id = i.patient_id
 LEFT JOIN egfr_latest AS g ON g.patient_id = i.patient_id
-LEFT JOIN encounter_events AS e ON e.patient_id = i.patient_id AND e.flag = 'ok';
+LEFT JOIN encounter_events AS e ON e.patient_id = i.patient_id AND e.flag = 'ok'
+LEFT JOIN report_evidence AS ev ON ev.patient_id = i.patient_id;
 
 -- Lines that could not be used, per resource type and reason.
 CREATE TEMP TABLE issues AS
@@ -376,11 +485,19 @@ SELECT 'Observation', flag, count(*) FROM observation_events WHERE flag <> 'ok' 
 UNION ALL
 SELECT 'MedicationRequest', flag, count(*) FROM medication_events WHERE flag <> 'ok' GROUP BY flag
 UNION ALL
-SELECT 'Encounter', flag, sum(n) FROM encounter_events WHERE flag <> 'ok' GROUP BY flag;
+SELECT 'Encounter', flag, sum(n) FROM encounter_events WHERE flag <> 'ok' GROUP BY flag
+UNION ALL
+SELECT rtype, flag, sum(n) FROM report_texts WHERE flag <> 'ok' GROUP BY rtype, flag;
 
 CREATE TEMP TABLE population AS
 SELECT
   (SELECT count(*) FROM patient_one) AS patients,
   (SELECT count(*) FROM index_fracture) AS fracture_patients,
   (SELECT count(*) FROM index_fracture WHERE patient_id NOT IN (SELECT patient_id FROM patient_one))
-    AS fracture_patients_without_patient_record;
+    AS fracture_patients_without_patient_record,
+  (SELECT coalesce(sum(n), 0) FROM report_texts WHERE flag = 'ok') AS report_texts_read,
+  (SELECT count(*) FROM report_texts WHERE flag = 'ok' AND report_id IS NOT NULL)
+    AS report_texts_with_trigger_words,
+  (SELECT count(DISTINCT patient_id) FROM report_findings WHERE status = 'uncertain'
+     AND patient_id NOT IN (SELECT patient_id FROM index_fracture))
+    AS patients_with_only_uncertain_report_text;

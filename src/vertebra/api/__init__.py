@@ -1,7 +1,0 @@
-"""HTTP adapters: the JSON API and the CDS Hooks services over the one core."""
-
-from __future__ import annotations
-
-from vertebra.api.app import create_app
-
-__all__ = ["create_app"]

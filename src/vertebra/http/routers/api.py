@@ -1,0 +1,120 @@
+"""The JSON API (contract §5): ``POST /api/plan``, ``GET /api/schema``, ``GET /api/knowledge``."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request, Response
+
+from vertebra.engine import plan as make_plan
+from vertebra.facts import facts_json_schema
+from vertebra.http.audit import input_hash, stored_facts
+from vertebra.http.errors import ERROR_RESPONSES
+from vertebra.http.limits import INLINE_BYTES, check_counts
+from vertebra.http.state import AppState, get_state
+from vertebra.intake import check_depth, load_json, read_patient
+from vertebra.plan import Plan
+from vertebra.store import EventRecord
+
+log = logging.getLogger("vertebra.api")
+router = APIRouter(prefix="/api", tags=["api"])
+
+_FACTS_SCHEMA = facts_json_schema()
+_PLAN_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "oneOf": [
+                        {"$ref": "#/components/schemas/PatientFacts"},
+                        {"$ref": "#/components/schemas/FhirBundle"},
+                    ]
+                },
+            }
+        },
+    }
+}
+
+
+@router.post(
+    "/plan",
+    summary="A cited management plan for one patient",
+    description=(
+        "Body: patient facts (contract §1) or a FHIR R4 Bundle / resource. Answer: the plan "
+        "(contract §2), byte-for-byte what `vertebra plan FILE --format json` prints."
+    ),
+    response_model=Plan,
+    responses=ERROR_RESPONSES,
+    openapi_extra=_PLAN_BODY,
+)
+async def post_plan(request: Request, state: Annotated[AppState, Depends(get_state)]) -> Response:
+    body = await request.body()
+    if len(body) <= INLINE_BYTES:
+        # CPU-bound and short (a few ms, one small insert): run it on the event loop. A thread
+        # hop would only add GIL hand-offs between the loop and the worker threads under load.
+        text = _read_plan_and_audit(state, body)
+    else:  # a big Bundle (parsing alone takes tens of ms): off the loop, a bounded number
+        text = await state.offload(_read_plan_and_audit, state, body)
+    return Response(text, media_type="application/json")
+
+
+def _read_plan_and_audit(state: AppState, body: bytes) -> str:
+    data = load_json(body)  # InputError: HTTP 422 (vertebra.http.app)
+    check_depth(data, state.settings.max_json_depth)
+    check_counts(data, state.settings, "entry")
+    return _plan_and_audit(state, data)
+
+
+def _plan_and_audit(state: AppState, data: Any) -> str:
+    patient = read_patient(data)  # InputError: HTTP 422 (vertebra.http.app)
+    plan = make_plan(patient.facts)
+    if patient.text_evidence:
+        plan = plan.model_copy(update={"facts_from_text": patient.text_evidence})
+    text = plan.to_json()
+    state.store.record_event(
+        EventRecord(
+            caller="api",
+            hook="api.plan",
+            input_kind=patient.kind,
+            input_hash=input_hash(data, state.settings),
+            input_facts=stored_facts(patient.facts, state.settings),
+            knowledge_version=plan.knowledge_version,
+            outcome="ok",
+            pathway=plan.pathway,
+            recommendation_ids=[r.id for r in plan.recommendations],
+        )
+    )
+    log.info("plan: input=%s pathway=%s recommendations=%d", patient.kind, plan.pathway,
+             len(plan.recommendations))  # fmt: skip
+    return text
+
+
+@router.get("/schema", summary="JSON Schema of the patient facts (vertebra schema)")
+def get_schema() -> dict[str, Any]:
+    return _FACTS_SCHEMA
+
+
+@router.get(
+    "/knowledge",
+    summary="The knowledge base: version, decision tables, safety rows, conflicts, bibliography",
+)
+def get_knowledge() -> dict[str, Any]:
+    return knowledge_json()
+
+
+def knowledge_json() -> dict[str, Any]:
+    """What :func:`vertebra.knowledge.load` exposes, as JSON."""
+    from vertebra.knowledge import load
+
+    kb = load()
+    return {
+        "knowledge_version": kb.version,
+        "manifest": kb.manifest.model_dump(mode="json"),
+        "tables": [t.table.model_dump(mode="json", exclude_none=True) for t in kb.tables],
+        "safety": kb.safety.model_dump(mode="json", exclude_none=True),
+        "conflicts": [c.model_dump(mode="json", exclude_none=True) for c in kb.conflicts.values()],
+        "vocabulary": kb.vocabulary.model_dump(mode="json", exclude_none=True),
+        "sources": [s.model_dump(mode="json", exclude_none=True) for s in kb.sources],
+    }

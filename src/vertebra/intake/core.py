@@ -1,0 +1,118 @@
+"""One intake: patient facts JSON, a FHIR R4 resource/Bundle, CDS Hooks prefetch or a record
+→ :class:`~vertebra.facts.PatientFacts`, with one JSON loader and one error type
+(:class:`~vertebra.errors.InputError`, raised as :class:`~vertebra.facts.FactsError` for facts).
+
+The CLI (``vertebra plan``), ``POST /api/plan``, the CDS Hooks services, the web form and
+``vertebra ask`` all read patients through here.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from vertebra import fhir
+from vertebra.errors import BODY, InputError
+from vertebra.facts import PatientFacts, parse_facts, parse_record_facts
+
+Kind = Literal["facts", "fhir"]
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def load_json(data: bytes | str, source: str = "the request body") -> Any:
+    """Strict JSON (no NaN/Infinity) from bytes or text; raises :class:`InputError` naming the
+    position. ``source`` names the input in the message (a file name, standard input)."""
+    if not data.strip():
+        raise InputError.one(BODY, f"{source} is empty; send a JSON object", "json_invalid")
+    try:
+        return json.loads(data, parse_constant=_no_constants)
+    except UnicodeDecodeError:
+        raise InputError.one(BODY, f"{source} is not UTF-8 text", "json_invalid") from None
+    except RecursionError:
+        raise InputError.one(BODY, f"{source}: JSON nested too deeply", "too_deep") from None
+    except json.JSONDecodeError as exc:
+        message = f"{source}: not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
+        raise InputError.one(BODY, message, "json_invalid") from None
+    except ValueError as exc:
+        raise InputError.one(BODY, f"{source}: {exc}", "json_invalid") from None
+
+
+def too_deep(data: Any, limit: int) -> str | None:
+    """The path of the first value nested deeper than ``limit`` levels (None when within it).
+
+    Iterative, so it cannot itself overflow the stack; checked before anything recursive (the
+    FHIR mapping, the facts model) walks the input."""
+    stack: list[tuple[Any, str, int]] = [(data, "", 1)]
+    while stack:
+        value, path, depth = stack.pop()
+        if isinstance(value, dict):
+            items: Any = ((f"{path}.{k}" if path else str(k), v) for k, v in value.items())
+        elif isinstance(value, list):
+            items = ((f"{path}[{i}]", v) for i, v in enumerate(value))
+        else:
+            continue
+        if depth > limit:
+            return path or BODY
+        for sub, child in items:
+            if isinstance(child, dict | list):
+                stack.append((child, sub, depth + 1))
+    return None
+
+
+def check_depth(data: Any, limit: int, prefix: str = "") -> None:
+    """Raise :class:`InputError` (HTTP 422) naming the first value nested deeper than ``limit``
+    levels (``VERTEBRA_MAX_JSON_DEPTH``); ``prefix`` is the path of ``data`` in the input."""
+    path = too_deep(data, limit)
+    if path is not None:
+        field_name = f"{prefix}.{path}".strip(".") if prefix else path
+        message = f"nested deeper than {limit} levels (VERTEBRA_MAX_JSON_DEPTH)"
+        raise InputError.one(field_name, message, "too_deep")
+
+
+@dataclass(frozen=True)
+class Input:
+    """Validated patient input: the facts, and where they came from."""
+
+    facts: PatientFacts
+    kind: Kind
+    notes: list[str] = field(default_factory=list)
+    #: Facts read from report text (``plan.TextEvidence``): the plan quotes them.
+    text_evidence: list[Any] = field(default_factory=list)
+
+
+def read_patient(data: Any) -> Input:
+    """Patient facts or a FHIR R4 resource/Bundle → facts; raises
+    :class:`~vertebra.facts.FactsError` naming every offending field."""
+    if fhir.is_fhir(data):
+        mapped = fhir.to_facts(data)
+        return Input(
+            facts=mapped.facts,
+            kind="fhir",
+            notes=list(mapped.notes),
+            text_evidence=list(mapped.text_evidence),
+        )
+    return Input(facts=parse_facts(data), kind="facts")
+
+
+def from_resources(resources: list[dict[str, Any]]) -> Input:
+    """Facts from FHIR resources (e.g. CDS Hooks prefetch, see
+    :func:`vertebra.fhir.prefetch_to_resources`), with the facts read from report text;
+    raises :class:`~vertebra.facts.FactsError`."""
+    mapped = fhir.to_facts(resources)
+    return Input(
+        facts=mapped.facts,
+        kind="fhir",
+        notes=list(mapped.notes),
+        text_evidence=list(mapped.text_evidence),
+    )
+
+
+def from_record(data: dict[str, Any]) -> PatientFacts:
+    """Facts read from a record (the fracture level may be unknown, see
+    :class:`~vertebra.facts.RecordFacts`); raises :class:`~vertebra.facts.FactsError`."""
+    return parse_record_facts(data)
+

@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+import pytest
+
+from vertebra.language import build, read
+from vertebra.language.lexicon import LexiconError, parse
+
+
+def test_context_negation_uncertainty_family_hypothetical() -> None:
+    r = read("no weakness, family history of cancer in mother. ?mets at L2. if numbness develops")
+    by = {(f.label, f.text): f for f in r.findings}
+    assert by["neurological_deficit", "weakness"].negated
+    assert by["malignancy", "cancer"].family
+    assert by["malignancy", "metastases"].uncertain
+    assert by["neurological_deficit", "numbness"].hypothetical
+    assert not r.affirmed("neurological_deficit") and not r.affirmed("malignancy")
+
+
+def test_shorthand_negation_and_affirmation() -> None:
+    r = read("81F T12 #, no neuro, leg weakness. known prostate ca")
+    assert [f.text for f in r.negated("neurological_deficit")] == ["neurological deficit"]
+    assert [f.text for f in r.affirmed("neurological_deficit")] == ["weakness"]
+    assert [f.text for f in r.affirmed("malignancy")] == ["cancer"]
+    assert r.levels == ["T12"]
+
+
+def test_report_sentences() -> None:
+    r = read("No fracture at L2. Compression fracture of L3 with retropulsion.")
+    assert r.negated("fracture") and r.affirmed("vertebral_fracture")
+    assert r.affirmed("retropulsion")
+    assert r.levels == ["L2", "L3"]
+
+
+def test_callers_add_concepts() -> None:
+    nlp = build({"falls": [r"\bfalls?\b"]})
+    r = read("no falls", nlp=nlp)
+    assert [f.label for f in r.negated("falls")] == ["falls"]
+
+
+def test_sectionizer_is_available() -> None:
+    nlp = build(sections=True)
+    assert "medspacy_sectionizer" in nlp.pipe_names
+
+
+def test_lexicon_rejects_unknown_keys_and_bad_regexes() -> None:
+    from importlib import resources
+
+    import yaml
+
+    text = resources.files("vertebra.language").joinpath("data/lexicon.yaml").read_text("utf-8")
+    data = yaml.safe_load(text)
+    with pytest.raises(LexiconError, match="surprise"):
+        parse(yaml.safe_dump({**data, "surprise": 1}))
+    with pytest.raises(LexiconError, match="concepts"):
+        parse(yaml.safe_dump({**data, "concepts": {"x": ["(unclosed"]}}))
+    with pytest.raises(LexiconError, match=r"levels\.letters"):
+        parse(yaml.safe_dump({**data, "levels": {**data["levels"], "letters": {"q": "Q"}}}))
+
+
+def test_concept_sets_skip_spacy_only_when_nothing_can_modify() -> None:
+    """The shortcut (no ConText trigger word: every target affirmed) gives the same findings as
+    the full medspaCy pass."""
+    import sys
+
+    from vertebra.language import ConceptSet, normalise
+
+    pipeline_module = sys.modules["vertebra.language.pipeline"]
+    cs = ConceptSet({"neuro": [r"\bweakness\b"], "cancer": [r"\bcancer\b"]})
+    for q in ["L1 # with leg weakness, known prostate ca?", "no weakness, mother had cancer",
+              "weakness? cancer?"]:  # fmt: skip
+        text = normalise(q).text
+        fast = cs.find(text)
+        original = pipeline_module._may_modify
+        pipeline_module._may_modify = lambda _text: True
+        try:
+            slow = cs.find(text)
+        finally:
+            pipeline_module._may_modify = original
+        assert fast == slow, q
+    assert not pipeline_module._may_modify("l1 fracture, leg weakness?")
+    assert pipeline_module._may_modify("no weakness")
