@@ -38,6 +38,7 @@ variable.
 ``VERTEBRA_JWT_MAX_LIFETIME_SECONDS`` largest ``exp - iat`` accepted (default 600)
 ``VERTEBRA_JWKS_CACHE_SECONDS`` how long fetched JWKS are kept (default 3600)
 ``VERTEBRA_LOG_LEVEL``         ``DEBUG`` … ``ERROR`` (default ``INFO``)
+``VERTEBRA_FLS_DIR``           fracture liaison results (``screen --out`` default, read by ``/fls``)
 ============================== ==========================================================
 """
 
@@ -67,6 +68,20 @@ def default_database_url() -> str:
     """A SQLite file in ``$XDG_DATA_HOME/vertebra`` (``~/.local/share/vertebra``)."""
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return f"sqlite:///{Path(base) / 'vertebra' / 'vertebra.sqlite3'}"
+
+
+def fls_folder() -> Path:
+    """The fracture liaison results folder: the default of ``vertebra screen --out`` and the
+    folder the web app's ``/fls`` page reads. ``$VERTEBRA_FLS_DIR`` if set, else
+    ``$VERTEBRA_DATA_DIR/fls`` if that is set, else ``fls`` in the current directory (where the
+    README's commands and ``scripts/start`` run)."""
+    explicit = os.environ.get("VERTEBRA_FLS_DIR")
+    if explicit:
+        return Path(explicit)
+    data = os.environ.get("VERTEBRA_DATA_DIR")
+    if data:
+        return Path(data) / "fls"
+    return Path("fls")
 
 
 class TrustedIssuer(BaseModel):
@@ -216,7 +231,7 @@ class Settings(BaseModel):
 
 
 # Names read by other parts of vertebra (or the test harness), not by the server settings.
-_IGNORED = frozenset({"test_postgres_url", "home", "data_dir"})
+_IGNORED = frozenset({"test_postgres_url", "home", "data_dir", "fls_dir"})
 _LISTS = frozenset({"cors_origins", "fhir_server_allowlist", "jwt_algorithms"})
 _BOOLS = frozenset({"audit_store_facts", "web_writes", "api_docs"})
 _OPTIONAL = frozenset({"public_base_url", "audit_hash_key"})

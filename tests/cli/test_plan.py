@@ -101,3 +101,54 @@ def test_knowledge_lint_fails_on_a_broken_folder(tmp_path: Path) -> None:
     out = run("knowledge", "lint", "--path", str(folder))
     assert out.returncode == 1
     assert "unknown source id 'made-up'" in out.stderr
+
+
+def test_version() -> None:
+    out = run("--version")
+    assert out.returncode == 0
+    assert out.stdout.startswith("vertebra ") and "knowledge base" in out.stdout
+
+
+def test_levels_and_sex_in_any_case_are_normalised() -> None:
+    a = run("plan", "-", stdin='{"age": 81, "sex": "F", "fracture_levels": ["l1"]}')
+    b = run("plan", "-", stdin='{"age": 81, "sex": "female", "fracture_levels": ["L1"]}')
+    assert a.returncode == 0, a.stderr
+    assert a.stdout == b.stdout
+
+
+def test_did_you_mean_for_fields_and_words() -> None:
+    out = run(
+        "plan", "-",
+        stdin='{"age": 81, "sex": "female", "fracture_levels": ["L1"], '
+        '"neurologic_deficit": true, "mechanism": "low-energy"}',
+    )  # fmt: skip
+    assert out.returncode == 2
+    assert "neurologic_deficit: unknown field; did you mean 'neurological_deficit'?" in out.stderr
+    assert "did you mean 'low_energy'?" in out.stderr
+
+
+def test_json_when_piped_text_on_a_terminal() -> None:
+    piped = run("plan", str(EXAMPLES / "stable-acute.json"))
+    assert piped.stdout.startswith("{")
+    import pty
+
+    code = (
+        "import sys; from vertebra.cli import main; "
+        f"sys.argv = ['vertebra', 'plan', {str(EXAMPLES / 'stable-acute.json')!r}]; main()"
+    )
+    pid, fd = pty.fork()
+    if pid == 0:  # the child writes to a terminal
+        import os
+
+        os.execv(sys.executable, [sys.executable, "-c", code])
+    chunks = []
+    while True:
+        try:
+            data = __import__("os").read(fd, 65536)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    __import__("os").waitpid(pid, 0)
+    assert b"VERTEBRA MANAGEMENT PLAN" in b"".join(chunks)

@@ -33,3 +33,18 @@ def test_golden_plan(case: Path) -> None:
         golden.write_text(text, encoding="utf-8")
     assert golden.exists(), f"no golden plan for {case.name}: run with VERTEBRA_UPDATE_GOLDEN=1"
     assert text == golden.read_text(encoding="utf-8")
+
+
+def test_out_of_scope_plan_asks_for_nothing_it_does_not_use() -> None:
+    """Derived facts name their missing facts only where they apply (derived.yaml ask_when):
+    an out-of-scope plan lists no bone-drug questions."""
+    from vertebra.engine import plan
+    from vertebra.facts import parse_facts
+
+    out = plan(parse_facts({"age": 45, "sex": "male", "fracture_levels": ["L1"],
+                            "mechanism": "high_energy"}))  # fmt: skip
+    assert out.pathway == "out_of_scope"
+    assert [m.field for m in out.missing_information] == []
+    stable = plan(parse_facts({"age": 80, "sex": "female", "fracture_levels": ["L1"],
+                               "mechanism": "low_energy"}))  # fmt: skip
+    assert "osteoporosis_drug" in [m.field for m in stable.missing_information]

@@ -27,6 +27,41 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 ARTIFACTS = ROOT / "test-artifacts" / "web"
+#: axe-core from npm (package.json; `scripts/bootstrap --system` runs `npm ci`).
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+
+
+def axe(page: Any, name: str) -> list[dict[str, Any]]:
+    """Run axe-core (WCAG 2.1 A and AA rules) on the page; write the results to
+    test-artifacts/web/axe-NAME.json and return the violations. The page's context must be
+    made with ``bypass_csp=True`` (the app's CSP rightly refuses injected scripts)."""
+    if not AXE.exists():
+        message = f"{AXE} is missing: run `npm ci` (scripts/bootstrap --system does)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    page.add_script_tag(content=AXE.read_text(encoding="utf-8"))
+    result: dict[str, Any] = page.evaluate(
+        "tags => axe.run(document, {runOnly: {type: 'tag', values: tags}})", AXE_TAGS
+    )
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    summary = {
+        "url": result.get("url"),
+        "tags": AXE_TAGS,
+        "axe_version": result.get("testEngine", {}).get("version"),
+        "violations": [
+            {"id": v["id"], "impact": v["impact"], "help": v["help"],
+             "nodes": [n["target"] for n in v["nodes"]]}
+            for v in result["violations"]
+        ],
+        "passes": len(result["passes"]),
+        "incomplete": [{"id": v["id"], "nodes": [n["target"] for n in v["nodes"]]}
+                       for v in result["incomplete"]],
+    }  # fmt: skip
+    (ARTIFACTS / f"axe-{name}.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    violations: list[dict[str, Any]] = summary["violations"]
+    return violations
 
 
 def example(name: str) -> dict[str, Any]:

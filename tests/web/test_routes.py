@@ -101,7 +101,7 @@ def test_demo_patients_are_the_examples() -> None:
 
 def test_knowledge_page(client: ASGIClient) -> None:
     response = client.get("/knowledge")
-    assert response.status_code == 200 and "Decision tables" in response.text
+    assert response.status_code == 200 and "Contents" in response.text
 
 
 def test_fls_page_before_and_after_the_demo_screen(client: ASGIClient, data_dir: Path) -> None:
@@ -124,7 +124,19 @@ def test_fls_page_before_and_after_the_demo_screen(client: ASGIClient, data_dir:
     rows = doc.by_class("worklist")[0].tags("tbody")[0].tags("tr")
     lines = (folder / "worklist.csv").read_text(encoding="utf-8").splitlines()
     assert len(rows) == min(len(lines) - 1, fls.MAX_ROWS)
-    assert rows[0].tags("td")[0].text() == lines[1].split(",")[0]
+    # ordered by priority: the plan-safety gaps first, then the most care gaps
+    import csv
+    import io
+
+    from vertebra.screen import labels
+
+    text = (folder / "worklist.csv").read_text(encoding="utf-8")
+    ranked = labels.by_priority(list(csv.DictReader(io.StringIO(text))))
+    assert rows[0].tags("td")[0].text() == "1"
+    assert ranked[0]["patient_id"][:8] == rows[0].tags("td")[3].text()
+    assert ranked[0]["patient_name"] == rows[0].tags("td")[1].text()
+    headers = [th.text() for th in doc.by_class("worklist")[0].tags("th")]
+    assert "Care gaps" in headers and not any("_" in h for h in headers)
     assert client.get("/fls/files/worklist.csv?source=demo").text.splitlines() == lines
     assert client.get("/fls/files/worklist.parquet").status_code == 404
 

@@ -4,6 +4,7 @@ exit code 2, one line on stderr naming the field."""
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Annotated
 
 import typer
 
@@ -14,6 +15,26 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        from vertebra.knowledge import load
+
+        typer.echo(f"vertebra {version('vertebra')} (knowledge base {load().version})")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Show the version."),
+    ] = False,
+) -> None:
+    """Cited management plans for osteoporotic vertebral compression fractures."""
 
 
 class Format(StrEnum):

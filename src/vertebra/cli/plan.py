@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from typing import Annotated
 
 import typer
@@ -19,13 +20,26 @@ def plan_command(
     file: Annotated[
         str, typer.Argument(help="Patient facts JSON or a FHIR R4 Bundle; - for stdin")
     ],
-    format: Annotated[Format, typer.Option("--format", "-f", help="Output format")] = Format.json,
+    format: Annotated[
+        Format | None,
+        typer.Option(
+            "--format",
+            "-f",
+            help="Output format (default: text on a terminal, json when piped or redirected)",
+        ),
+    ] = None,
 ) -> None:
-    """Print the cited management plan for one patient."""
+    """Print the cited management plan for one patient.
+
+    Fracture levels and sex are accepted in any case ("l1", "F"); misspelt fields and words get
+    a "did you mean" suggestion.
+    """
     facts, from_text = facts_and_evidence(read_json(file))
     result = make_plan(facts)
     if from_text:
         result = result.model_copy(update={"facts_from_text": from_text})
+    if format is None:
+        format = Format.text if sys.stdout.isatty() else Format.json
     if format is Format.json:
         typer.echo(result.to_json())
     elif format is Format.text:

@@ -24,7 +24,13 @@ def screen(
         Path, typer.Argument(help="Bulk export folder (Type.*.ndjson[.gz]) or manifest")
     ],
     engine: Annotated[str, typer.Option(help="duckdb (embedded) or spark")] = "duckdb",
-    out: Annotated[Path, typer.Option(help="Output folder")] = Path("screen-out"),
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            help="Output folder (default: $VERTEBRA_FLS_DIR, else $VERTEBRA_DATA_DIR/fls, else "
+            "./fls — the folder the web app's /fls page reads)"
+        ),
+    ] = None,
     master: Annotated[
         str | None,
         typer.Option(
@@ -53,7 +59,9 @@ def screen(
     from vertebra.screen.inputs import ExportError, discover
     from vertebra.screen.logic import statements
     from vertebra.screen.pipeline import screen as run_screen
+    from vertebra.settings import fls_folder
 
+    out = out if out is not None else fls_folder()
     if engine not in ENGINES:
         raise InputError.one("engine", f"unknown engine {engine!r}", "literal_error", ENGINES)
     if master is not None and engine != "spark":

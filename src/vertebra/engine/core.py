@@ -176,6 +176,7 @@ class _Run:
                 continue
             value: Any = d.spec.default
             unknown: set[str] = set()
+            ask: bool | None = None  # ask_when, evaluated only if a case is unknown
             for evaluate, case_value, why in d.cases:
                 out = evaluate(self.ctx)
                 if out.value is True:
@@ -184,7 +185,13 @@ class _Run:
                 if out.value is None:
                     unknown |= out.unknown
                     text = why or f"needed to decide the {d.spec.label.lower()}"
-                    self.note_missing(out.unknown, text, f"derived:{d.spec.name}", why is not None)
+                    if ask is None:
+                        # unknown is never "no": only a false ask_when keeps them out
+                        ask = d.ask_when is None or d.ask_when(self.ctx).value is not False
+                    if ask:
+                        self.note_missing(
+                            out.unknown, text, f"derived:{d.spec.name}", why is not None
+                        )
                     if d.spec.on_unknown == "stop":
                         value = None
                         break
@@ -498,9 +505,9 @@ def _summary(
     parts = [f"{kb.show('pathway', pathway).capitalize()} pathway, {phase} phase"]
     if first is not None:
         parts.append(f"first: {first.title}")
-    parts.append(f"{len(recs)} recommendations")
+    parts.append(f"{len(recs)} recommendation{'' if len(recs) == 1 else 's'}")
     if missing:
-        parts.append(f"{len(missing)} facts to document")
+        parts.append(f"{len(missing)} fact{'' if len(missing) == 1 else 's'} to document")
     return "; ".join(parts) + "."
 
 

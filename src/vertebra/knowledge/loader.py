@@ -86,6 +86,7 @@ class CompiledSafetyRow:
 class CompiledDerived:
     spec: Derived
     cases: tuple[tuple[Evaluator, Any, str | None], ...]
+    ask_when: Evaluator | None = None
 
 
 @dataclass
@@ -345,13 +346,17 @@ def load_from(folder: Traversable) -> KnowledgeBase:
             cases.append(
                 (_compile(label, show, case.when, f"{where} case {i + 1}"), case.value, case.why)
             )
+        ask_when = None
+        if spec.ask_when is not None:
+            checker.check(spec.ask_when, f"{where} ask_when")
+            ask_when = _compile(label, show, spec.ask_when, f"{where} ask_when")
         values: set[Any] = {c.value for c in spec.cases}
         if spec.default is not None:
             values.add(spec.default)
         if spec.classes_of is not None:
             values = set(medicines.classes)
         derived_values[spec.name] = values
-        compiled_derived.append(CompiledDerived(spec, tuple(cases)))
+        compiled_derived.append(CompiledDerived(spec, tuple(cases), ask_when))
 
     checker = _Validator(derived_values)
     row_ids: set[str] = set()

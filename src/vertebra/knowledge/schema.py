@@ -16,9 +16,26 @@ class _Strict(BaseModel):
 class Manifest(_Strict):
     name: str
     version: str
-    reviewed: str = Field(description="Date of the last clinical review (YYYY-MM-DD)")
+    reviewed: str = Field(description="Date of the last review of the files (YYYY-MM-DD)")
     reviewers: list[str]
+    review_status: Literal["awaiting_clinical_review", "clinically_reviewed"] = Field(
+        description="Whether independent clinicians have reviewed this version"
+    )
     changelog: list[str]
+
+    @property
+    def review_statement(self) -> str:
+        """The one sentence every page, the printed plan and the docs use about review."""
+        if self.review_status == "clinically_reviewed":
+            return (
+                f"Knowledge base {self.version}: clinically reviewed on {self.reviewed} by "
+                f"{'; '.join(self.reviewers)}."
+            )
+        return (
+            f"Knowledge base {self.version}: assembled from its cited sources by "
+            f"{'; '.join(self.reviewers)}, last checked {self.reviewed}; it awaits independent "
+            "clinical review."
+        )
 
 
 class Source(_Strict):
@@ -97,6 +114,11 @@ class Derived(_Strict):
     classes_of: str | None = None
     default: str | bool | None = None
     on_unknown: Literal["stop", "continue"] = "stop"
+    ask_when: dict[str, Any] | None = Field(
+        default=None,
+        description="Name the facts this derived fact needs as missing information only when "
+        "this condition is not false (e.g. not for an out-of-scope plan)",
+    )
     references: list[str] = Field(min_length=1)
 
 

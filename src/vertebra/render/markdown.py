@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from vertebra.plan import Plan, Recommendation
+
+if TYPE_CHECKING:
+    from vertebra.knowledge import KnowledgeBase
 
 CATEGORY_TITLES = {
     "assessment": "Assessment",
@@ -39,32 +44,62 @@ def recommendation_line(rec: Recommendation, notes: dict[str, int]) -> str:
         bits.append(f"*({rec.urgency})*")
     line = " ".join(bits) + " " + cite(rec.citations, notes)
     extra: list[str] = []
-    if rec.dose:
+    avoided = rec.action in ("avoid", "contraindicated")
+    if rec.dose and not avoided:  # never a dose to give for an avoided medicine
         extra.append(f"  - Dose: {rec.dose}")
+    if avoided:
+        extra.append(f"  - Why avoided: {'; '.join(rec.rationale)}")
     extra.extend(f"  - Caution: {c}" for c in rec.cautions)
-    extra.append(f"  - Why: {'; '.join(rec.rationale)}")
+    if not avoided:
+        extra.append(f"  - Why: {'; '.join(rec.rationale)}")
     return "\n".join([f"- {line}", *extra])
 
 
-def to_markdown(plan: Plan) -> str:
+def glance_markdown(plan: Plan, kb: KnowledgeBase) -> list[str]:
+    """The plan at a glance as a Markdown block quote."""
+    from vertebra.render.glance import glance
+
+    g = glance(plan, kb)
+    out = ["## At a glance", ""]
+    if g.immediate:
+        out += ["> **Immediate actions**", ">"]
+        out += [f"> - {r.title}" for r in g.immediate]
+        out.append("")
+    if g.constraints:
+        out += ["**Safety constraints** (and the medicines they rule out)", ""]
+        out += [f"- {c.finding} — rules out: {c.drugs}" for c in g.constraints]
+        out.append("")
+    if g.next_steps:
+        out += ["**Next steps**", ""]
+        out += [
+            f"{i}. {s.text}" + (f" *({s.rec.urgency})*" if s.rec.urgency else "")
+            for i, s in enumerate(g.next_steps, start=1)
+        ]
+    return out
+
+
+def to_markdown(plan: Plan, kb: KnowledgeBase | None = None) -> str:
+    from vertebra.knowledge import load
+
+    kb = kb or load()
     notes = footnotes(plan)
     out = [
         "# Management plan — osteoporotic vertebral compression fracture",
         "",
         f"*{plan.summary}*",
         "",
-        f"- Pathway: **{plan.pathway}** · Phase: **{plan.phase}** · "
-        f"Knowledge base {plan.knowledge_version}",
+        f"- Pathway: **{kb.show('pathway', plan.pathway)}** · "
+        f"Phase: **{kb.show('phase', plan.phase)}** · Knowledge base {plan.knowledge_version}",
+        "",
+        *glance_markdown(plan, kb),
+        "",
+        "## Full plan",
     ]
-    urgent = [r for r in plan.recommendations if r.urgency == "immediate"]
-    if urgent:
-        out += ["", "> **Immediate actions**"]
-        out += [f"> - {r.title}" for r in urgent]
     for category, title in CATEGORY_TITLES.items():
         recs = [r for r in plan.recommendations if r.category == category]
         if not recs:
             continue
-        out += ["", f"## {title}", ""]
+        out += ["", f"### {title}", ""]
         out += [recommendation_line(r, notes) for r in recs]
     if plan.conflicts:
         out += ["", "## Where the sources disagree", ""]
@@ -74,7 +109,7 @@ def to_markdown(plan: Plan) -> str:
             out += ["", f"*vertebra follows:* {c.followed}", ""]
     if plan.missing_information:
         out += ["", "## Missing information", ""]
-        out += [f"- **{m.field}** — {m.why}" for m in plan.missing_information]
+        out += [f"- **{kb.label(m.field)}** — {m.why}" for m in plan.missing_information]
     if plan.timeline:
         out += ["", "## Timeline", ""]
         titles = {r.id: r.title for r in plan.recommendations}

@@ -32,6 +32,8 @@ from vertebra.screen.inputs import ExportFiles, discover, prepare
 WORKLIST_SCHEMA = pa.schema(
     [
         ("patient_id", pa.string()),
+        ("patient_name", pa.string()),
+        ("mrn", pa.string()),
         ("patient_record_found", pa.bool_()),
         ("sex", pa.string()),
         ("birth_date", pa.date32()),

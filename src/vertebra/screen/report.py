@@ -10,6 +10,8 @@ import jinja2
 import pyarrow as pa
 from markupsafe import Markup
 
+from vertebra.screen import labels
+
 PREVIEW_ROWS = 50
 
 
@@ -38,7 +40,11 @@ def bar_chart(items: list[tuple[str, int, str]], total: int, width: int = 640) -
 
 
 def histogram(values: list[int], bucket: int, buckets: int, width: int = 640) -> Markup:
-    """Vertical bars of ``values`` (days) in ``bucket``-day bins; the last bin is open."""
+    """Vertical bars of ``values`` (days) in ``bucket``-day bins. The bins cover the values
+    (``buckets`` of them, more if a value lies beyond); the last bin includes its upper day, so
+    day 112 counts in "14-16 weeks" (no always-empty open bin)."""
+    top_day = max(values, default=0)
+    buckets = max(buckets, -(-top_day // bucket))
     counts = [0] * buckets
     for v in values:
         counts[min(max(v, 0) // bucket, buckets - 1)] += 1
@@ -54,7 +60,7 @@ def histogram(values: list[int], bucket: int, buckets: int, width: int = 640) ->
         h = round(170 * c / top)
         x = left + i * col_w
         lo = i * bucket // 7
-        label = f"{lo}+" if i == buckets - 1 else f"{lo}-{(i + 1) * bucket // 7}"
+        label = f"{lo}-{(i + 1) * bucket // 7}"
         parts.append(
             f'<rect x="{x + 2:.1f}" y="{base - h}" width="{col_w - 4:.1f}" height="{h}" '
             f'fill="#4a9d6f"><title>{label} weeks: {c}</title></rect>'
@@ -93,6 +99,15 @@ def funnel(kpis: dict[str, Any]) -> Markup:
     return bar_chart(items, n)
 
 
+def _preview(worklist: pa.Table) -> list[dict[str, Any]]:
+    """The first rows by priority; only the two gap columns of the whole worklist are read."""
+    order = labels.priority_order(
+        worklist["gaps"].to_pylist(), worklist["plan_safety_gaps"].to_pylist()
+    )[:PREVIEW_ROWS]
+    rows = worklist.take(pa.array(order, type=pa.int64())).to_pylist()
+    return [{**row, "priority": n} for n, row in enumerate(rows, start=1)]
+
+
 def _reported_not_coded(worklist: pa.Table) -> list[dict[str, Any]]:
     """The first rows whose vertebral fracture was found only in report text."""
     import pyarrow.compute as pc
@@ -111,13 +126,14 @@ def render_report(worklist: pa.Table, kpis: dict[str, Any]) -> str:
     return template.render(
         kpis=kpis,
         funnel=funnel(kpis),
-        time_to_treatment=histogram(kpis["time_to_treatment_days"], 14, 9),
+        time_to_treatment=histogram(kpis["time_to_treatment_days"], 14, 8),
         sites=bar_chart(
             [(k, v, str(v)) for k, v in sorted(sites.items(), key=lambda kv: -kv[1])],
             max(sites.values(), default=0),
         ),
         reported=_reported_not_coded(worklist),
-        columns=worklist.column_names,
-        preview=worklist.slice(0, PREVIEW_ROWS).to_pylist(),
+        columns=[c for c in labels.SHOWN if c in worklist.column_names or c == "priority"],
+        preview=_preview(worklist),
         total_rows=worklist.num_rows,
+        labels=labels,
     )

@@ -11,27 +11,15 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-#: Worklist columns shown on the page (all columns are in worklist.csv).
-SHOWN_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("patient_id", "Patient"),
-    ("sex", "Sex"),
-    ("age_at_fracture", "Age at fracture"),
-    ("index_fracture_date", "Index fracture"),
-    ("index_fracture_site", "Site"),
-    ("fracture_levels", "Levels"),
-    ("days_since_fracture", "Days since"),
-    ("t_score_lowest", "Lowest T-score"),
-    ("current_drug", "Current drug"),
-    ("gaps", "Care gaps"),
-    ("plan_safety_gaps", "Plan safety gaps"),
-)
+from vertebra.screen import labels
+from vertebra.settings import fls_folder
+
 FILES = ("report.html", "worklist.csv", "kpis.json")
 MAX_ROWS = 200
 DEMO_PATIENTS = 2000
@@ -41,12 +29,9 @@ _lock = threading.Lock()
 
 
 def folder() -> Path:
-    """Where the page reads ``vertebra screen`` output from."""
-    base = os.environ.get("VERTEBRA_DATA_DIR")
-    if base:
-        return Path(base) / "fls"
-    home = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(home) / "vertebra" / "fls"
+    """Where the page reads ``vertebra screen`` output from: the same setting as the default of
+    ``vertebra screen --out`` (:func:`vertebra.settings.fls_folder`)."""
+    return fls_folder()
 
 
 def demo_folder() -> Path:
@@ -59,7 +44,8 @@ def demo_folder() -> Path:
 class Screen:
     folder: Path
     kpis: dict[str, Any] | None = None
-    rows: list[dict[str, str]] = field(default_factory=list)
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    columns: list[str] = field(default_factory=list)
     total_rows: int = 0
     files: list[str] = field(default_factory=list)
     problem: str | None = None
@@ -85,10 +71,15 @@ def read(where: Path) -> Screen:
     worklist = where / "worklist.csv"
     if worklist.is_file():
         with worklist.open(encoding="utf-8", newline="") as fh:
-            for n, row in enumerate(csv.DictReader(fh)):
-                if n < MAX_ROWS:
-                    result.rows.append(row)
-                result.total_rows = n + 1
+            reader = csv.DictReader(fh)
+            rows = labels.by_priority(list(reader))
+            present = set(reader.fieldnames or ()) | {"priority"}
+        result.total_rows = len(rows)
+        result.rows = rows[:MAX_ROWS]
+        result.columns = [
+            c for c in labels.SHOWN
+            if c in present and (c not in ("patient_name", "mrn") or any(r.get(c) for r in rows))
+        ]  # fmt: skip
     return result
 
 

@@ -18,6 +18,10 @@ from vertebra.facts import FACT_NAMES, PatientFacts, value_range
 
 Kind = Literal["bool", "int", "float", "choice", "levels", "multi"]
 
+#: Questions that only apply to women: hidden (and not sent) when sex is male, so a man's form
+#: never shows "Postmenopausal: Unknown". Presentation only: the facts model is unchanged.
+FEMALE_ONLY: frozenset[str] = frozenset({"postmenopausal", "pregnant", "breastfeeding"})
+
 #: Groups in the order a clinician works through a patient. Every fact appears exactly once.
 GROUPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     (

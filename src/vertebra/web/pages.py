@@ -7,7 +7,7 @@ as the JSON API and pass the results here; the template tests call these functio
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -40,11 +40,13 @@ def environment() -> Environment:
         GROUPS=webform.GROUPS,
         FIELDS=webform.FIELDS,
         KNOWN_SUFFIX=webform.KNOWN_SUFFIX,
+        FEMALE_ONLY=webform.FEMALE_ONLY,
         words=lambda value: views.words(kb, value),
         nav=NAV,
     )
     env.filters["cites"] = views.cite_numbers
     env.filters["drug_name"] = kb.drug_name
+    env.filters["source_name"] = lambda source_id: views.source_name(kb, source_id)
     return env
 
 
@@ -168,15 +170,39 @@ def error_page(outcome: Outcome) -> str:
     return _render("print_error.html", outcome=outcome)
 
 
-def knowledge_page() -> str:
+def knowledge_page(query: str = "") -> str:
+    """The knowledge browser; with ``query``, only the rows, safety rules, disagreements and
+    sources whose text contains it (case-insensitive)."""
     base = kb()
     notes = {s.id: i for i, s in enumerate(base.sources, start=1)}
+    tables = views.knowledge_tables(base)
+    safety = list(base.safety_rows)
+    conflicts = list(base.conflicts.values())
+    sources = list(base.sources)
+    derived = views.derived_cases(base)
+    hits = 0
+    if query:
+        match = views.matcher(query)
+        tables = [
+            replace(t, rows=[r for r in t.rows if match(views.row_text(base, r))]) for t in tables
+        ]
+        tables = [t for t in tables if t.rows]
+        safety = [r for r in safety if match(views.safety_text(base, r))]
+        conflicts = [c for c in conflicts if match(c.model_dump_json())]
+        sources = [s for s in sources if match(s.model_dump_json())]
+        derived = [d for d in derived if match(str(d))]
+        hits = sum(len(t.rows) for t in tables) + len(safety) + len(conflicts) + len(sources)
     return _render(
         "knowledge.html",
         active="knowledge",
         notes=notes,
-        knowledge_tables=views.knowledge_tables(base),
-        derived=views.derived_cases(base),
+        knowledge_tables=tables,
+        derived=derived,
+        safety_rows=safety,
+        kb_conflicts=conflicts,
+        kb_sources=sources,
+        query=query,
+        hits=hits,
     )
 
 

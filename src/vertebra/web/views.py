@@ -10,11 +10,12 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from vertebra.knowledge import KnowledgeBase
 from vertebra.plan import Conflict, Plan, Recommendation, urgency_rank
+from vertebra.render.glance import Glance, glance
 from vertebra.render.markdown import CATEGORY_TITLES, footnotes
 
 ACTION_LABELS = {
@@ -63,6 +64,7 @@ class Tick:
     weeks: float | None
     position: float  # percent along the axis
     recommendations: list[Recommendation]
+    row: int = 0  # label row: 0 above the axis, 1 below, 2 further above, 3 further below
 
 
 @dataclass
@@ -82,6 +84,7 @@ class PlanView:
     other_conflicts: list[Conflict]
     timeline: list[Tick]
     missing: list[tuple[str, str, str]]  # field, label, why
+    glance: Glance
     by_id: dict[str, Recommendation] = field(default_factory=dict)
 
     @property
@@ -94,6 +97,36 @@ def _axis_position(weeks: float | None, top: float) -> float:
     if weeks is None:
         return 100.0
     return round(100 * math.log1p(max(weeks, 0)) / math.log1p(top), 2) if top > 0 else 0.0
+
+
+#: The narrowest the timeline axis is drawn (CSS ``.axis { min-width }``), and a generous width
+#: of one character of a label in pixels: label rows are chosen so that no two labels overlap
+#: at that width, and so at any wider one.
+AXIS_MIN_PX = 560
+LABEL_CHAR_PX = 7.2
+LABEL_GAP_PX = 10
+LABEL_ROWS = 4
+
+
+def label_rows(ticks: list[tuple[str, float]]) -> list[int]:
+    """A row for each (label, percent) so that labels in one row never overlap (greedy)."""
+    ends: list[float] = [-1e9] * LABEL_ROWS  # right edge (px) of the last label in each row
+    rows: list[int] = []
+    for i, (label, percent) in enumerate(ticks):
+        width = len(label) * LABEL_CHAR_PX
+        x = percent / 100 * AXIS_MIN_PX
+        if i == 0:
+            left = x  # the first label starts at its tick (CSS: no centring)
+        elif i == len(ticks) - 1:
+            left = x - width  # the last ends at its tick
+        else:
+            left = x - width / 2
+        row = next((r for r in range(LABEL_ROWS) if left >= ends[r] + LABEL_GAP_PX), None)
+        if row is None:  # no free row: the one whose last label ends first
+            row = min(range(LABEL_ROWS), key=lambda r: ends[r])
+        ends[row] = left + width
+        rows.append(row)
+    return rows
 
 
 def build(plan: Plan, kb: KnowledgeBase) -> PlanView:
@@ -120,6 +153,8 @@ def build(plan: Plan, kb: KnowledgeBase) -> PlanView:
         )
         for s in plan.timeline
     ]
+    rows = label_rows([(t.when, t.position) for t in ticks])
+    ticks = [replace(t, row=r) for t, r in zip(ticks, rows, strict=True)]
     return PlanView(
         plan=plan,
         notes=footnotes(plan),
@@ -138,8 +173,17 @@ def build(plan: Plan, kb: KnowledgeBase) -> PlanView:
         other_conflicts=[c for c in plan.conflicts if c.id not in procedure_topics],
         timeline=ticks,
         missing=[(m.field, kb.label(m.field), m.why) for m in plan.missing_information],
+        glance=glance(plan, kb),
         by_id=by_id,
     )
+
+
+def source_name(kb: KnowledgeBase, source_id: str) -> str:
+    """A source as clinicians cite it: "organisation year" (e.g. "NASS 2025"), not its id."""
+    for s in kb.sources:
+        if s.id == source_id:
+            return f"{s.organisation} {s.year}"
+    return source_id
 
 
 def words(kb: KnowledgeBase, value: str | None) -> str:
@@ -199,3 +243,33 @@ def derived_cases(kb: KnowledgeBase) -> list[tuple[Any, list[tuple[str, str, str
                  for c in d.spec.cases]  # fmt: skip
         out.append((d.spec, cases))
     return out
+
+
+def matcher(query: str) -> Any:
+    """Case-insensitive: every word of ``query`` must occur in the text."""
+    words_ = [w for w in query.lower().split() if w]
+
+    def match(text: str) -> bool:
+        low = text.lower()
+        return all(w in low for w in words_)
+
+    return match
+
+
+def row_text(kb: KnowledgeBase, r: Any) -> str:
+    """Everything the knowledge browser shows of a decision-table row, for search."""
+    then = r.row.then
+    return " ".join(
+        str(x)
+        for x in (
+            r.row.id, then.title, then.detail, r.text, r.row.annotation, then.dose,
+            kb.drug_name(then.drug) if then.drug else "", " ".join(then.cautions),
+            then.target or "", then.category,
+        )
+        if x
+    )  # fmt: skip
+
+
+def safety_text(kb: KnowledgeBase, s: Any) -> str:
+    names = " ".join(kb.drug_name(d) for d in s.row.drugs)
+    return f"{s.row.id} {names} {s.text} {s.row.reason} {s.row.alternative or ''}"

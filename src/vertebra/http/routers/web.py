@@ -17,6 +17,7 @@ from markupsafe import Markup
 
 from vertebra.ask import answer
 from vertebra.errors import InputError, describe
+from vertebra.screen import labels
 from vertebra.web import fls, pages
 
 log = logging.getLogger("vertebra.web")
@@ -91,8 +92,11 @@ async def letter(request: Request, rec_id: str) -> HTMLResponse:
 
 
 @router.get("/knowledge", response_class=HTMLResponse)
-async def knowledge() -> HTMLResponse:
-    return html(await run_in_threadpool(_knowledge_page))
+async def knowledge(q: str = "") -> HTMLResponse:
+    query = q.strip()[:100]
+    if not query:
+        return html(await run_in_threadpool(_knowledge_page))
+    return html(await run_in_threadpool(pages.knowledge_page, query))
 
 
 @cache
@@ -109,7 +113,7 @@ def _fls_context(demo: bool = False) -> dict[str, Any]:
         "screen": fls.read(fls.demo_folder() if demo else fls.folder()),
         "demo": demo,
         "real_folder": fls.folder(),
-        "columns": fls.SHOWN_COLUMNS,
+        "labels": labels,
         "demo_patients": fls.DEMO_PATIENTS,
         "demo_seed": fls.DEMO_SEED,
         "sources": {s.id: f"{s.organisation} {s.year}" for s in kb.sources},

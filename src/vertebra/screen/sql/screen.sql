@@ -107,6 +107,7 @@ GROUP BY rtype, flag,
 CREATE TEMP TABLE patients AS
 SELECT flag, CASE WHEN flag = 'ok' THEN id END AS patient_id, max(gender) AS gender,
   max(TRY_CAST(substr(birthDate, 1, 10) AS DATE)) AS birth_date,
+  max(name) AS name_json, max(identifier) AS identifier_json,
   bool_or(coalesce(deceasedBoolean, deceasedDateTime IS NOT NULL)) AS deceased,
   count(*) AS n
 FROM (
@@ -115,13 +116,14 @@ FROM (
          WHEN resourceType <> 'Patient' THEN 'wrong_type'
          WHEN id IS NULL THEN 'no_id'
          ELSE 'ok' END AS flag,
-    id, gender, birthDate, deceasedBoolean, deceasedDateTime
+    id, gender, birthDate, deceasedBoolean, deceasedDateTime, name, identifier
   FROM raw_patient
 ) AS x
 GROUP BY flag, CASE WHEN flag = 'ok' THEN id END;
 
 CREATE TEMP VIEW patient_one AS
-SELECT patient_id, gender, birth_date, deceased FROM patients WHERE flag = 'ok';
+SELECT patient_id, gender, birth_date, deceased, name_json, identifier_json
+FROM patients WHERE flag = 'ok';
 
 -- Conditions with a fragility fracture code, plus one row per bad line. The value-set join is an
 -- equi-join on (system, first {{ code_head }} characters) -- every value-set code is at least
@@ -402,6 +404,17 @@ WHERE rn = 1;
 CREATE TEMP TABLE worklist AS
 SELECT
   i.patient_id,
+  -- the first name (its text, else first given name and family) and the identifier typed MR
+  -- (HL7 v2-0203) among the first three, read from the raw JSON for the worklist's rows only
+  coalesce(json_extract_string(p.name_json, '$[0].text'),
+    nullif(trim(coalesce(json_extract_string(p.name_json, '$[0].given[0]'), '') || ' '
+      || coalesce(json_extract_string(p.name_json, '$[0].family'), '')), '')) AS patient_name,
+  CASE WHEN json_extract_string(p.identifier_json, '$[0].type.coding[0].code') = 'MR'
+         THEN json_extract_string(p.identifier_json, '$[0].value')
+    WHEN json_extract_string(p.identifier_json, '$[1].type.coding[0].code') = 'MR'
+         THEN json_extract_string(p.identifier_json, '$[1].value')
+    WHEN json_extract_string(p.identifier_json, '$[2].type.coding[0].code') = 'MR'
+         THEN json_extract_string(p.identifier_json, '$[2].value') END AS mrn,
   p.patient_id IS NOT NULL AS patient_record_found,
   p.gender AS sex,
   p.birth_date,

@@ -29,6 +29,29 @@
     if (reviewed) reviewed.checked = true;
   }, true);
 
+  // Questions for women only (postmenopausal, pregnant, breastfeeding): hidden and not sent
+  // when sex is male (a disabled fieldset's inputs are not submitted).
+  function sexChanged(select) {
+    var male = select.value === "male";
+    document.querySelectorAll("[data-female-only]").forEach(function (field) {
+      field.hidden = male;
+      field.disabled = male;
+    });
+  }
+  document.addEventListener("change", function (event) {
+    if (event.target && event.target.id === "f-sex") sexChanged(event.target);
+  }, true);
+
+  // Open the closed knowledge-table rows that hold the linked row.
+  function openTarget() {
+    var id = window.location.hash.replace(/^#/, "");
+    var target = id ? document.getElementById(id) : null;
+    var box = target && target.closest ? target.closest("details") : null;
+    if (box && !box.open) { box.open = true; target.scrollIntoView(); }
+  }
+  window.addEventListener("hashchange", openTarget);
+  document.addEventListener("DOMContentLoaded", openTarget);
+
   // Print buttons on the printable pages.
   document.addEventListener("click", function (event) {
     if (event.target.closest && event.target.closest("[data-print]")) window.print();
