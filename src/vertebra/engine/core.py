@@ -130,7 +130,9 @@ class _Run:
     def __init__(self, kb: KnowledgeBase, facts: PatientFacts) -> None:
         self.kb = kb
         self.facts = facts
-        self.ctx: dict[str, Any] = facts.model_dump()
+        # The validated facts as they are (a shallow copy: nothing here mutates a fact's value;
+        # ``model_dump`` would copy every list, which costs more than the derivation itself).
+        self.ctx: dict[str, Any] = dict(facts.__dict__)
         self.deps: dict[str, frozenset[str]] = {}
         self.ctx["_deps"] = self.deps
         self.via: dict[str, str] = {}
