@@ -16,6 +16,8 @@ from pydantic import BaseModel
 
 from vertebra.facts import FACT_NAMES, PatientFacts
 from vertebra.knowledge import CompiledRow, KnowledgeBase, load
+from vertebra.knowledge.conditions import Evaluator
+from vertebra.knowledge.loader import CompiledSafetyRow, CompiledTable
 from vertebra.plan import (
     ACTIONS,
     CATEGORIES,
@@ -43,9 +45,42 @@ _AGAINST = frozenset(("avoid", "contraindicated"))
 _OFFER = frozenset(("do", "consider"))
 
 
+@dataclass(frozen=True, slots=True)
+class _RowInfo:
+    """What the engine reads from one recommendation row, gathered once per knowledge base."""
+
+    row: CompiledRow
+    when: Evaluator
+    action: str
+    weaker: str
+    consider_if_unknown: bool
+    why_fired: str
+    why_unknown: str
+    explicit: bool
+    references: tuple[str, ...]
+    cautions: tuple[str, ...]
+    title: str
+    detail: str
+    dose: str | None
+    drug: str | None
+    safety: tuple[CompiledSafetyRow, ...]
+    rank: tuple[int, int]
+    place: tuple[int, int]
+    conflicts: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _TableInfo:
+    table: CompiledTable
+    applies: Evaluator
+    first: bool
+    rows: tuple[_RowInfo, ...]
+
+
 @dataclass(slots=True)
 class _Draft:
     row: CompiledRow
+    info: _RowInfo
     action: str
     rationale: list[str]
     citations: list[str]
@@ -55,14 +90,56 @@ class _Draft:
     dose: str | None = None
 
     def sort_key(self) -> tuple[int, int, int, int, int]:
-        out = self.row.row.then
-        return (
-            _URGENCY_RANK.get(out.urgency or "", len(_URGENCY_RANK)),
-            _CATEGORY_RANK[out.category],
-            _ACTION_RANK[self.action],
-            self.row.table_index,
-            self.row.index,
+        info = self.info
+        return (*info.rank, _ACTION_RANK[self.action], *info.place)
+
+
+def _row_info(kb: KnowledgeBase, row: CompiledRow) -> _RowInfo:
+    r = row.row
+    then = r.then
+    return _RowInfo(
+        row=row,
+        when=row.when,
+        action=then.action,
+        weaker=_weaker(then.action),
+        consider_if_unknown=r.if_unknown == "consider",
+        why_fired=r.why or then.title,
+        why_unknown=r.why or f"decides: {then.title}",
+        explicit=r.why is not None,
+        references=tuple(r.references),
+        cautions=tuple(then.cautions),
+        title=then.title,
+        detail=then.detail,
+        dose=then.dose,
+        drug=then.drug,
+        safety=kb.safety_rows_of(row),
+        rank=(
+            _URGENCY_RANK.get(then.urgency or "", len(_URGENCY_RANK)),
+            _CATEGORY_RANK[then.category],
+        ),
+        place=(row.table_index, row.index),
+        conflicts=tuple(then.conflicts),
+    )
+
+
+_TABLES: dict[int, tuple[KnowledgeBase, tuple[_TableInfo, ...]]] = {}
+
+
+def _tables(kb: KnowledgeBase) -> tuple[_TableInfo, ...]:
+    """The decision tables as the engine walks them (built once per knowledge base)."""
+    cached = _TABLES.get(id(kb))
+    if cached is None or cached[0] is not kb:
+        infos = tuple(
+            _TableInfo(
+                table=t,
+                applies=t.applies,
+                first=t.table.hit_policy == "first",
+                rows=tuple(_row_info(kb, r) for r in t.rows),
+            )
+            for t in kb.tables
         )
+        cached = _TABLES[id(kb)] = (kb, infos)
+    return cached[1]
 
 
 _M = TypeVar("_M", bound=BaseModel)
@@ -75,11 +152,14 @@ def _build(cls: type[_M], values: dict[str, Any]) -> _M:
     which matters at half a millisecond per plan). Safe because every value comes from the
     knowledge base, which is validated at load time, and ``values`` names every field."""
     obj = cls.__new__(cls)
-    object.__setattr__(obj, "__dict__", values)
-    object.__setattr__(obj, "__pydantic_fields_set__", set(values))
-    object.__setattr__(obj, "__pydantic_extra__", None)
-    object.__setattr__(obj, "__pydantic_private__", None)
+    _set(obj, "__dict__", values)
+    _set(obj, "__pydantic_fields_set__", set(values))
+    _set(obj, "__pydantic_extra__", None)
+    _set(obj, "__pydantic_private__", None)
     return obj
+
+
+_set = object.__setattr__
 
 
 _STATIC: dict[int, tuple[KnowledgeBase, dict[str, Source], dict[str, Conflict]]] = {}
@@ -196,56 +276,58 @@ class _Run:
 
     def evaluate_tables(self) -> list[_Draft]:
         drafts: list[_Draft] = []
-        for table in self.kb.tables:
-            applies = table.applies(self.ctx)
+        ctx = self.ctx
+        for tinfo in _tables(self.kb):
+            applies = tinfo.applies(ctx)
             if applies.value is not True:
                 if applies.value is None:
-                    self.note_missing(applies.unknown, table.table.trigger, table.table.id)
+                    table = tinfo.table.table
+                    self.note_missing(applies.unknown, table.trigger, table.id)
                 continue
-            base = list(applies.reasons)
-            for row in table.rows:
-                out = row.when(self.ctx)
-                if out.value is True:
-                    drafts.append(self._draft(row, row.row.then.action, base + list(out.reasons)))
+            table_id = tinfo.table.table.id
+            base = applies.reasons
+            for info in tinfo.rows:
+                out = info.when(ctx)
+                value = out.value
+                if value is True:
+                    drafts.append(self._draft(info, info.action, base + out.reasons))
                     if out.unknown:
-                        why = row.row.why or row.row.then.title
-                        self.note_missing(out.unknown, why, table.table.id, row.row.why is not None)
-                elif out.value is None:
-                    why = row.row.why or f"decides: {row.row.then.title}"
-                    self.note_missing(out.unknown, why, table.table.id, row.row.why is not None)
-                    if row.row.if_unknown == "consider":
-                        draft = self._draft(row, _weaker(row.row.then.action), base)
+                        self.note_missing(out.unknown, info.why_fired, table_id, info.explicit)
+                elif value is None:
+                    self.note_missing(out.unknown, info.why_unknown, table_id, info.explicit)
+                    if info.consider_if_unknown:
+                        draft = self._draft(info, info.weaker, base)
                         labels = ", ".join(sorted(self.kb.label(f) for f in out.unknown))
                         draft.cautions.append(f"Not yet confirmed — document: {labels}.")
                         draft.rationale.append(f"Still unknown: {labels}")
                         drafts.append(draft)
-                    elif table.table.hit_policy == "first":
+                    elif tinfo.first:
                         break
                     continue
                 else:
                     continue
-                if table.table.hit_policy == "first":
+                if tinfo.first:
                     break
         return drafts
 
-    def _draft(self, row: CompiledRow, action: str, reasons: list[str]) -> _Draft:
-        then = row.row.then
+    def _draft(self, info: _RowInfo, action: str, reasons: tuple[str, ...]) -> _Draft:
         if len(reasons) > 1:
-            rationale = _dedupe(reasons)
+            rationale = list(dict.fromkeys(reasons))
         elif reasons:
-            rationale = [reasons[0]]  # a copy: callers share their list between rows
+            rationale = [reasons[0]]
         else:
             levels = ", ".join(self.facts.fracture_levels or []) or "an unconfirmed level"
             rationale = [f"Vertebral fracture at {levels}"]
         return _Draft(
-            row=row,
-            action=action,
-            rationale=rationale,
-            citations=list(row.row.references),
-            cautions=list(then.cautions),
-            title=then.title,
-            detail=then.detail,
-            dose=then.dose,
+            info.row,
+            info,
+            action,
+            rationale,
+            list(info.references),
+            list(info.cautions),
+            info.title,
+            info.detail,
+            info.dose,
         )
 
     def apply_safety(self, drafts: list[_Draft]) -> list[_Draft]:
@@ -257,9 +339,8 @@ class _Run:
         outcomes: dict[int, Any] = {}  # one evaluation per safety row per plan
         ctx = self.ctx
         for draft in drafts:
-            then = draft.row.row.then
-            drug = then.drug
-            rows = kb.safety_rows_of(draft.row)
+            drug = draft.info.drug
+            rows = draft.info.safety
             if draft.action not in _OFFER or (not rows and (drug is None or allergies is None)):
                 continue
             touched.append(draft)
@@ -416,7 +497,8 @@ def plan(facts: PatientFacts, kb: KnowledgeBase | None = None) -> Plan:
     cited: dict[str, None] = {}
     for d in drafts:
         then = d.row.row.then
-        conflict_ids.update(dict.fromkeys(then.conflicts))
+        if then.conflicts:
+            conflict_ids.update(dict.fromkeys(then.conflicts))
         cited.update(dict.fromkeys(d.citations))
         recs.append(
             _build(
@@ -436,7 +518,7 @@ def plan(facts: PatientFacts, kb: KnowledgeBase | None = None) -> Plan:
                     "strength": then.strength,
                     "table": d.row.table_id,
                     "timing": then.timing,
-                    "conflicts": list(then.conflicts),
+                    "conflicts": list(d.info.conflicts),
                     "cautions": d.cautions,
                 },
             )
