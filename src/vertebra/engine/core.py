@@ -67,6 +67,9 @@ class _RowInfo:
     rank: tuple[int, int]
     place: tuple[int, int]
     conflicts: tuple[str, ...]
+    requires: tuple[str, ...]
+    only_if_unusable: tuple[str, ...]
+    decision: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +122,9 @@ def _row_info(kb: KnowledgeBase, row: CompiledRow) -> _RowInfo:
         ),
         place=(row.table_index, row.index),
         conflicts=tuple(then.conflicts),
+        requires=tuple(then.requires),
+        only_if_unusable=tuple(then.only_if_unusable),
+        decision=then.drug or then.decision,
     )
 
 
@@ -390,12 +396,12 @@ class _Run:
                 self._against(draft, verdict, why_title)
             elif adjusted is not None:
                 draft.dose = adjusted
-        usable = {d.row.row.then.drug for d in drafts if d.action in _OFFER}
+        usable = {d.info.drug for d in drafts if d.action in _OFFER}
         for draft in drafts:
-            then = draft.row.row.then
-            if draft.action not in _OFFER:
+            info = draft.info
+            if draft.action not in _OFFER or not (info.requires or info.only_if_unusable):
                 continue
-            needs = [n for n in then.requires if n not in usable]
+            needs = [n for n in info.requires if n not in usable]
             if needs:
                 names = " or ".join(kb.drug_name(n) for n in needs)
                 draft.cautions.append(
@@ -405,7 +411,7 @@ class _Run:
                 self._against(draft, "avoid", f"{names} not usable")
                 touched.append(draft)
                 continue
-            others = [n for n in then.only_if_unusable if n in usable]
+            others = [n for n in info.only_if_unusable if n in usable]
             if others:
                 names = " or ".join(kb.drug_name(n) for n in others)
                 draft.cautions.append(
@@ -415,7 +421,7 @@ class _Run:
                 draft.rationale.append(f"Usable instead: {names}")
                 self._against(draft, "avoid", f"{names} can be used instead")
                 touched.append(draft)
-        if allergies is None and any(d.row.row.then.drug for d in drafts):
+        if allergies is None and any(d.info.drug for d in drafts):
             self.note_missing(
                 frozenset(("allergies",)),
                 "Medicines are recommended: record drug allergies before prescribing.",
@@ -445,8 +451,7 @@ class _Run:
         this; it is the engine's guarantee all the same."""
         groups: dict[str, list[_Draft]] = {}
         for d in drafts:
-            then = d.row.row.then
-            key = then.drug or then.decision
+            key = d.info.decision
             if key is not None:
                 groups.setdefault(key, []).append(d)
         dropped: set[int] = set()
