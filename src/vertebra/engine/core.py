@@ -70,6 +70,13 @@ class _RowInfo:
     requires: tuple[str, ...]
     only_if_unusable: tuple[str, ...]
     decision: str | None
+    id: str
+    category: str
+    target: str | None
+    urgency: str | None
+    strength: str
+    table: str
+    timing: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +132,13 @@ def _row_info(kb: KnowledgeBase, row: CompiledRow) -> _RowInfo:
         requires=tuple(then.requires),
         only_if_unusable=tuple(then.only_if_unusable),
         decision=then.drug or then.decision,
+        id=r.id,
+        category=then.category,
+        target=then.target,
+        urgency=then.urgency,
+        strength=then.strength,
+        table=row.table_id,
+        timing=then.timing,
     )
 
 
@@ -166,6 +180,21 @@ def _build(cls: type[_M], values: dict[str, Any]) -> _M:
 
 
 _set = object.__setattr__
+
+
+def _build_rec(values: dict[str, Any]) -> Recommendation:
+    """``_build(Recommendation, values)`` for the one call per recommendation. Every field is
+    given, so every instance's fields-set is the same set of names: a copy of one set."""
+    obj = _new_rec(Recommendation)
+    _set(obj, "__dict__", values)
+    _set(obj, "__pydantic_fields_set__", _REC_FIELDS.copy())
+    _set(obj, "__pydantic_extra__", None)
+    _set(obj, "__pydantic_private__", None)
+    return obj
+
+
+_new_rec = Recommendation.__new__
+_REC_FIELDS = set(Recommendation.model_fields)
 
 
 _STATIC: dict[int, tuple[KnowledgeBase, dict[str, Source], dict[str, Conflict]]] = {}
@@ -501,29 +530,28 @@ def plan(facts: PatientFacts, kb: KnowledgeBase | None = None) -> Plan:
     conflict_ids: dict[str, None] = {}
     cited: dict[str, None] = {}
     for d in drafts:
-        then = d.row.row.then
-        if then.conflicts:
-            conflict_ids.update(dict.fromkeys(then.conflicts))
+        info = d.info
+        if info.conflicts:
+            conflict_ids.update(dict.fromkeys(info.conflicts))
         cited.update(dict.fromkeys(d.citations))
         recs.append(
-            _build(
-                Recommendation,
+            _build_rec(
                 {
-                    "id": d.row.row.id,
-                    "category": then.category,
-                    "action": cast(Action, d.action),
-                    "target": then.target,
-                    "urgency": then.urgency,
-                    "drug": then.drug,
+                    "id": info.id,
+                    "category": info.category,
+                    "action": d.action,
+                    "target": info.target,
+                    "urgency": info.urgency,
+                    "drug": info.drug,
                     "dose": d.dose,
                     "title": d.title,
                     "detail": d.detail,
                     "rationale": d.rationale,
                     "citations": d.citations,
-                    "strength": then.strength,
-                    "table": d.row.table_id,
-                    "timing": then.timing,
-                    "conflicts": list(d.info.conflicts),
+                    "strength": info.strength,
+                    "table": info.table,
+                    "timing": info.timing,
+                    "conflicts": list(info.conflicts),
                     "cautions": d.cautions,
                 },
             )
