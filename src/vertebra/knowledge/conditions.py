@@ -105,13 +105,31 @@ def compile_condition(cond: Mapping[str, Any], label: Describer, show: Shower) -
         return lambda ctx: _TRUE
     if len(parts) == 1:
         return parts[0]
-    return _all(parts)
+    return _all(parts, _equalities(cond))
 
 
-def _all(parts: Sequence[Evaluator]) -> Evaluator:
+def _equalities(cond: Mapping[str, Any]) -> tuple[tuple[str, Any], ...]:
+    """The plain ``fact: value`` tests of a condition, for a quick false check."""
+    return tuple(
+        (k, v)
+        for k, v in cond.items()
+        if k not in COMBINATORS and not isinstance(v, Mapping | list)
+    )
+
+
+def _all(parts: Sequence[Evaluator], equalities: tuple[tuple[str, Any], ...] = ()) -> Evaluator:
+    """AND. ``equalities`` are plain ``fact: value`` tests among ``parts``: checked first, as one
+    that is false makes the whole false (the parts have no side effects, so the outcome is the
+    same as evaluating them in order), which settles most rows without calling each part."""
     parts = tuple(parts)
 
     def run(ctx: Context) -> Outcome:
+        if equalities:
+            get = ctx.get
+            for name, expected in equalities:
+                actual = get(name)
+                if actual is not None and actual != expected:
+                    return _FALSE
         held: list[Outcome] = []
         unknown: frozenset[str] | None = None
         for part in parts:
