@@ -22,7 +22,6 @@ from vertebra.plan import (
     ACTIONS,
     CATEGORIES,
     URGENCIES,
-    Action,
     Conflict,
     MissingInformation,
     Pathway,
@@ -325,7 +324,22 @@ class _Run:
                 out = info.when(ctx)
                 value = out.value
                 if value is True:
-                    drafts.append(self._draft(info, info.action, base + out.reasons))
+                    reasons = base + out.reasons
+                    drafts.append(
+                        _Draft(
+                            info.row,
+                            info,
+                            info.action,
+                            list(dict.fromkeys(reasons)) if len(reasons) > 1 else list(reasons)
+                            if reasons
+                            else self._where(),
+                            list(info.references),
+                            list(info.cautions),
+                            info.title,
+                            info.detail,
+                            info.dose,
+                        )
+                    )
                     if out.unknown:
                         self.note_missing(out.unknown, info.why_fired, table_id, info.explicit)
                 elif value is None:
@@ -345,14 +359,18 @@ class _Run:
                     break
         return drafts
 
+    def _where(self) -> list[str]:
+        """The rationale of a row that fired without naming a fact."""
+        levels = ", ".join(self.facts.fracture_levels or []) or "an unconfirmed level"
+        return [f"Vertebral fracture at {levels}"]
+
     def _draft(self, info: _RowInfo, action: str, reasons: tuple[str, ...]) -> _Draft:
         if len(reasons) > 1:
             rationale = list(dict.fromkeys(reasons))
         elif reasons:
             rationale = [reasons[0]]
         else:
-            levels = ", ".join(self.facts.fracture_levels or []) or "an unconfirmed level"
-            rationale = [f"Vertebral fracture at {levels}"]
+            rationale = self._where()
         return _Draft(
             info.row,
             info,

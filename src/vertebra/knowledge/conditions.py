@@ -290,12 +290,19 @@ def _compile_op(name: str, op: str, arg: Any, label: Describer, show: Shower) ->
         negate = op == "not_in"
         absent = _absent(name)
 
+        held: dict[tuple[type, Any], Outcome] = {}  # one outcome per value seen
+
         def member(ctx: Context) -> Outcome:
             actual = ctx.get(name)
             if actual is None:
                 return absent(ctx)
-            hit = (actual in allowed) != negate
-            return Outcome(True, (f"{lab}: {show(name, actual)}",)) if hit else _FALSE
+            if (actual in allowed) == negate:
+                return _FALSE
+            key = (type(actual), actual)
+            out = held.get(key)
+            if out is None:
+                out = held[key] = Outcome(True, (f"{lab}: {show(name, actual)}",))
+            return out
 
         return member
     if op in LIST_OPS:
