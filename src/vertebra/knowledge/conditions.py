@@ -290,7 +290,7 @@ def _compile_op(name: str, op: str, arg: Any, label: Describer, show: Shower) ->
         negate = op == "not_in"
         absent = _absent(name)
 
-        held: dict[tuple[type, Any], Outcome] = {}  # one outcome per value seen
+        seen: dict[tuple[type, Any], Outcome] = {}  # one outcome per value seen
 
         def member(ctx: Context) -> Outcome:
             actual = ctx.get(name)
@@ -299,9 +299,9 @@ def _compile_op(name: str, op: str, arg: Any, label: Describer, show: Shower) ->
             if (actual in allowed) == negate:
                 return _FALSE
             key = (type(actual), actual)
-            out = held.get(key)
+            out = seen.get(key)
             if out is None:
-                out = held[key] = Outcome(True, (f"{lab}: {show(name, actual)}",))
+                out = seen[key] = Outcome(True, (f"{lab}: {show(name, actual)}",))
             return out
 
         return member
