@@ -55,3 +55,9 @@ def test_awkward_text_and_report_evidence_serialise_as_pydantic_does() -> None:
     p = Plan.model_validate(base)
     assert p.to_json() == _pydantic(p)
     assert '"facts_from_text"' in p.to_json()
+
+
+def test_json_bytes_are_the_json_text_in_utf8() -> None:
+    p = plan(parse_facts(json.loads(CASES[0].read_text())))
+    assert p.to_json_bytes() == p.to_json().encode("utf-8")
+    assert p.to_json_bytes() == _pydantic(p).encode("utf-8")

@@ -56,12 +56,12 @@ async def post_plan(request: Request, state: Annotated[AppState, Depends(get_sta
     return Response(text, media_type="application/json")
 
 
-def _plan_and_audit(state: AppState, data: Any) -> str:
+def _plan_and_audit(state: AppState, data: Any) -> bytes:
     patient = read_patient(data)  # InputError: HTTP 422 (vertebra.http.app)
     plan = make_plan(patient.facts)
     if patient.text_evidence:
         plan = plan.model_copy(update={"facts_from_text": patient.text_evidence})
-    text = plan.to_json()
+    text = plan.to_json_bytes()
     state.store.record_event(
         EventRecord(
             caller="api",
