@@ -76,6 +76,8 @@ class _RowInfo:
     strength: str
     table: str
     timing: str
+    template: dict[str, Any]
+    """A recommendation's field values from this row, in field order (the rest set per plan)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +140,24 @@ def _row_info(kb: KnowledgeBase, row: CompiledRow) -> _RowInfo:
         strength=then.strength,
         table=row.table_id,
         timing=then.timing,
+        template={
+            "id": r.id,
+            "category": then.category,
+            "action": then.action,
+            "target": then.target,
+            "urgency": then.urgency,
+            "drug": then.drug,
+            "dose": None,
+            "title": then.title,
+            "detail": then.detail,
+            "rationale": None,
+            "citations": None,
+            "strength": then.strength,
+            "table": row.table_id,
+            "timing": then.timing,
+            "conflicts": None,
+            "cautions": None,
+        },
     )
 
 
@@ -390,6 +410,7 @@ class _Run:
         allergies = self.facts.allergies
         touched: list[_Draft] = []
         outcomes: dict[int, Any] = {}  # one evaluation per safety row per plan
+        unknown_labels: dict[int, str] = {}
         ctx = self.ctx
         for draft in drafts:
             drug = draft.info.drug
@@ -426,7 +447,11 @@ class _Run:
                     draft.rationale.extend(out.reasons)
                     draft.citations.extend(row.references)
                 elif out.value is None:
-                    labels = ", ".join(sorted(kb.label(f) for f in out.unknown))
+                    labels = unknown_labels.get(srow.index)
+                    if labels is None:
+                        labels = unknown_labels[srow.index] = ", ".join(
+                            sorted(kb.label(f) for f in out.unknown)
+                        )
                     draft.cautions.append(f"Check {labels} first: {row.reason}")
                     draft.citations.extend(row.references)
                     self.note_missing(out.unknown, row.why or row.reason, "safety")
@@ -552,28 +577,16 @@ def plan(facts: PatientFacts, kb: KnowledgeBase | None = None) -> Plan:
         if info.conflicts:
             conflict_ids.update(dict.fromkeys(info.conflicts))
         cited.update(dict.fromkeys(d.citations))
-        recs.append(
-            _build_rec(
-                {
-                    "id": info.id,
-                    "category": info.category,
-                    "action": d.action,
-                    "target": info.target,
-                    "urgency": info.urgency,
-                    "drug": info.drug,
-                    "dose": d.dose,
-                    "title": d.title,
-                    "detail": d.detail,
-                    "rationale": d.rationale,
-                    "citations": d.citations,
-                    "strength": info.strength,
-                    "table": info.table,
-                    "timing": info.timing,
-                    "conflicts": list(info.conflicts),
-                    "cautions": d.cautions,
-                },
-            )
-        )
+        values = info.template.copy()  # the row's fields, in field order
+        values["action"] = d.action
+        values["dose"] = d.dose
+        values["title"] = d.title
+        values["detail"] = d.detail
+        values["rationale"] = d.rationale
+        values["citations"] = d.citations
+        values["conflicts"] = list(info.conflicts)
+        values["cautions"] = d.cautions
+        recs.append(_build_rec(values))
 
     static_sources, static_conflicts = _static(kb)
     conflicts: list[Conflict] = []
