@@ -18,6 +18,7 @@ from vertebra.facts import FACT_NAMES, PatientFacts
 from vertebra.knowledge import CompiledRow, KnowledgeBase, load
 from vertebra.knowledge.conditions import Evaluator
 from vertebra.knowledge.loader import CompiledSafetyRow, CompiledTable
+from vertebra.knowledge.schema import Derived
 from vertebra.plan import (
     ACTIONS,
     CATEGORIES,
@@ -162,6 +163,26 @@ def _row_info(kb: KnowledgeBase, row: CompiledRow) -> _RowInfo:
 
 
 _TABLES: dict[int, tuple[KnowledgeBase, tuple[_TableInfo, ...]]] = {}
+_DerivedInfo = tuple[Derived, tuple[tuple[Evaluator, Any, str | None], ...], str, bool]
+_DERIVED: dict[int, tuple[KnowledgeBase, tuple[_DerivedInfo, ...]]] = {}
+
+
+def _derived(kb: KnowledgeBase) -> tuple[_DerivedInfo, ...]:
+    """Each derived fact with its cases, fallback reason and whether unknown stops it (once per
+    knowledge base)."""
+    cached = _DERIVED.get(id(kb))
+    if cached is None or cached[0] is not kb:
+        infos = tuple(
+            (
+                d.spec,
+                d.cases,
+                f"needed to decide the {d.spec.label.lower()}",
+                d.spec.on_unknown == "stop",
+            )
+            for d in kb.derived
+        )
+        cached = _DERIVED[id(kb)] = (kb, infos)
+    return cached[1]
 
 
 def _tables(kb: KnowledgeBase) -> tuple[_TableInfo, ...]:
@@ -288,45 +309,47 @@ class _Run:
                 entry.tables.append(table)
 
     def derive(self) -> None:
-        for d in self.kb.derived:
-            spec = d.spec
+        ctx = self.ctx
+        for spec, cases, why_default, stop in _derived(self.kb):
+            name = spec.name
             if spec.first_known is not None:
                 found: Any = None
-                for name in spec.first_known:
-                    found = self.ctx.get(name)
+                for source in spec.first_known:
+                    found = ctx.get(source)
                     if found is not None:
-                        self.via[spec.name] = name
+                        self.via[name] = source
                         break
-                self.ctx[spec.name] = found
+                ctx[name] = found
                 if found is None:
-                    self.deps[spec.name] = frozenset(spec.first_known)
+                    self.deps[name] = frozenset(spec.first_known)
                 continue
             if spec.classes_of is not None:
-                words = self.ctx.get(spec.classes_of)
+                words = ctx.get(spec.classes_of)
                 if words is None:
-                    self.ctx[spec.name] = None
-                    self.deps[spec.name] = frozenset((spec.classes_of,))
+                    ctx[name] = None
+                    self.deps[name] = frozenset((spec.classes_of,))
                 else:
                     table = self.kb.medicine_classes
-                    self.ctx[spec.name] = sorted({c for w in words for c in table[w]})
+                    ctx[name] = sorted({c for w in words for c in table[w]})
                 continue
-            value: Any = d.spec.default
-            unknown: set[str] = set()
-            for evaluate, case_value, why in d.cases:
-                out = evaluate(self.ctx)
+            value: Any = spec.default
+            unknown: frozenset[str] = frozenset()
+            for evaluate, case_value, why in cases:
+                out = evaluate(ctx)
                 if out.value is True:
                     value = case_value
                     break
                 if out.value is None:
                     unknown |= out.unknown
-                    text = why or f"needed to decide the {d.spec.label.lower()}"
-                    self.note_missing(out.unknown, text, f"derived:{d.spec.name}", why is not None)
-                    if d.spec.on_unknown == "stop":
+                    self.note_missing(
+                        out.unknown, why or why_default, f"derived:{name}", why is not None
+                    )
+                    if stop:
                         value = None
                         break
-            self.ctx[d.spec.name] = value
+            ctx[name] = value
             if value is None:
-                self.deps[d.spec.name] = frozenset(unknown)
+                self.deps[name] = unknown
 
     def evaluate_tables(self) -> list[_Draft]:
         drafts: list[_Draft] = []
