@@ -10,6 +10,7 @@ drug into ``avoid``/``contraindicated``; an unknown contraindication turns ``do`
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Any, TypeVar, cast
 
 from pydantic import BaseModel
@@ -594,12 +595,11 @@ def plan(facts: PatientFacts, kb: KnowledgeBase | None = None) -> Plan:
 
     recs: list[Recommendation] = []
     conflict_ids: dict[str, None] = {}
-    cited: dict[str, None] = {}
+    cited: dict[str, None] = dict.fromkeys(chain.from_iterable(d.citations for d in drafts))
     for d in drafts:
         info = d.info
         if info.conflicts:
             conflict_ids.update(dict.fromkeys(info.conflicts))
-        cited.update(dict.fromkeys(d.citations))
         values = info.template.copy()  # the row's fields, in field order
         values["action"] = d.action
         values["dose"] = d.dose
