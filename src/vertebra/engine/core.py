@@ -279,7 +279,7 @@ class _Missing:
 
 
 def _dedupe(items: list[str]) -> list[str]:
-    return list(dict.fromkeys(items))
+    return list(dict.fromkeys(items)) if len(items) > 1 else items
 
 
 class _Run:
