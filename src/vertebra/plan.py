@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import operator
 from datetime import date
 from typing import Literal
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
 Pathway = Literal["stable", "potentially_unstable", "pathological_suspected", "out_of_scope"]
@@ -131,5 +133,21 @@ class Plan(_Out):
 
     def to_json(self) -> str:
         """Deterministic JSON: same plan, byte-identical text."""
-        drop = None if self.facts_from_text else {"facts_from_text"}
-        return self.model_dump_json(indent=2, exclude=drop)
+        return self.to_json_bytes().decode()
+
+    def to_json_bytes(self) -> bytes:
+        """:meth:`to_json` as UTF-8 bytes, what an HTTP response sends (decoding 50 kB of text
+        to ``str`` and encoding it again costs more than writing it).
+
+        The same bytes as ``model_dump_json(indent=2)`` (``facts_from_text`` left out when
+        empty; tests/engine/test_plan_json.py checks the two agree), written by orjson from the
+        models' field values, which is about 3x faster."""
+        values = self.__dict__
+        if not self.facts_from_text:
+            values = {k: v for k, v in values.items() if k != "facts_from_text"}
+        return orjson.dumps(values, default=_fields, option=orjson.OPT_INDENT_2)
+
+
+_fields = operator.attrgetter("__dict__")
+"""orjson's ``default``: a plan's nested models as their field values, in field order (only
+pydantic models reach it; orjson writes strings, numbers, lists and dates itself)."""

@@ -10,17 +10,20 @@ drug into ``avoid``/``contraindicated``; an unknown contraindication turns ``do`
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Any, TypeVar, cast
 
 from pydantic import BaseModel
 
 from vertebra.facts import FACT_NAMES, PatientFacts
 from vertebra.knowledge import CompiledRow, KnowledgeBase, load
+from vertebra.knowledge.conditions import Evaluator
+from vertebra.knowledge.loader import CompiledSafetyRow, CompiledTable
+from vertebra.knowledge.schema import Derived
 from vertebra.plan import (
     ACTIONS,
     CATEGORIES,
     URGENCIES,
-    Action,
     Conflict,
     MissingInformation,
     Pathway,
@@ -43,9 +46,54 @@ _AGAINST = frozenset(("avoid", "contraindicated"))
 _OFFER = frozenset(("do", "consider"))
 
 
+@dataclass(frozen=True, slots=True)
+class _RowInfo:
+    """What the engine reads from one recommendation row, gathered once per knowledge base."""
+
+    row: CompiledRow
+    when: Evaluator
+    action: str
+    weaker: str
+    consider_if_unknown: bool
+    why_fired: str
+    why_unknown: str
+    explicit: bool
+    references: tuple[str, ...]
+    cautions: tuple[str, ...]
+    title: str
+    detail: str
+    dose: str | None
+    drug: str | None
+    safety: tuple[CompiledSafetyRow, ...]
+    rank: tuple[int, int]
+    place: tuple[int, int]
+    conflicts: tuple[str, ...]
+    requires: tuple[str, ...]
+    only_if_unusable: tuple[str, ...]
+    decision: str | None
+    id: str
+    category: str
+    target: str | None
+    urgency: str | None
+    strength: str
+    table: str
+    timing: str
+    template: dict[str, Any]
+    """A recommendation's field values from this row, in field order (the rest set per plan)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _TableInfo:
+    table: CompiledTable
+    applies: Evaluator
+    first: bool
+    rows: tuple[_RowInfo, ...]
+
+
 @dataclass(slots=True)
 class _Draft:
     row: CompiledRow
+    info: _RowInfo
     action: str
     rationale: list[str]
     citations: list[str]
@@ -55,14 +103,107 @@ class _Draft:
     dose: str | None = None
 
     def sort_key(self) -> tuple[int, int, int, int, int]:
-        out = self.row.row.then
-        return (
-            _URGENCY_RANK.get(out.urgency or "", len(_URGENCY_RANK)),
-            _CATEGORY_RANK[out.category],
-            _ACTION_RANK[self.action],
-            self.row.table_index,
-            self.row.index,
+        info = self.info
+        return (*info.rank, _ACTION_RANK[self.action], *info.place)
+
+
+def _row_info(kb: KnowledgeBase, row: CompiledRow) -> _RowInfo:
+    r = row.row
+    then = r.then
+    return _RowInfo(
+        row=row,
+        when=row.when,
+        action=then.action,
+        weaker=_weaker(then.action),
+        consider_if_unknown=r.if_unknown == "consider",
+        why_fired=r.why or then.title,
+        why_unknown=r.why or f"decides: {then.title}",
+        explicit=r.why is not None,
+        references=tuple(r.references),
+        cautions=tuple(then.cautions),
+        title=then.title,
+        detail=then.detail,
+        dose=then.dose,
+        drug=then.drug,
+        safety=kb.safety_rows_of(row),
+        rank=(
+            _URGENCY_RANK.get(then.urgency or "", len(_URGENCY_RANK)),
+            _CATEGORY_RANK[then.category],
+        ),
+        place=(row.table_index, row.index),
+        conflicts=tuple(then.conflicts),
+        requires=tuple(then.requires),
+        only_if_unusable=tuple(then.only_if_unusable),
+        decision=then.drug or then.decision,
+        id=r.id,
+        category=then.category,
+        target=then.target,
+        urgency=then.urgency,
+        strength=then.strength,
+        table=row.table_id,
+        timing=then.timing,
+        template={
+            "id": r.id,
+            "category": then.category,
+            "action": then.action,
+            "target": then.target,
+            "urgency": then.urgency,
+            "drug": then.drug,
+            "dose": None,
+            "title": then.title,
+            "detail": then.detail,
+            "rationale": None,
+            "citations": None,
+            "strength": then.strength,
+            "table": row.table_id,
+            "timing": then.timing,
+            "conflicts": None,
+            "cautions": None,
+        },
+    )
+
+
+_TABLES: dict[int, tuple[KnowledgeBase, tuple[_TableInfo, ...]]] = {}
+_DerivedInfo = tuple[
+    Derived, tuple[tuple[Evaluator, Any, str | None], ...], str, bool, Evaluator | None
+]
+_DERIVED: dict[int, tuple[KnowledgeBase, tuple[_DerivedInfo, ...]]] = {}
+
+
+def _derived(kb: KnowledgeBase) -> tuple[_DerivedInfo, ...]:
+    """Each derived fact with its cases, fallback reason and whether unknown stops it (once per
+    knowledge base)."""
+    cached = _DERIVED.get(id(kb))
+    if cached is None or cached[0] is not kb:
+        infos = tuple(
+            (
+                d.spec,
+                d.cases,
+                f"needed to decide the {d.spec.label.lower()}",
+                d.spec.on_unknown == "stop",
+                d.ask_when,
+            )
+            for d in kb.derived
         )
+        cached = _DERIVED[id(kb)] = (kb, infos)
+    return cached[1]
+
+
+def _tables(kb: KnowledgeBase) -> tuple[_TableInfo, ...]:
+    """The decision tables as the engine walks them (built once per knowledge base)."""
+    cached = _TABLES.get(id(kb))
+    if cached is None or cached[0] is not kb:
+        infos = tuple(
+            _TableInfo(
+                table=t,
+                applies=t.applies,
+                first=t.table.hit_policy == "first",
+                rows=tuple(_row_info(kb, r) for r in t.rows),
+            )
+            for t in kb.tables
+        )
+        cached = _TABLES[id(kb)] = (kb, infos)
+    return cached[1]
 
 
 _M = TypeVar("_M", bound=BaseModel)
@@ -75,11 +216,29 @@ def _build(cls: type[_M], values: dict[str, Any]) -> _M:
     which matters at half a millisecond per plan). Safe because every value comes from the
     knowledge base, which is validated at load time, and ``values`` names every field."""
     obj = cls.__new__(cls)
-    object.__setattr__(obj, "__dict__", values)
-    object.__setattr__(obj, "__pydantic_fields_set__", set(values))
-    object.__setattr__(obj, "__pydantic_extra__", None)
-    object.__setattr__(obj, "__pydantic_private__", None)
+    _set(obj, "__dict__", values)
+    _set(obj, "__pydantic_fields_set__", set(values))
+    _set(obj, "__pydantic_extra__", None)
+    _set(obj, "__pydantic_private__", None)
     return obj
+
+
+_set = object.__setattr__
+
+
+def _build_rec(values: dict[str, Any]) -> Recommendation:
+    """``_build(Recommendation, values)`` for the one call per recommendation. Every field is
+    given, so every instance's fields-set is the same set of names: a copy of one set."""
+    obj = _new_rec(Recommendation)
+    _set(obj, "__dict__", values)
+    _set(obj, "__pydantic_fields_set__", _REC_FIELDS.copy())
+    _set(obj, "__pydantic_extra__", None)
+    _set(obj, "__pydantic_private__", None)
+    return obj
+
+
+_new_rec = Recommendation.__new__
+_REC_FIELDS = set(Recommendation.model_fields)
 
 
 _STATIC: dict[int, tuple[KnowledgeBase, dict[str, Source], dict[str, Conflict]]] = {}
@@ -123,14 +282,16 @@ class _Missing:
 
 
 def _dedupe(items: list[str]) -> list[str]:
-    return list(dict.fromkeys(items))
+    return list(dict.fromkeys(items)) if len(items) > 1 else items
 
 
 class _Run:
     def __init__(self, kb: KnowledgeBase, facts: PatientFacts) -> None:
         self.kb = kb
         self.facts = facts
-        self.ctx: dict[str, Any] = facts.model_dump()
+        # The validated facts as they are (a shallow copy: nothing here mutates a fact's value;
+        # ``model_dump`` would copy every list, which costs more than the derivation itself).
+        self.ctx: dict[str, Any] = dict(facts.__dict__)
         self.deps: dict[str, frozenset[str]] = {}
         self.ctx["_deps"] = self.deps
         self.via: dict[str, str] = {}
@@ -152,105 +313,126 @@ class _Run:
                 entry.tables.append(table)
 
     def derive(self) -> None:
-        for d in self.kb.derived:
-            spec = d.spec
+        ctx = self.ctx
+        for spec, cases, why_default, stop, ask_when in _derived(self.kb):
+            name = spec.name
             if spec.first_known is not None:
                 found: Any = None
-                for name in spec.first_known:
-                    found = self.ctx.get(name)
+                for source in spec.first_known:
+                    found = ctx.get(source)
                     if found is not None:
-                        self.via[spec.name] = name
+                        self.via[name] = source
                         break
-                self.ctx[spec.name] = found
+                ctx[name] = found
                 if found is None:
-                    self.deps[spec.name] = frozenset(spec.first_known)
+                    self.deps[name] = frozenset(spec.first_known)
                 continue
             if spec.classes_of is not None:
-                words = self.ctx.get(spec.classes_of)
+                words = ctx.get(spec.classes_of)
                 if words is None:
-                    self.ctx[spec.name] = None
-                    self.deps[spec.name] = frozenset((spec.classes_of,))
+                    ctx[name] = None
+                    self.deps[name] = frozenset((spec.classes_of,))
                 else:
                     table = self.kb.medicine_classes
-                    self.ctx[spec.name] = sorted({c for w in words for c in table[w]})
+                    ctx[name] = sorted({c for w in words for c in table[w]})
                 continue
-            value: Any = d.spec.default
-            unknown: set[str] = set()
+            value: Any = spec.default
+            unknown: frozenset[str] = frozenset()
             ask: bool | None = None  # ask_when, evaluated only if a case is unknown
-            for evaluate, case_value, why in d.cases:
-                out = evaluate(self.ctx)
+            for evaluate, case_value, why in cases:
+                out = evaluate(ctx)
                 if out.value is True:
                     value = case_value
                     break
                 if out.value is None:
                     unknown |= out.unknown
-                    text = why or f"needed to decide the {d.spec.label.lower()}"
                     if ask is None:
                         # unknown is never "no": only a false ask_when keeps them out
-                        ask = d.ask_when is None or d.ask_when(self.ctx).value is not False
+                        ask = ask_when is None or ask_when(ctx).value is not False
                     if ask:
                         self.note_missing(
-                            out.unknown, text, f"derived:{d.spec.name}", why is not None
+                            out.unknown, why or why_default, f"derived:{name}", why is not None
                         )
-                    if d.spec.on_unknown == "stop":
+                    if stop:
                         value = None
                         break
-            self.ctx[d.spec.name] = value
+            ctx[name] = value
             if value is None:
-                self.deps[d.spec.name] = frozenset(unknown)
+                self.deps[name] = unknown
 
     def evaluate_tables(self) -> list[_Draft]:
         drafts: list[_Draft] = []
-        for table in self.kb.tables:
-            applies = table.applies(self.ctx)
+        ctx = self.ctx
+        for tinfo in _tables(self.kb):
+            applies = tinfo.applies(ctx)
             if applies.value is not True:
                 if applies.value is None:
-                    self.note_missing(applies.unknown, table.table.trigger, table.table.id)
+                    table = tinfo.table.table
+                    self.note_missing(applies.unknown, table.trigger, table.id)
                 continue
-            base = list(applies.reasons)
-            for row in table.rows:
-                out = row.when(self.ctx)
-                if out.value is True:
-                    drafts.append(self._draft(row, row.row.then.action, base + list(out.reasons)))
+            table_id = tinfo.table.table.id
+            base = applies.reasons
+            for info in tinfo.rows:
+                out = info.when(ctx)
+                value = out.value
+                if value is True:
+                    reasons = base + out.reasons
+                    drafts.append(
+                        _Draft(
+                            info.row,
+                            info,
+                            info.action,
+                            list(dict.fromkeys(reasons)) if len(reasons) > 1 else list(reasons)
+                            if reasons
+                            else self._where(),
+                            list(info.references),
+                            list(info.cautions),
+                            info.title,
+                            info.detail,
+                            info.dose,
+                        )
+                    )
                     if out.unknown:
-                        why = row.row.why or row.row.then.title
-                        self.note_missing(out.unknown, why, table.table.id, row.row.why is not None)
-                elif out.value is None:
-                    why = row.row.why or f"decides: {row.row.then.title}"
-                    self.note_missing(out.unknown, why, table.table.id, row.row.why is not None)
-                    if row.row.if_unknown == "consider":
-                        draft = self._draft(row, _weaker(row.row.then.action), base)
+                        self.note_missing(out.unknown, info.why_fired, table_id, info.explicit)
+                elif value is None:
+                    self.note_missing(out.unknown, info.why_unknown, table_id, info.explicit)
+                    if info.consider_if_unknown:
+                        draft = self._draft(info, info.weaker, base)
                         labels = ", ".join(sorted(self.kb.label(f) for f in out.unknown))
                         draft.cautions.append(f"Not yet confirmed — document: {labels}.")
                         draft.rationale.append(f"Still unknown: {labels}")
                         drafts.append(draft)
-                    elif table.table.hit_policy == "first":
+                    elif tinfo.first:
                         break
                     continue
                 else:
                     continue
-                if table.table.hit_policy == "first":
+                if tinfo.first:
                     break
         return drafts
 
-    def _draft(self, row: CompiledRow, action: str, reasons: list[str]) -> _Draft:
-        then = row.row.then
+    def _where(self) -> list[str]:
+        """The rationale of a row that fired without naming a fact."""
+        levels = ", ".join(self.facts.fracture_levels or []) or "an unconfirmed level"
+        return [f"Vertebral fracture at {levels}"]
+
+    def _draft(self, info: _RowInfo, action: str, reasons: tuple[str, ...]) -> _Draft:
         if len(reasons) > 1:
-            rationale = _dedupe(reasons)
+            rationale = list(dict.fromkeys(reasons))
         elif reasons:
-            rationale = [reasons[0]]  # a copy: callers share their list between rows
+            rationale = [reasons[0]]
         else:
-            levels = ", ".join(self.facts.fracture_levels or []) or "an unconfirmed level"
-            rationale = [f"Vertebral fracture at {levels}"]
+            rationale = self._where()
         return _Draft(
-            row=row,
-            action=action,
-            rationale=rationale,
-            citations=list(row.row.references),
-            cautions=list(then.cautions),
-            title=then.title,
-            detail=then.detail,
-            dose=then.dose,
+            info.row,
+            info,
+            action,
+            rationale,
+            list(info.references),
+            list(info.cautions),
+            info.title,
+            info.detail,
+            info.dose,
         )
 
     def apply_safety(self, drafts: list[_Draft]) -> list[_Draft]:
@@ -260,11 +442,11 @@ class _Run:
         allergies = self.facts.allergies
         touched: list[_Draft] = []
         outcomes: dict[int, Any] = {}  # one evaluation per safety row per plan
+        unknown_labels: dict[int, str] = {}
         ctx = self.ctx
         for draft in drafts:
-            then = draft.row.row.then
-            drug = then.drug
-            rows = kb.safety_rows_of(draft.row)
+            drug = draft.info.drug
+            rows = draft.info.safety
             if draft.action not in _OFFER or (not rows and (drug is None or allergies is None)):
                 continue
             touched.append(draft)
@@ -297,7 +479,11 @@ class _Run:
                     draft.rationale.extend(out.reasons)
                     draft.citations.extend(row.references)
                 elif out.value is None:
-                    labels = ", ".join(sorted(kb.label(f) for f in out.unknown))
+                    labels = unknown_labels.get(srow.index)
+                    if labels is None:
+                        labels = unknown_labels[srow.index] = ", ".join(
+                            sorted(kb.label(f) for f in out.unknown)
+                        )
                     draft.cautions.append(f"Check {labels} first: {row.reason}")
                     draft.citations.extend(row.references)
                     self.note_missing(out.unknown, row.why or row.reason, "safety")
@@ -314,12 +500,12 @@ class _Run:
                 self._against(draft, verdict, why_title)
             elif adjusted is not None:
                 draft.dose = adjusted
-        usable = {d.row.row.then.drug for d in drafts if d.action in _OFFER}
+        usable = {d.info.drug for d in drafts if d.action in _OFFER}
         for draft in drafts:
-            then = draft.row.row.then
-            if draft.action not in _OFFER:
+            info = draft.info
+            if draft.action not in _OFFER or not (info.requires or info.only_if_unusable):
                 continue
-            needs = [n for n in then.requires if n not in usable]
+            needs = [n for n in info.requires if n not in usable]
             if needs:
                 names = " or ".join(kb.drug_name(n) for n in needs)
                 draft.cautions.append(
@@ -329,7 +515,7 @@ class _Run:
                 self._against(draft, "avoid", f"{names} not usable")
                 touched.append(draft)
                 continue
-            others = [n for n in then.only_if_unusable if n in usable]
+            others = [n for n in info.only_if_unusable if n in usable]
             if others:
                 names = " or ".join(kb.drug_name(n) for n in others)
                 draft.cautions.append(
@@ -339,7 +525,7 @@ class _Run:
                 draft.rationale.append(f"Usable instead: {names}")
                 self._against(draft, "avoid", f"{names} can be used instead")
                 touched.append(draft)
-        if allergies is None and any(d.row.row.then.drug for d in drafts):
+        if allergies is None and any(d.info.drug for d in drafts):
             self.note_missing(
                 frozenset(("allergies",)),
                 "Medicines are recommended: record drug allergies before prescribing.",
@@ -369,8 +555,7 @@ class _Run:
         this; it is the engine's guarantee all the same."""
         groups: dict[str, list[_Draft]] = {}
         for d in drafts:
-            then = d.row.row.then
-            key = then.drug or then.decision
+            key = d.info.decision
             if key is not None:
                 groups.setdefault(key, []).append(d)
         dropped: set[int] = set()
@@ -418,34 +603,21 @@ def plan(facts: PatientFacts, kb: KnowledgeBase | None = None) -> Plan:
 
     recs: list[Recommendation] = []
     conflict_ids: dict[str, None] = {}
-    cited: dict[str, None] = {}
+    cited: dict[str, None] = dict.fromkeys(chain.from_iterable(d.citations for d in drafts))
     for d in drafts:
-        then = d.row.row.then
-        conflict_ids.update(dict.fromkeys(then.conflicts))
-        cited.update(dict.fromkeys(d.citations))
-        recs.append(
-            _build(
-                Recommendation,
-                {
-                    "id": d.row.row.id,
-                    "category": then.category,
-                    "action": cast(Action, d.action),
-                    "target": then.target,
-                    "urgency": then.urgency,
-                    "drug": then.drug,
-                    "dose": d.dose,
-                    "title": d.title,
-                    "detail": d.detail,
-                    "rationale": d.rationale,
-                    "citations": d.citations,
-                    "strength": then.strength,
-                    "table": d.row.table_id,
-                    "timing": then.timing,
-                    "conflicts": list(then.conflicts),
-                    "cautions": d.cautions,
-                },
-            )
-        )
+        info = d.info
+        if info.conflicts:
+            conflict_ids.update(dict.fromkeys(info.conflicts))
+        values = info.template.copy()  # the row's fields, in field order
+        values["action"] = d.action
+        values["dose"] = d.dose
+        values["title"] = d.title
+        values["detail"] = d.detail
+        values["rationale"] = d.rationale
+        values["citations"] = d.citations
+        values["conflicts"] = list(info.conflicts)
+        values["cautions"] = d.cautions
+        recs.append(_build_rec(values))
 
     static_sources, static_conflicts = _static(kb)
     conflicts: list[Conflict] = []

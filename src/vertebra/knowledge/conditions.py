@@ -20,17 +20,22 @@ recommendation's rationale) and the facts whose absence left it unknown.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 Context = Mapping[str, Any]
 """Fact name -> value (None = unknown). Key ``_deps`` maps derived facts to their unknown inputs;
 key ``_via`` maps a derived fact taken from one of several facts to the fact it came from."""
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
+
+_COMBINATORS = ("any", "all", "not")  # the keys that combine conditions
+
+class Outcome(NamedTuple):
+    """The result of one evaluation (a named tuple: built for every condition test, so cheap to
+    construct)."""
+
     value: bool | None
     reasons: tuple[str, ...] = ()
     unknown: frozenset[str] = frozenset()
@@ -49,8 +54,16 @@ PRESENCE_OPS = ("unknown", "known")
 OPERATORS = SCALAR_OPS + SET_OPS + LIST_OPS + PRESENCE_OPS
 
 _SYMBOL = {"lt": "<", "lte": "≤", "gt": ">", "gte": "≥"}
+_TESTS: dict[str, Callable[[Any, Any], Any]] = {
+    "lt": operator.lt,
+    "lte": operator.le,
+    "gt": operator.gt,
+    "gte": operator.ge,
+}
 _UNKNOWN: dict[str, frozenset[str]] = {}
 _NO_VIA: dict[str, str] = {}
+_FALSE = Outcome(False)
+_TRUE = Outcome(True)
 
 
 class ConditionError(ValueError):
@@ -71,9 +84,17 @@ def facts_used(cond: Mapping[str, Any]) -> list[str]:
     return list(seen)
 
 
-def _unknown_of(ctx: Context, name: str) -> frozenset[str]:
-    deps: Mapping[str, frozenset[str]] = ctx.get("_deps", _UNKNOWN)
-    return deps.get(name) or frozenset((name,))
+def _absent(name: str) -> Callable[[Context], Outcome]:
+    """The outcome when fact ``name`` is absent: unknown, naming the fact (or, for a derived
+    fact, the unknown facts it is computed from). Built once per compiled test."""
+    own = Outcome(None, (), frozenset((name,)))
+
+    def absent(ctx: Context) -> Outcome:
+        deps: Mapping[str, frozenset[str]] = ctx.get("_deps", _UNKNOWN)
+        found = deps.get(name)
+        return Outcome(None, (), found) if found else own
+
+    return absent
 
 
 def compile_condition(cond: Mapping[str, Any], label: Describer, show: Shower) -> Evaluator:
@@ -83,45 +104,73 @@ def compile_condition(cond: Mapping[str, Any], label: Describer, show: Shower) -
         raise ConditionError(f"a condition must be a mapping, got {cond!r}")
     parts = [_compile_entry(k, v, label, show) for k, v in cond.items()]
     if not parts:
-        return lambda ctx: Outcome(True)
+        return lambda ctx: _TRUE
     if len(parts) == 1:
         return parts[0]
-    return _all(parts)
+    return _all(parts, _equalities(cond))
 
 
-def _all(parts: Sequence[Evaluator]) -> Evaluator:
+def _equalities(cond: Mapping[str, Any]) -> tuple[tuple[str, Any], ...]:
+    """The plain ``fact: value`` tests of a condition, for a quick false check."""
+    return tuple(
+        (k, v)
+        for k, v in cond.items()
+        if k not in _COMBINATORS and not isinstance(v, Mapping | list)
+    )
+
+
+def _all(parts: Sequence[Evaluator], equalities: tuple[tuple[str, Any], ...] = ()) -> Evaluator:
+    """AND. ``equalities`` are plain ``fact: value`` tests among ``parts``: checked first, as one
+    that is false makes the whole false (the parts have no side effects, so the outcome is the
+    same as evaluating them in order), which settles most rows without calling each part."""
+    parts = tuple(parts)
+
     def run(ctx: Context) -> Outcome:
-        reasons: list[str] = []
-        unknown: set[str] = set()
-        asked: set[str] = set()
+        if equalities:
+            get = ctx.get
+            for name, expected in equalities:
+                actual = get(name)
+                if actual is not None and actual != expected:
+                    return _FALSE
+        held: list[Outcome] = []
+        unknown: frozenset[str] | None = None
         for part in parts:
             out = part(ctx)
-            if out.value is False:
-                return Outcome(False)
-            if out.value is None:
-                unknown |= out.unknown
+            value = out.value
+            if value is False:
+                return _FALSE
+            if value is None:
+                unknown = out.unknown if unknown is None else unknown | out.unknown
             else:
-                reasons.extend(out.reasons)
-                asked |= out.unknown
+                held.append(out)
         if unknown:
-            return Outcome(None, (), frozenset(unknown))
-        return Outcome(True, tuple(reasons), frozenset(asked))
+            return Outcome(None, (), unknown)
+        reasons: tuple[str, ...] = ()
+        asked: frozenset[str] = frozenset()
+        for out in held:
+            reasons += out.reasons
+            if out.unknown:
+                asked |= out.unknown
+        return Outcome(True, reasons, asked)
 
     return run
 
 
 def _any(parts: Sequence[Evaluator]) -> Evaluator:
+    parts = tuple(parts)
+
     def run(ctx: Context) -> Outcome:
-        unknown: set[str] = set()
+        unknown: frozenset[str] | None = None
         for part in parts:
             out = part(ctx)
-            if out.value is True:
+            value = out.value
+            if value is True:
                 return out
-            if out.value is None:
-                unknown |= out.unknown
+            if value is None:
+                unknown = out.unknown if unknown is None else unknown | out.unknown
         if unknown:
-            return Outcome(None, (), frozenset(unknown))
-        return Outcome(False)
+            return Outcome(None, (), unknown)
+        return _FALSE
 
     return run
 
@@ -131,8 +180,9 @@ def _not(inner: Evaluator, text: str) -> Evaluator:
         out = inner(ctx)
         if out.value is None:
             return out
-        return Outcome(not out.value, (text,) if out.value is False else ())
+        return negated if out.value is False else _FALSE
 
+    negated = Outcome(True, (text,))
     return run
 
 
@@ -200,13 +250,14 @@ def _compile_entry(key: str, value: Any, label: Describer, show: Shower) -> Eval
 
 
 def _equals(name: str, expected: Any, label: Describer, show: Shower) -> Evaluator:
-    reason = f"{label(name)}: {show(name, expected)}"
+    held = Outcome(True, (f"{label(name)}: {show(name, expected)}",))
+    absent = _absent(name)
 
     def run(ctx: Context) -> Outcome:
         actual = ctx.get(name)
         if actual is None:
-            return Outcome(None, (), _unknown_of(ctx, name))
-        return Outcome(True, (reason,)) if actual == expected else Outcome(False)
+            return absent(ctx)
+        return held if actual == expected else _FALSE
 
     return run
 
@@ -221,9 +272,11 @@ def _compile_op(name: str, op: str, arg: Any, label: Describer, show: Shower) ->
 
         asked = frozenset((name,)) if want_missing else frozenset()
 
+        held = Outcome(True, (text,), asked)
+
         def presence(ctx: Context) -> Outcome:
             missing = ctx.get(name) is None
-            return Outcome(True, (text,), asked) if missing == want_missing else Outcome(False)
+            return held if missing == want_missing else _FALSE
 
         return presence
     if op in SCALAR_OPS:
@@ -237,13 +290,21 @@ def _compile_op(name: str, op: str, arg: Any, label: Describer, show: Shower) ->
     if op in SET_OPS:
         allowed = frozenset(arg)
         negate = op == "not_in"
+        absent = _absent(name)
+
+        seen: dict[tuple[type, Any], Outcome] = {}  # one outcome per value seen
 
         def member(ctx: Context) -> Outcome:
             actual = ctx.get(name)
             if actual is None:
-                return Outcome(None, (), _unknown_of(ctx, name))
-            hit = (actual in allowed) != negate
-            return Outcome(True, (f"{lab}: {show(name, actual)}",)) if hit else Outcome(False)
+                return absent(ctx)
+            if (actual in allowed) == negate:
+                return _FALSE
+            key = (type(actual), actual)
+            out = seen.get(key)
+            if out is None:
+                out = seen[key] = Outcome(True, (f"{lab}: {show(name, actual)}",))
+            return out
 
         return member
     if op in LIST_OPS:
@@ -254,24 +315,20 @@ def _compile_op(name: str, op: str, arg: Any, label: Describer, show: Shower) ->
 def _compare(name: str, op: str, limit: float, label: Describer, show: Shower) -> Evaluator:
     lab = label(name)
     sym = _SYMBOL[op]
-    test: Callable[[float], bool] = {
-        "lt": lambda v: v < limit,
-        "lte": lambda v: v <= limit,
-        "gt": lambda v: v > limit,
-        "gte": lambda v: v >= limit,
-    }[op]
+    test: Callable[[Any, Any], Any] = _TESTS[op]
     shown_limit = f"{limit:g}"
+    absent = _absent(name)
 
     def run(ctx: Context) -> Outcome:
         actual = ctx.get(name)
         if actual is None:
-            return Outcome(None, (), _unknown_of(ctx, name))
-        if test(actual):
+            return absent(ctx)
+        if test(actual, limit):
             # A derived fact taken from the first known of several facts names the one used.
             src: str = ctx.get("_via", _NO_VIA).get(name, name)
             shown = lab if src == name else label(src)
             return Outcome(True, (f"{shown}: {show(src, actual)} ({sym} {shown_limit})",))
-        return Outcome(False)
+        return _FALSE
 
     return run
 
@@ -282,38 +339,40 @@ def _list_op(name: str, op: str, arg: Any, lab: str, show: Shower) -> Evaluator:
             raise ConditionError(f"{name}: {op!r} takes a whole number")
         n = arg
         at_least = op == "count_gte"
+        absent = _absent(name)
 
         def count(ctx: Context) -> Outcome:
             actual = ctx.get(name)
             if actual is None:
-                return Outcome(None, (), _unknown_of(ctx, name))
+                return absent(ctx)
             ok = len(actual) >= n if at_least else len(actual) < n
             if not ok:
-                return Outcome(False)
+                return _FALSE
             return Outcome(True, (f"{lab}: {len(actual)} ({', '.join(map(str, actual))})",))
 
         return count
     wanted = frozenset(arg) if isinstance(arg, list) else frozenset((arg,))
+    absent = _absent(name)
     if op in ("contains", "contains_any"):
 
         def contains(ctx: Context) -> Outcome:
             actual = ctx.get(name)
             if actual is None:
-                return Outcome(None, (), _unknown_of(ctx, name))
+                return absent(ctx)
             hits = [a for a in actual if a in wanted]
             if not hits:
-                return Outcome(False)
+                return _FALSE
             return Outcome(True, (f"{lab}: {', '.join(show(name, h) for h in hits)}",))
 
         return contains
-    missing_text = f"{lab}: none of {', '.join(show(name, w) for w in sorted(wanted))}"
+    held = Outcome(True, (f"{lab}: none of {', '.join(show(name, w) for w in sorted(wanted))}",))
 
     def lacks(ctx: Context) -> Outcome:
         actual = ctx.get(name)
         if actual is None:
-            return Outcome(None, (), _unknown_of(ctx, name))
+            return absent(ctx)
         if wanted.isdisjoint(actual):
-            return Outcome(True, (missing_text,))
-        return Outcome(False)
+            return held
+        return _FALSE
 
     return lacks

@@ -61,19 +61,19 @@ async def post_plan(request: Request, state: Annotated[AppState, Depends(get_sta
     return Response(text, media_type="application/json")
 
 
-def _read_plan_and_audit(state: AppState, body: bytes) -> str:
+def _read_plan_and_audit(state: AppState, body: bytes) -> bytes:
     data = load_json(body)  # InputError: HTTP 422 (vertebra.http.app)
     check_depth(data, state.settings.max_json_depth)
     check_counts(data, state.settings, "entry")
     return _plan_and_audit(state, data)
 
 
-def _plan_and_audit(state: AppState, data: Any) -> str:
+def _plan_and_audit(state: AppState, data: Any) -> bytes:
     patient = read_patient(data)  # InputError: HTTP 422 (vertebra.http.app)
     plan = make_plan(patient.facts)
     if patient.text_evidence:
         plan = plan.model_copy(update={"facts_from_text": patient.text_evidence})
-    text = plan.to_json()
+    text = plan.to_json_bytes()
     state.store.record_event(
         EventRecord(
             caller="api",
