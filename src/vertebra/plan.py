@@ -103,9 +103,10 @@ class Source(_Out):
 
 
 class TextEvidence(_Out):
-    """Facts read from report text, with the report and the sentence (an addition to §2)."""
+    """Facts read from report or note text, with the resource and the sentence (an addition
+    to §2)."""
 
-    resource: str = Field(description="The report, e.g. DiagnosticReport/123")
+    resource: str = Field(description="The report or note, e.g. DiagnosticReport/123")
     date: date | None
     facts: list[str] = Field(description="What the sentence supplied")
     levels: list[str]
@@ -127,8 +128,9 @@ class Plan(_Out):
     summary: str = Field(description="One-line summary of the pathway and the most urgent action")
     facts_from_text: list[TextEvidence] = Field(
         default_factory=list,
-        description="Facts that came from report text (FHIR input without a coded fracture), "
-        "each with the report and the quoted sentence; left out of the JSON when empty",
+        description="Facts that came from free text in FHIR input: report text (no coded "
+        "fracture) and notes (Condition.note, Observation.note), each with the resource and the "
+        "quoted sentence; left out of the JSON when empty",
     )
 
     def to_json(self) -> str:

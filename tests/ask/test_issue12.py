@@ -179,7 +179,28 @@ def test_answers_have_a_length_budget(eval_questions: list[dict[str, object]]) -
     import statistics
 
     lengths = [len(answer(str(q["question"])).answer) for q in eval_questions]
-    assert statistics.median(lengths) < 16_000  # was 21,700 characters before issue 12
+    # 21,700 characters before issue 12; 16,780 after issue 11's rows; 11,828 once sections
+    # keep to the question's topic (disagreements, what we'd need to know) and repeated
+    # cautions are collapsed
+    assert statistics.median(lengths) < 14_000
+
+
+def test_only_the_disagreements_about_the_question_are_shown() -> None:
+    labs = answer("Which blood tests should I order for a new vertebral fracture?").answer
+    assert "Myeloma screen" in labs
+    assert "### Vertebroplasty and kyphoplasty" not in labs  # not what was asked
+    plan = answer("Treatment plan for an L1 compression fracture in a 75-year-old woman?").answer
+    assert "### Vertebroplasty and kyphoplasty" in plan  # augmentation is part of treatment
+
+
+def test_a_caution_shared_by_two_drugs_is_written_once() -> None:
+    a = answer("Treatment plan for an L1 compression fracture in a 75-year-old woman?").answer
+    older = "Older people: increased risk of GI bleeding and cardiovascular events"
+    assert a.count(older) == 1  # under naproxen; diclofenac points to it
+    diclofenac = a.split("Or diclofenac potassium", 1)[1].split("\n- ", 1)[0]
+    assert "also the cautions listed above for: naproxen." in diclofenac
+    # the engine's "Not yet confirmed" note belongs to each recommendation and stays
+    assert a.count("Not yet confirmed — document: Days since onset.") >= 2
 
 
 def test_relative_dates_use_an_injectable_today() -> None:

@@ -95,3 +95,15 @@ def test_draft_orders_are_named_from_the_names_data() -> None:
     assert order_drugs(order("Diclofenac 1% gel")) == ("diclofenac",)
     assert order_drugs(order("Hydrocortisone 1% cream")) == ()  # not a vocabulary drug
     assert order_drugs(order("Ibuprofenate")) == ()
+
+
+def test_patient_view_says_which_facts_came_from_a_note(ehr: Any) -> None:
+    noted = ehr.condition("S32.020A", "fx2")
+    noted["note"] = [{"text": "New urinary retention today."}]
+    r = ehr.call(VIEW, ehr.body("patient-view", ehr.prefetch(conditions=[noted])))
+    assert r.status_code == 200, r.text
+    cards = r.json()["cards"]
+    (card,) = [c for c in cards if c["summary"] == "Facts read from clinical notes, not coded"]
+    assert 'Condition/fx2: neurological_deficit: true — "New urinary retention today."' in (
+        card["detail"])  # fmt: skip
+    assert not [c for c in cards if "read from a report" in c["summary"]]

@@ -76,3 +76,14 @@ def test_input_is_capped_and_reading_is_linear() -> None:
     start = time.perf_counter()
     read("L1,2," * 2000)
     assert small < 0.5 and time.perf_counter() - start < 2.0
+
+
+@pytest.mark.parametrize(
+    "word",
+    ["height", "impression", "stability", "unsuitable", "prevention", "decompression",
+     "inability", "hypercalcaemia", "prednisone", "ladder"],
+)
+def test_clinical_words_near_another_meaning_are_left_alone(word: str) -> None:
+    # each was "corrected" into a word of another meaning (weight, compression, instability,
+    # unstable, retention, hypocalcaemia, prednisolone, bladder) before it was listed
+    assert normalise(f"the {word} here").text == f"the {word} here"

@@ -32,6 +32,7 @@ from vertebra.render.markdown import ACTION_WORDS, CATEGORY_TITLES
 
 ASSUMED_AGE = 70
 ASSUMED_SEX = "female"
+_PENDING = "Not yet confirmed"  # the engine's caution for a safety fact not yet known
 
 
 def _phrase(text: str) -> re.Pattern[str]:
@@ -244,7 +245,17 @@ def _patient(ex: Extracted, layout: Layout, kb: KnowledgeBase) -> _PatientRun:
 # --------------------------------------------------------------------------- rendering
 
 
-def _rec_lines(rec: Recommendation, notes: _Notes, layout: Layout, detail: bool) -> list[str]:
+def _rec_lines(
+    rec: Recommendation,
+    notes: _Notes,
+    layout: Layout,
+    detail: bool,
+    said: dict[str, str] | None = None,
+    kb: KnowledgeBase | None = None,
+) -> list[str]:
+    """A recommendation's lines. ``said`` maps each caution already written in this answer to
+    whose it was: a caution repeated word for word (the NSAID cautions under naproxen and
+    diclofenac) is collapsed into one pointer to where it stands."""
     head = f"**{ACTION_WORDS[rec.action]}** {rec.title}"
     if rec.urgency:
         head += f" *({rec.urgency})*"
@@ -254,7 +265,22 @@ def _rec_lines(rec: Recommendation, notes: _Notes, layout: Layout, detail: bool)
     if rec.dose:
         lines.append(f"  - {layout.dose_prefix} {rec.dose} {notes.cite(rec.citations)}")
     if detail:
-        lines += [f"  - {layout.caution_prefix} {c}" for c in rec.cautions]
+        # only a drug's cautions are collapsed, into another drug's; the engine's short
+        # "Not yet confirmed" note is the recommendation's own and always stays
+        owner = kb.drug_name(rec.drug) if kb is not None and rec.drug else None
+        repeated: dict[str, None] = {}
+        for c in rec.cautions:
+            own = owner is None or said is None or c.startswith(_PENDING)
+            if not own and said is not None and c in said:
+                repeated[said[c]] = None
+                continue
+            lines.append(f"  - {layout.caution_prefix} {c}")
+            if not own and said is not None and owner is not None:
+                said[c] = owner
+        lines += [
+            f"  - {layout.caution_prefix} {layout.cautions_as_above.format(where=where)}"
+            for where in repeated
+        ]
     return lines
 
 
@@ -315,6 +341,8 @@ class _Compose:
     layout: Layout
     notes: _Notes = field(default_factory=_Notes)
     lines: list[str] = field(default_factory=list)
+    said: dict[str, str] = field(default_factory=dict)
+    """Cautions already written, and whose they were."""
 
 
 def _patient_answer(
@@ -412,7 +440,7 @@ def _patient_answer(
         names = ", ".join(kb.drug_name(d) for d in topic_drugs)
         out += ["", f"## {names}", ""]
         for r in focus:
-            out += _rec_lines(r, c.notes, layout, detail=True)
+            out += _rec_lines(r, c.notes, layout, True, c.said, kb)
             shown.add(r.id)
         unknown_ids = {srow.row.id for srow in safety_unknown}
         for s in index().statements:
@@ -428,7 +456,7 @@ def _patient_answer(
                 continue
             out += ["", f"## {CATEGORY_TITLES[category]}", ""]
             for r in group:
-                out += _rec_lines(r, c.notes, layout, detail=True)
+                out += _rec_lines(r, c.notes, layout, True, c.said, kb)
                 shown.add(r.id)
     if run.age_only:
         out += ["", f"## {layout.age_heading}", ""]
@@ -446,7 +474,7 @@ def _patient_answer(
     if urgent_other:
         out += ["", f"## {CATEGORY_TITLES['referral']}", ""]
         for r in urgent_other:
-            out += _rec_lines(r, c.notes, layout, detail=True)
+            out += _rec_lines(r, c.notes, layout, True, c.said, kb)
             shown.add(r.id)
     for category in intent.supporting:
         group = [r for r in supporting if r.category == category and r.id not in shown]
@@ -458,18 +486,26 @@ def _patient_answer(
             out += _rec_lines(r, c.notes, layout, detail=False)
             shown.add(r.id)
 
+    # Only the disagreements about what the question asks (its focus items, shown in full, and
+    # the in-focus branches): a blood-test question does not get the vertebroplasty debate.
+    on_topic = [r for r in focus if r.id in shown]
+    on_topic_rows = [
+        row for row in conditional if in_focus(row.row.then.category, row.row.then.drug)
+    ]
     conflict_ids = [
         cid
         for cid in kb.conflicts
-        if any(cid in r.conflicts for r in recs if r.id in shown)
-        or any(cid in row.row.then.conflicts for row in conditional)
+        if any(cid in r.conflicts for r in on_topic)
+        or any(cid in row.row.then.conflicts for row in on_topic_rows)
     ]
     if conflict_ids:
         out += ["", f"## {layout.disagree_heading}", ""]
         for cid in conflict_ids[: budget.max_conflicts]:
             out += _conflict_lines(cid, kb, c.notes, layout)
 
-    shown_tables = {r.table for r in recs if r.id in shown} | {row.table_id for row in conditional}
+    # What we'd need to know: the facts the branches shown depend on, and those the tables of
+    # the question's own items ask for (not those of the one-line supporting items).
+    shown_tables = {r.table for r in on_topic} | {row.table_id for row in conditional}
     missing = [
         m
         for m in plan.missing_information

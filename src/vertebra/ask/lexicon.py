@@ -86,6 +86,7 @@ class Layout(_Strict):
     nearest_heading: str
     dose_prefix: str
     caution_prefix: str
+    cautions_as_above: str
     assumed_patient: str
     assumed_age: str
     assumed_sex: str

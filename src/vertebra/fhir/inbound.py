@@ -39,6 +39,7 @@ from vertebra.fhir.codes import (
     match,
 )
 from vertebra.fhir.dates import FhirDate, parse_date, years_between
+from vertebra.fhir.note_text import NOTE_TYPES, read_note_facts
 from vertebra.fhir.report_text import REPORT_TYPES, TextEvidence, read_fracture_reports
 from vertebra.fhir.resources import Resource, entries, patient_keys, patient_ref_of, reference_id
 
@@ -134,6 +135,8 @@ class _State:
     conditions: set[str] = field(default_factory=set)
     birth: FhirDate | None = None
     reports: list[Resource] = field(default_factory=list)
+    noted: list[Resource] = field(default_factory=list)
+    """resources with a free-text ``note`` (read by :mod:`vertebra.fhir.note_text`)"""
     text_evidence: list[TextEvidence] = field(default_factory=list)
     v2: v2facts.V2State = field(init=False)
 
@@ -847,6 +850,8 @@ def extract_facts(
             continue
         if owner is None and rtype != "Medication":
             state.notes.append(f"{_label(resource)} names no patient; read as this patient's")
+        if rtype in NOTE_TYPES and resource.get("note"):
+            state.noted.append(resource)
         if rtype == "Condition":
             _condition(state, resource)
         elif rtype == "Observation":
@@ -866,6 +871,7 @@ def extract_facts(
     _medicine_facts(state)
     v2facts.finish(state.v2, state.values, state.conditions)
     state.notes.extend(state.v2.notes)
+    _note_text_facts(state)
     if state.conditions:
         state.values["conditions"] = sorted(state.conditions)
         state.notes.append(
@@ -885,6 +891,16 @@ def extract_facts(
         assumed_levels=assumed,
         text_evidence=state.text_evidence,
     )
+
+
+def _note_text_facts(state: _State) -> None:
+    """Facts that free-text notes state and coded data left unknown (never a coded fact)."""
+    if not state.noted:
+        return
+    read = read_note_facts(state.noted, state.values)
+    state.values.update(read.values)
+    state.text_evidence.extend(read.evidence)
+    state.notes.extend(read.notes)
 
 
 def _report_text_fractures(state: _State) -> None:

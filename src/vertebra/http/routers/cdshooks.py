@@ -19,6 +19,7 @@ from vertebra.engine import plan as make_plan
 from vertebra.errors import NO_FRACTURE, FieldError, InputError, field_error
 from vertebra.facts import FactsError, PatientFacts
 from vertebra.fhir import prefetch_to_resources, recommendation_to_resource
+from vertebra.fhir.report_text import REPORT_TYPES
 from vertebra.http.audit import input_hash, stored_facts
 from vertebra.http.errors import ERROR_RESPONSES, ApiError, invalid_input, validation_errors
 from vertebra.http.limits import INLINE_BYTES, check_counts
@@ -266,6 +267,16 @@ def _report_text_card(builder: CardBuilder, evidence: list[Any]) -> dict[str, An
     )
 
 
+def _note_text_card(builder: CardBuilder, evidence: list[Any]) -> dict[str, Any]:
+    """Say which facts came from free-text notes (Condition.note, Observation.note)."""
+    lines = [f'- {e.resource}: {", ".join(e.facts)} — "{e.sentence}"' for e in evidence]
+    return builder.info_card(
+        "Facts read from clinical notes, not coded",
+        "These facts were read from free-text notes (coded data gave none):\n"
+        + "\n".join(lines) + "\nCheck them with the patient's record.",
+    )
+
+
 def _run_hook(
     state: AppState, service: Service, body: HookRequest, caller: Caller, url: str
 ) -> tuple[dict[str, Any], EventRecord]:
@@ -304,8 +315,11 @@ def _run_hook(
             )
     elif service.hook == "patient-view":
         cards = builder.plan_cards(patient_ref, recommendation_to_resource)
-        if evidence:
-            cards.append(_report_text_card(builder, evidence))
+        reports = [e for e in evidence if e.resource.split("/", 1)[0] in REPORT_TYPES]
+        if reports:
+            cards.append(_report_text_card(builder, reports))
+        if notes := [e for e in evidence if e not in reports]:
+            cards.append(_note_text_card(builder, notes))
     else:
         selections = body.context.get("selections") if service.hook == "order-select" else None
         for order in draft_orders(body.context["draftOrders"], selections):
