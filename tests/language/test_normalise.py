@@ -76,3 +76,18 @@ def test_input_is_capped_and_reading_is_linear() -> None:
     start = time.perf_counter()
     read("L1,2," * 2000)
     assert small < 0.5 and time.perf_counter() - start < 2.0
+
+
+@pytest.mark.parametrize(
+    ("word", "near"),
+    [("height", "weight"), ("impression", "compression"), ("attention", "retention"),
+     ("intention", "retention")],
+)  # fmt: skip
+def test_real_report_words_are_not_corrected(word: str, near: str) -> None:
+    # without the lexicon's known words, the typo corrector would read ``word`` as ``near``
+    from vertebra.language.normalise import _correct, _vocabulary
+
+    assert _correct(word, _vocabulary()[0]) == near
+    n = normalise(f"IMPRESSION: {word} noted")
+    assert n.text == f"impression: {word} noted"
+    assert n.corrections == {}
