@@ -1,4 +1,4 @@
-"""Patient facts (contract §1): strict validation with errors that name the field."""
+"""Patient facts (docs/contract.md §1): strict validation with errors that name the field."""
 
 from __future__ import annotations
 

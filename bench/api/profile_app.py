@@ -82,6 +82,7 @@ def main() -> int:
             {
                 "VERTEBRA_DATABASE_URL": f"sqlite:///{Path(tmp) / 'audit.sqlite3'}",
                 "VERTEBRA_TRUSTED_ISSUERS": json.dumps([signer.issuer()]),
+                "VERTEBRA_PUBLIC_BASE_URL": f"http://{HOST}",
                 "VERTEBRA_LOG_LEVEL": "WARNING",
             }
         )

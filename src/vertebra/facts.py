@@ -1,4 +1,4 @@
-"""Patient facts: the input of every plan (contract §1).
+"""Patient facts: the input of every plan (docs/contract.md §1).
 
 Every field but ``age``, ``sex`` and ``fracture_levels`` is optional, and ``None`` means
 *unknown*, never "no". The model is strict: wrong types, out-of-range values, unknown fields,
@@ -7,9 +7,10 @@ unknown vocabulary words and duplicate levels are rejected with an error that na
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
 from vertebra.errors import BODY, FieldError, InputError, field_error
 
@@ -130,7 +131,7 @@ class PatientFacts(BaseModel):
     comorbidity_count: NonNegInt | None = None
     conditions: list[Condition] | None = None
     allergies: list[Allergen] | None = None
-    # v2 (contract §1 "Added in v2")
+    # v2 (docs/contract.md §1 "Added in v2")
     medications: list[Medicine] | None = None
     months_since_last_dose: NonNegFloat | None = None
     egfr: Annotated[float, Field(ge=0, le=200)] | None = None
@@ -161,7 +162,7 @@ FACT_NAMES: tuple[str, ...] = tuple(PatientFacts.model_fields)
 class RecordFacts(PatientFacts):
     """Facts read from a health record (FHIR), where a vertebral fracture may be coded without
     its level. ``fracture_levels`` may then be unknown; the plan asks for it to be confirmed.
-    Patient facts sent as JSON (contract §1) always need at least one level."""
+    Patient facts sent as JSON (docs/contract.md §1) always need at least one level."""
 
     fracture_levels: Annotated[list[Level], Field(min_length=1)] | None = None  # type: ignore[assignment]
 
@@ -238,6 +239,43 @@ def parse_record_facts(data: dict[str, Any]) -> PatientFacts:
         return RecordFacts.model_validate(data)
     except ValidationError as exc:
         raise FactsError(explain(exc)) from None
+
+
+def value_range(name: str) -> tuple[float | None, float | None]:
+    """The lower and upper bounds of a numeric fact, from the model (the one place they are
+    written); None where there is no bound."""
+    low: float | None = None
+    high: float | None = None
+    stack: list[Any] = list(PatientFacts.model_fields[name].metadata)
+    for arg in get_args(PatientFacts.model_fields[name].annotation):
+        stack.extend(getattr(arg, "__metadata__", ()))
+    for meta in stack:
+        for attr in ("ge", "gt"):
+            if getattr(meta, attr, None) is not None:
+                low = float(getattr(meta, attr))
+        for attr in ("le", "lt"):
+            if getattr(meta, attr, None) is not None:
+                high = float(getattr(meta, attr))
+        stack.extend(getattr(meta, "metadata", ()))
+    return low, high
+
+
+@cache
+def _adapter(name: str) -> TypeAdapter[Any]:
+    info = PatientFacts.model_fields[name]
+    annotation: Any = info.annotation
+    if info.metadata:
+        annotation = Annotated.__class_getitem__((annotation, *info.metadata))  # type: ignore[attr-defined]
+    return TypeAdapter(annotation)
+
+
+def in_range(name: str, value: float) -> bool:
+    """Whether ``value`` is a valid value of the numeric fact ``name`` (its model's bounds)."""
+    try:
+        _adapter(name).validate_python(value)
+    except ValidationError:
+        return False
+    return True
 
 
 def facts_json_schema() -> dict[str, Any]:

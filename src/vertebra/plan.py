@@ -1,4 +1,4 @@
-"""The plan: the output of every vertebra adapter (contract §2)."""
+"""The plan: the output of every vertebra adapter (docs/contract.md §2)."""
 
 from __future__ import annotations
 
@@ -26,6 +26,16 @@ ACTIONS: tuple[str, ...] = Action.__args__  # type: ignore[attr-defined]
 TARGETS: tuple[str, ...] = Target.__args__  # type: ignore[attr-defined]
 URGENCIES: tuple[str, ...] = Urgency.__args__  # type: ignore[attr-defined]
 STRENGTHS: tuple[str, ...] = Strength.__args__  # type: ignore[attr-defined]
+
+
+def urgency_rank(urgency: str | None) -> int:
+    """Sort key: most urgent first (the order of :data:`Urgency`), no urgency last."""
+    return URGENCIES.index(urgency) if urgency in URGENCIES else len(URGENCIES)
+
+
+def is_urgent(urgency: str | None) -> bool:
+    """``immediate`` or ``urgent``: every urgency but the last (routine)."""
+    return urgency_rank(urgency) < len(URGENCIES) - 1
 
 
 class _Out(BaseModel):

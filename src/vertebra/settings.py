@@ -17,7 +17,22 @@ variable.
 ``VERTEBRA_AUDIT_STORE_FACTS`` ``true`` to keep raw patient facts in the audit record
 ``VERTEBRA_AUDIT_HASH_KEY``    secret key: input hashes become HMAC-SHA256 (recommended)
 ``VERTEBRA_FHIR_SERVER_ALLOWLIST`` comma-separated URL prefixes hooks may fetch from
-``VERTEBRA_FHIR_TIMEOUT_SECONDS`` timeout of each FHIR fetch (default 10)
+``VERTEBRA_FHIR_TIMEOUT_SECONDS`` total deadline of all FHIR fetches of one hook call
+                               (default 10)
+``VERTEBRA_JWKS_TIMEOUT_SECONDS`` total deadline of one JWKS fetch (default 5)
+``VERTEBRA_MAX_JSON_DEPTH``    deepest JSON nesting accepted in a request (default 64)
+``VERTEBRA_MAX_BUNDLE_RESOURCES`` most resources in one Bundle / prefetch (default 10000)
+``VERTEBRA_MAX_CONDITIONS``    most Conditions considered per patient (default 2000)
+``VERTEBRA_MAX_OBSERVATIONS``  most Observations considered per patient (default 5000)
+``VERTEBRA_MAX_QUESTION_CHARS`` longest ``/api/ask`` question (default 1000)
+``VERTEBRA_PLAN_THREADS``      large plan requests planned at once, off the loop (default 2)
+``VERTEBRA_MAX_HEADER_BYTES``  largest request head: request line + headers (default 16384)
+``VERTEBRA_HEADER_TIMEOUT_SECONDS`` time to send the request head (default 10)
+``VERTEBRA_BODY_TIMEOUT_SECONDS`` time to send the request body (default 30)
+``VERTEBRA_KEEPALIVE_SECONDS`` idle keep-alive connection timeout (default 5)
+``VERTEBRA_WEB_WRITES``        ``false``: state-changing web routes (POST /fls/demo) answer 403
+``VERTEBRA_API_DOCS``          ``false``: no /docs and /redoc (they load Swagger UI / ReDoc
+                               from a CDN)
 ``VERTEBRA_JWT_ALGORITHMS``    comma-separated allowed algorithms (asymmetric only)
 ``VERTEBRA_JWT_LEEWAY_SECONDS`` clock skew allowed on ``exp``/``iat`` (default 30)
 ``VERTEBRA_JWT_MAX_LIFETIME_SECONDS`` largest ``exp - iat`` accepted (default 600)
@@ -90,6 +105,19 @@ class Settings(BaseModel):
     audit_hash_key: str | None = None
     fhir_server_allowlist: list[str] = Field(default_factory=list)
     fhir_timeout_seconds: float = Field(default=10.0, gt=0)
+    jwks_timeout_seconds: float = Field(default=5.0, gt=0)
+    max_json_depth: int = Field(default=64, ge=8, le=500)
+    max_bundle_resources: int = Field(default=10_000, gt=0)
+    max_conditions: int = Field(default=2_000, gt=0)
+    max_observations: int = Field(default=5_000, gt=0)
+    max_question_chars: int = Field(default=1_000, gt=0)
+    plan_threads: int = Field(default=2, ge=1, le=64)
+    max_header_bytes: int = Field(default=16_384, ge=1024)
+    header_timeout_seconds: float = Field(default=10.0, gt=0)
+    body_timeout_seconds: float = Field(default=30.0, gt=0)
+    keepalive_seconds: float = Field(default=5.0, gt=0)
+    web_writes: bool = True
+    api_docs: bool = True
     jwt_algorithms: list[str] = Field(default_factory=lambda: list(ASYMMETRIC_ALGORITHMS))
     jwt_leeway_seconds: int = Field(default=30, ge=0, le=300)
     jwt_max_lifetime_seconds: int = Field(default=600, gt=0)
@@ -112,7 +140,26 @@ class Settings(BaseModel):
     @field_validator("public_base_url")
     @classmethod
     def _strip_slash(cls, value: str | None) -> str | None:
-        return value.rstrip("/") if value else value
+        if not value:
+            return value
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname or "@" in parts.netloc:
+            raise ValueError("must be an http(s) URL with a host and no user name")
+        return value.rstrip("/")
+
+    def check_serving(self) -> None:
+        """What the server refuses to start with (:class:`SettingsError`).
+
+        JWT mode with trusted issuers needs ``VERTEBRA_PUBLIC_BASE_URL``: it is the JWT
+        audience. Without it ``aud`` could only be checked against the URL the client asked
+        for - its ``Host`` header, which the client chooses."""
+        if self.auth == "jwt" and self.trusted_issuers and not self.public_base_url:
+            raise SettingsError(
+                f"{PREFIX}PUBLIC_BASE_URL is required with {PREFIX}AUTH=jwt and trusted "
+                "issuers: it is the JWT audience (the external URL the EHR calls)"
+            )
 
     @property
     def auth_enabled(self) -> bool:
@@ -159,7 +206,10 @@ class Settings(BaseModel):
         except ValidationError as exc:
             problems = []
             for err in exc.errors(include_url=False):
-                field = str(err["loc"][0]) if err["loc"] else "?"
+                if not err["loc"]:
+                    problems.append(str(err["msg"]).removeprefix("Value error, "))
+                    continue
+                field = str(err["loc"][0])
                 rest = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"][1:])
                 problems.append(f"{PREFIX}{field.upper()}{rest}: {err['msg']}")
             raise SettingsError("; ".join(problems)) from None
@@ -168,7 +218,7 @@ class Settings(BaseModel):
 # Names read by other parts of vertebra (or the test harness), not by the server settings.
 _IGNORED = frozenset({"test_postgres_url", "home", "data_dir"})
 _LISTS = frozenset({"cors_origins", "fhir_server_allowlist", "jwt_algorithms"})
-_BOOLS = frozenset({"audit_store_facts"})
+_BOOLS = frozenset({"audit_store_facts", "web_writes", "api_docs"})
 _OPTIONAL = frozenset({"public_base_url", "audit_hash_key"})
 
 

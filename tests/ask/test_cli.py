@@ -1,4 +1,4 @@
-"""``vertebra ask``: formats and exit codes (contract §4)."""
+"""``vertebra ask``: formats and exit codes (docs/contract.md §4)."""
 
 from __future__ import annotations
 

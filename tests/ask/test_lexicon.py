@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from vertebra.ask import lexicon as lx
 
@@ -25,7 +25,7 @@ def test_shipped_files_load() -> None:
 @pytest.mark.parametrize(("name", "model"), [("lexicon.yaml", lx.Lexicon),
                                               ("intents.yaml", lx.IntentFile),
                                               ("extraction.yaml", lx.Extraction)])  # fmt: skip
-def test_unknown_keys_are_rejected(name: str, model: type[lx.BaseModel]) -> None:
+def test_unknown_keys_are_rejected(name: str, model: type[BaseModel]) -> None:
     data = _raw(name)
     data["surprise"] = 1
     with pytest.raises(ValidationError):

@@ -1,4 +1,4 @@
-"""``POST /api/ask`` (contract §5) through the application's error handling."""
+"""``POST /api/ask`` (docs/contract.md §5) through the application's error handling."""
 
 from __future__ import annotations
 

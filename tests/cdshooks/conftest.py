@@ -113,6 +113,7 @@ def make_ehr(tmp_path: Path, signer: EhrSigner) -> Iterator[Any]:
     def make(**settings: Any) -> Ehr:
         settings.setdefault("database_url", f"sqlite:///{tmp_path / 'audit.sqlite3'}")
         settings.setdefault("trusted_issuers", [signer.issuer()])
+        settings.setdefault("public_base_url", "http://testserver")
         client = ASGIClient(create_app(Settings(**settings)))
         made.append(client)
         return Ehr(client, signer)

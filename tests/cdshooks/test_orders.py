@@ -36,7 +36,7 @@ def test_nsaid_with_creatinine_clearance_below_30_is_flagged(ehr: Any) -> None:
     assert len(card["summary"]) < 140
     action = card["suggestions"][0]["actions"][0]
     assert action == {"type": "delete", "description": action["description"],
-                      "resourceId": ["MedicationRequest/m1"]}  # fmt: skip
+                      "resourceId": "MedicationRequest/m1"}  # fmt: skip
     assert card["selectionBehavior"] == "at-most-one"
     assert card["source"]["label"].startswith("vertebra")
 
@@ -67,7 +67,7 @@ def test_romosozumab_after_myocardial_infarction_is_critical(ehr: Any) -> None:
     assert r.status_code == 200, r.text
     (card,) = [c for c in r.json()["cards"] if c["indicator"] == "critical"]
     assert "romosozumab" in card["summary"].lower()
-    assert card["suggestions"][0]["actions"][0]["resourceId"] == ["MedicationRequest/r1"]
+    assert card["suggestions"][0]["actions"][0]["resourceId"] == "MedicationRequest/r1"
     assert card["suggestions"][0]["isRecommended"] is True
     event = ehr.client.app.state.vertebra.store.events()[0]
     assert event.hook == "order-sign"

@@ -132,20 +132,22 @@ def test_fracture_without_a_level_asks_for_it(ehr: Any) -> None:
 
 
 @pytest.mark.parametrize("drop", [None, "observations"])
-def test_missing_prefetch_without_fhir_access_is_412(ehr: Any, drop: str | None) -> None:
+def test_missing_prefetch_without_fhir_server_is_412(ehr: Any, drop: str | None) -> None:
     if drop is None:
         body = ehr.body("patient-view", None)
     else:
         prefetch = ehr.prefetch()
         del prefetch[drop]
         body = ehr.body("patient-view", prefetch)
-    body["fhirServer"] = "https://fhir.example.org"  # a server without authorization is no access
     r = ehr.call(SERVICE, body)
     assert r.status_code == 412
     assert r.json()["error"] == "prefetch_missing"
     if drop:
         assert [e["field"] for e in r.json()["errors"]] == [f"prefetch.{drop}"]
-    assert ehr.client.app.state.vertebra.store.events() == []
+    # an authenticated call that was refused is audited (and its token used up)
+    (event,) = ehr.client.app.state.vertebra.store.events()
+    assert event.outcome == "refused:412:prefetch_missing"
+    assert event.card_uuids == []
 
 
 def fhir_server(prefetch: dict[str, Any], seen: list[str]) -> FastAPI:

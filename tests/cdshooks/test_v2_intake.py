@@ -17,7 +17,8 @@ ATC = "http://www.whocc.no/atc"
 
 
 def drafts(ehr: Any, *orders: dict[str, Any]) -> dict[str, Any]:
-    return ehr.searchset(*orders)
+    bundle: dict[str, Any] = ehr.searchset(*orders)
+    return bundle
 
 
 def allergy(code: str, system: str = SCT) -> dict[str, Any]:

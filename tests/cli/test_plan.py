@@ -1,4 +1,4 @@
-"""The ``vertebra`` command line, run as a real subprocess (contract §4 exit codes)."""
+"""The ``vertebra`` command line, run as a real subprocess (docs/contract.md §4 exit codes)."""
 
 from __future__ import annotations
 

@@ -3,6 +3,7 @@ accept, vertebra.http.balance), real processes."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -54,3 +55,67 @@ def test_two_workers_serve_and_stop_cleanly(tmp_path: Path) -> None:
     assert proc.returncode == 0, text
     assert text.count("Application startup complete") == 2
     assert text.count("Finished server process") == 2
+
+
+def _children(pid: int) -> set[int]:
+    found: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        text = (task / "children").read_text().split()
+        found.update(int(p) for p in text)
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux /proc")
+def test_a_killed_worker_is_logged_and_restarted(tmp_path: Path) -> None:
+    """Issue 14 item 6: kill -9 one worker; the parent logs it and starts another."""
+    port = _free_port()
+    env = {**os.environ, "VERTEBRA_DATABASE_URL": f"sqlite:///{tmp_path / 'serve.sqlite3'}"}
+    log = tmp_path / "serve.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "vertebra", "serve", "--port", str(port), "--workers", "2",
+             "--no-access-log"],
+            env=env, stdout=out, stderr=subprocess.STDOUT, text=True,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while log.read_text().count("(least-connections)") < 2:
+            assert proc.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, "server did not start"
+            time.sleep(0.3)
+        workers = {p for p in _children(proc.pid)
+                   if "spawn_main" in Path(f"/proc/{p}/cmdline").read_text()}  # fmt: skip
+        assert len(workers) == 2
+        victim = min(workers)
+        os.kill(victim, signal.SIGKILL)
+        while log.read_text().count("(least-connections)") < 3:
+            assert proc.poll() is None, log.read_text()
+            assert time.monotonic() < deadline + 60, "worker was not restarted"
+            time.sleep(0.3)
+        text = log.read_text()
+        assert f"(pid {victim}) exited with code -9; restarted" in text
+        now = {p for p in _children(proc.pid)
+               if "spawn_main" in Path(f"/proc/{p}/cmdline").read_text()}  # fmt: skip
+        assert len(now) == 2 and victim not in now
+        for _ in range(6):  # both workers answer (connections are spread between them)
+            with httpx.Client() as client:
+                assert client.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+    assert proc.returncode == 0
+
+
+def test_jwt_mode_without_public_base_url_refuses_to_start(tmp_path: Path) -> None:
+    """Issue 14 item 9: exit 2 with a message naming VERTEBRA_PUBLIC_BASE_URL."""
+    from vertebra.security.devkeys import EhrSigner
+
+    issuers = json.dumps([EhrSigner(iss="https://ehr.example.org").issuer()])
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VERTEBRA_")}
+    env.update({"VERTEBRA_DATABASE_URL": f"sqlite:///{tmp_path / 's.sqlite3'}",
+                "VERTEBRA_TRUSTED_ISSUERS": issuers})  # fmt: skip
+    done = subprocess.run([sys.executable, "-m", "vertebra", "serve", "--port",
+                           str(_free_port())], env=env, capture_output=True, text=True,
+                          timeout=60)  # fmt: skip
+    assert done.returncode == 2
+    assert "VERTEBRA_PUBLIC_BASE_URL is required" in done.stderr

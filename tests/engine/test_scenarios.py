@@ -7,6 +7,7 @@ from typing import Any
 from tests.conftest import with_facts
 from vertebra.engine import plan
 from vertebra.facts import parse_facts
+from vertebra.knowledge import load
 from vertebra.plan import Plan, Recommendation
 
 
@@ -151,8 +152,10 @@ def test_sources_are_only_those_cited_in_bibliography_order() -> None:
     p = _plan({})
     cited = {c for r in p.recommendations for c in r.citations}
     cited |= {pos.source for c in p.conflicts for pos in c.positions}
-    assert [s.id for s in p.sources] == [s for s in (x.id for x in p.sources) if s in cited]
-    assert {s.id for s in p.sources} == cited
+    bibliography = [s.id for s in load().sources]
+    ids = [s.id for s in p.sources]
+    assert ids == [s for s in bibliography if s in cited]  # bibliography order, nothing else
+    assert len(ids) > 1  # an order to check
 
 
 def test_opioid_without_a_usable_laxative_is_avoided() -> None:

@@ -98,9 +98,10 @@ def test_request_group_validates_against_r4b() -> None:
     assert len(group["action"]) == len(PLAN_RECS)
     assert len(group["contained"]) == len(PLAN_RECS)
     for resource in group["contained"]:
-        cls = {"ServiceRequest": ServiceRequest, "MedicationRequest": MedicationRequest}[
-            resource["resourceType"]
-        ]
+        kinds: dict[str, type[ServiceRequest] | type[MedicationRequest]] = {
+            "ServiceRequest": ServiceRequest, "MedicationRequest": MedicationRequest
+        }
+        cls = kinds[resource["resourceType"]]
         cls.model_validate(resource)
         assert resource["intent"] == "proposal"
         assert resource["subject"] == {"reference": "Patient/p1"}

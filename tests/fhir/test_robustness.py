@@ -68,7 +68,7 @@ def test_untidy_resources_never_crash(patient: dict[str, Any], items: list[dict[
 
 
 def test_leap_day_birth_with_onset_age() -> None:
-    bundle = [
+    bundle: list[dict[str, Any]] = [
         {"resourceType": "Patient", "id": "p", "gender": "male", "birthDate": "1952-02-29"},
         {"resourceType": "Condition", "id": "c",
          "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "S32.030A"}]},

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from fhir.resources.R4B.requestgroup import RequestGroup
 
+from tests.conftest import shared
 from vertebra import terminology
 from vertebra.engine import plan
 from vertebra.facts import FactsError
@@ -16,16 +17,18 @@ from vertebra.fhir import extract_facts, plan_to_fhir, read_ndjson, split_by_pat
 from vertebra.fhir.codes import codings
 from vertebra.fhir.inbound import CONDITION_SETS
 
-# The shared folder sits next to the repository (../shared from the repository root).
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "synthea-bulk-10"
 TODAY = date(2026, 11, 21)
-
-pytestmark = pytest.mark.skipif(not DATA.is_dir(), reason="Synthea sample data not available")
 
 
 @pytest.fixture(scope="module")
-def groups() -> dict[str, list[dict[str, Any]]]:
-    return split_by_patient(read_ndjson(DATA))
+def data() -> Path:
+    """The Synthea sample in the shared folder (a CI failure when absent, see tests/conftest)."""
+    return shared("data/synthea-bulk-10")
+
+
+@pytest.fixture(scope="module")
+def groups(data: Path) -> dict[str, list[dict[str, Any]]]:
+    return split_by_patient(read_ndjson(data))
 
 
 def _fracture_patients(groups: dict[str, list[dict[str, Any]]]) -> list[str]:
@@ -39,8 +42,10 @@ def _fracture_patients(groups: dict[str, list[dict[str, Any]]]) -> list[str]:
     )
 
 
-def test_every_patient_record_is_grouped(groups: dict[str, list[dict[str, Any]]]) -> None:
-    patients = [r for r in read_ndjson(DATA) if r["resourceType"] == "Patient"]
+def test_every_patient_record_is_grouped(
+    data: Path, groups: dict[str, list[dict[str, Any]]]
+) -> None:
+    patients = [r for r in read_ndjson(data) if r["resourceType"] == "Patient"]
     assert sorted(groups) == sorted(p["id"] for p in patients)
     assert all(items[0]["resourceType"] == "Patient" for items in groups.values())
 

@@ -35,7 +35,7 @@ pytestmark = pytest.mark.filterwarnings(
 
 @schema.parametrize()
 @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
-def test_no_server_errors(case: schemathesis.Case) -> None:
+def test_no_server_errors(case: schemathesis.Case) -> None:  # type: ignore[type-arg]
     response = case.call()
     case.validate_response(response, checks=[not_a_server_error])
     assert response.status_code < 500, f"{case.method} {case.path}: HTTP {response.status_code}"

@@ -6,6 +6,7 @@ import shutil
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -39,12 +40,12 @@ def test_shipped_knowledge_loads_and_is_versioned() -> None:
 
 
 def test_copy_loads_with_same_version(copy: Path) -> None:
-    assert load_from(copy).version == load().version  # type: ignore[arg-type]
+    assert load_from(copy).version == load().version
 
 
 def test_any_change_changes_the_version(copy: Path) -> None:
     edit(copy, "manifest.yaml", lambda d: d["changelog"].append("test change"))
-    assert load_from(copy).version != load().version  # type: ignore[arg-type]
+    assert load_from(copy).version != load().version
 
 
 IMG = "tables/30-imaging.yaml"
@@ -92,12 +93,12 @@ def test_invalid_knowledge_fails_loudly(
     copy: Path,
     name: str,
     what: str,
-    change: Callable[[dict], None],
-    message: str,  # type: ignore[type-arg]
+    change: Callable[[dict[str, Any]], None],
+    message: str,
 ) -> None:
     edit(copy, name, change)
     with pytest.raises(KnowledgeError) as err:
-        load_from(copy)  # type: ignore[arg-type]
+        load_from(copy)
     assert message in str(err.value)
 
 

@@ -4,16 +4,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import shared
 from vertebra.synth import generate
-
-SYNTHEA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "synthea-bulk-10"
 
 
 @pytest.fixture(scope="session")
 def synthea_dir() -> Path:
-    if not SYNTHEA.is_dir():
-        pytest.skip(f"Synthea sample not found at {SYNTHEA}")
-    return SYNTHEA
+    return shared("data/synthea-bulk-10")
 
 
 @pytest.fixture(scope="session")

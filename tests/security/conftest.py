@@ -30,6 +30,8 @@ def make_client(tmp_path: Path) -> Iterator[Any]:
 
     def make(**settings: Any) -> ASGIClient:
         settings.setdefault("database_url", f"sqlite:///{tmp_path / 'audit.sqlite3'}")
+        if settings.get("trusted_issuers"):
+            settings.setdefault("public_base_url", "http://testserver")
         client = ASGIClient(create_app(Settings(**settings)))
         made.append(client)
         return client

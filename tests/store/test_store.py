@@ -44,7 +44,7 @@ def test_migrations_create_the_schema_and_are_idempotent(database_url: str) -> N
         assert {"audit_events", "issued_cards", "card_feedback", "used_jti",
                 "alembic_version"} <= tables  # fmt: skip
         with store.engine.connect() as conn:
-            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0001"
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0002"
         downgrade(store.engine)
         assert "audit_events" not in inspect(store.engine).get_table_names()
         upgrade(store.engine)

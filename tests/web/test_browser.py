@@ -195,7 +195,7 @@ def test_knowledge_browser(page: Any) -> None:
 def test_fls_page_runs_the_demo_screen(page: Any, artifacts: Path) -> None:
     page.goto("/fls")
     page.get_by_role("button", name="Run the demo screen").click()
-    page.wait_for_url("**/fls")
+    page.wait_for_url("**/fls?source=demo")
     assert page.locator(".kpi").count() >= 4
     assert "Vertebral fractures identified" in page.locator(".kpis").inner_text()
     assert page.locator(".worklist tbody tr").count() > 10

@@ -111,10 +111,11 @@ def test_fls_page_before_and_after_the_demo_screen(client: ASGIClient, data_dir:
         doc = parse(client.get("/fls").text)
         assert "No screening results" in doc.text()
         assert client.get("/fls/files/kpis.json").status_code == 404
-    response = client.post("/fls/demo")
-    assert response.status_code == 303 and response.headers["location"] == "/fls"
+    response = client.post("/fls/demo", headers={"Origin": "http://testserver"})
+    assert response.status_code == 303 and response.headers["location"] == "/fls?source=demo"
+    folder = fls.demo_folder()
     kpis = json.loads((folder / "kpis.json").read_text(encoding="utf-8"))
-    doc = parse(client.get("/fls").text)
+    doc = parse(client.get("/fls?source=demo").text)
     tiles = doc.by_class("kpi")
     assert [t.attrs["data-kpi"] for t in tiles] == [i["id"] for i in kpis["indicators"]]
     first = kpis["indicators"][0]
@@ -124,7 +125,7 @@ def test_fls_page_before_and_after_the_demo_screen(client: ASGIClient, data_dir:
     lines = (folder / "worklist.csv").read_text(encoding="utf-8").splitlines()
     assert len(rows) == min(len(lines) - 1, fls.MAX_ROWS)
     assert rows[0].tags("td")[0].text() == lines[1].split(",")[0]
-    assert client.get("/fls/files/worklist.csv").text.splitlines() == lines
+    assert client.get("/fls/files/worklist.csv?source=demo").text.splitlines() == lines
     assert client.get("/fls/files/worklist.parquet").status_code == 404
 
 
@@ -160,6 +161,46 @@ def test_ask_page_answers_from_vertebra_ask(client: ASGIClient) -> None:
     assert "4000" in answer.text()
     too_long = client.post("/ask", data={"question": "x" * 100_000})
     assert too_long.status_code in (413, 422)
+
+
+def test_fls_demo_never_overwrites_real_results_and_needs_same_origin(
+    client: ASGIClient, data_dir: Path
+) -> None:
+    """Issue 14 item 7: a cross-site POST (or one with no Origin) is refused; the demo writes
+    to its own folder; VERTEBRA_WEB_WRITES=false switches the route off."""
+    real = fls.folder()
+    real.mkdir(parents=True, exist_ok=True)
+    (real / "worklist.csv").write_text("patient_id\nreal-1\n", encoding="utf-8")
+    for headers in ({}, {"Origin": "https://evil.example"}, {"Origin": "null"},
+                    {"Origin": "http://testserver.evil.example"},
+                    {"Referer": "https://evil.example/page"},
+                    {"Origin": "null", "Sec-Fetch-Site": "cross-site"}):  # fmt: skip
+        assert client.post("/fls/demo", headers=headers).status_code == 403
+    assert client.post("/fls/demo", headers={"Origin": "http://testserver"}).status_code == 303
+    same = {"Origin": "null", "Sec-Fetch-Site": "same-origin"}  # a browser, no-referrer policy
+    assert client.post("/fls/demo", headers=same).status_code == 303
+    assert (real / "worklist.csv").read_text(encoding="utf-8") == "patient_id\nreal-1\n"
+    assert (fls.demo_folder() / "worklist.csv").is_file()
+
+
+def test_fls_demo_can_be_switched_off(tmp_path: Path, data_dir: Path) -> None:
+    from vertebra.http import create_app
+    from vertebra.settings import Settings
+
+    app = create_app(Settings(database_url=f"sqlite:///{tmp_path / 'a.sqlite3'}",
+                              auth="disabled", web_writes=False))  # fmt: skip
+    try:
+        r = ASGIClient(app).post("/fls/demo", headers={"Origin": "http://testserver"})
+        assert r.status_code == 403 and "VERTEBRA_WEB_WRITES" in r.text
+    finally:
+        app.state.vertebra.close()
+
+
+def test_ask_page_caps_the_question_length(client: ASGIClient) -> None:
+    """Issue 14 item 4: the web form has the same cap as POST /api/ask."""
+    limit = client.app.state.vertebra.settings.max_question_chars
+    r = client.post("/ask", data={"question": "1" * (limit + 1)})
+    assert r.status_code == 422 and "too long" in r.text
 
 
 def test_ask_answer_footnotes_render_as_a_reference_list() -> None:

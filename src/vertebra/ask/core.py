@@ -27,12 +27,11 @@ from vertebra.engine import plan as make_plan
 from vertebra.facts import FactsError, PatientFacts
 from vertebra.knowledge import CompiledRow, KnowledgeBase
 from vertebra.language import find as find_concepts
-from vertebra.plan import Plan, Recommendation
+from vertebra.plan import Plan, Recommendation, is_urgent, urgency_rank
 from vertebra.render.markdown import ACTION_WORDS, CATEGORY_TITLES
 
 ASSUMED_AGE = 70
 ASSUMED_SEX = "female"
-_URGENT = ("immediate", "urgent")
 
 
 def _phrase(text: str) -> re.Pattern[str]:
@@ -355,15 +354,14 @@ def _patient_answer(
             if row.row.id in fired:
                 continue
             then = row.row.then
-            wanted = in_focus(then.category, then.drug) or then.urgency in _URGENT
+            wanted = in_focus(then.category, then.drug) or is_urgent(then.urgency)
             if not wanted:
                 continue
             res = row.when(run.ctx)
             if res.value is None:
                 conditional.append(row)
                 unknown_facts.update(dict.fromkeys(sorted(res.unknown)))
-    conditional.sort(key=lambda r: (0 if r.row.then.urgency == "immediate" else 1
-                                    if r.row.then.urgency == "urgent" else 2))  # fmt: skip
+    conditional.sort(key=lambda r: urgency_rank(r.row.then.urgency))
 
     # The direct answer: immediate actions first, then what the question's own facts decided,
     # then the best item for every topic asked, then (if nothing immediate applies) the most

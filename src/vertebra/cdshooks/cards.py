@@ -262,7 +262,7 @@ class CardBuilder:
                         {
                             "type": "delete",
                             "description": f"Remove the draft {name} order",
-                            "resourceId": [order.reference],
+                            "resourceId": order.reference,
                         }
                     ],
                 }

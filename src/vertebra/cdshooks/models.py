@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 
 class FhirAuthorization(BaseModel):
@@ -52,6 +51,13 @@ class OverrideReason(BaseModel):
     reason: Coding | None = None
     userComment: str | None = Field(default=None, max_length=2000)
 
+    @model_validator(mode="after")
+    def _not_empty(self) -> OverrideReason:
+        # cds-fb-3: "overrideReason SHALL contain a reason and/or a userComment"
+        if self.reason is None and not self.userComment:
+            raise ValueError("overrideReason needs a reason or a userComment (cds-fb-3)")
+        return self
+
 
 class AcceptedSuggestion(BaseModel):
     model_config = ConfigDict(extra="allow")
@@ -66,12 +72,16 @@ class FeedbackItem(BaseModel):
     outcome: Literal["accepted", "overridden"]
     acceptedSuggestions: list[AcceptedSuggestion] = Field(default_factory=list)
     overrideReason: OverrideReason | None = None
-    outcomeTimestamp: datetime
+    outcomeTimestamp: AwareDatetime = Field(
+        description="ISO 8601 instant with a time zone (e.g. 2026-11-30T10:00:00Z)"
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> FeedbackItem:
         if self.outcome == "overridden" and self.acceptedSuggestions:
             raise ValueError("an overridden card has no accepted suggestions")
+        if self.outcome == "accepted" and not self.acceptedSuggestions:
+            raise ValueError("an accepted card needs acceptedSuggestions (cds-fb-2)")
         if self.outcome == "accepted" and self.overrideReason is not None:
             raise ValueError("an accepted card has no override reason")
         return self

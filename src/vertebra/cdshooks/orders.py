@@ -131,3 +131,29 @@ def drug_conflicts(kb: KnowledgeBase, facts: PatientFacts, drug: str) -> DrugCon
     conflict.unknown = list(dict.fromkeys(conflict.unknown))
     conflict.checks = list(dict.fromkeys(conflict.checks))
     return conflict
+
+
+def with_plan_verdict(conflict: DrugConflict | None, plan: Any, drug: str) -> DrugConflict | None:
+    """``conflict`` made at least as strong as the plan's own verdict on ``drug``.
+
+    The plan may advise against a drug for reasons outside the drug-safety rows (e.g. calcitonin:
+    the regulator's position, a conflicts.yaml decision): every ``avoid`` or ``contraindicated``
+    verdict in the plan must show on a draft order for that drug."""
+    strength = {"check": 0, "avoid": 1, "contraindicated": 2}
+    verdicts = [
+        r for r in (plan.recommendations if plan is not None else [])
+        if r.drug == drug and r.action in ("avoid", "contraindicated")
+    ]  # fmt: skip
+    for rec in verdicts:
+        if conflict is None:
+            conflict = DrugConflict(drug=drug, action="check")
+        if strength[rec.action] > strength[conflict.action]:
+            conflict.action = rec.action
+        reason = rec.title
+        if reason not in conflict.reasons:
+            conflict.reasons.append(reason)
+        conflict.rationale.extend(r for r in rec.rationale if r not in conflict.rationale)
+        conflict.references.extend(c for c in rec.citations if c not in conflict.references)
+        if rec.id not in conflict.safety_ids:
+            conflict.safety_ids.append(rec.id)
+    return conflict

@@ -1,4 +1,4 @@
-"""The ``vertebra`` command line: a thin layer over the core (contract §4).
+"""The ``vertebra`` command line: a thin layer over the core (docs/contract.md §4).
 
 Each command lives in its own module and registers itself on :data:`app`.
 Exit codes: 0 success, 2 invalid input (message on stderr names the field), 1 internal error.
@@ -18,6 +18,7 @@ app = _app.app
 # Each module registers its commands on import; keep this list sorted.
 from vertebra.cli import (  # noqa: E402
     ask,
+    audit,
     knowledge,
     plan,
     screen,
@@ -25,7 +26,7 @@ from vertebra.cli import (  # noqa: E402
     synth,
 )
 
-__all__ = ["app", "ask", "knowledge", "main", "plan", "screen", "serve", "synth"]
+__all__ = ["app", "ask", "audit", "knowledge", "main", "plan", "screen", "serve", "synth"]
 
 
 def main() -> None:

@@ -17,7 +17,7 @@ app = typer.Typer(
 
 
 class Format(StrEnum):
-    """Output formats shared by ``plan`` and ``ask`` (contract §4)."""
+    """Output formats shared by ``plan`` and ``ask`` (docs/contract.md §4)."""
 
     json = "json"
     text = "text"

@@ -1,4 +1,4 @@
-"""``vertebra ask "QUESTION"``: a cited answer from the knowledge base (contract §4)."""
+"""``vertebra ask "QUESTION"``: a cited answer from the knowledge base (docs/contract.md §4)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ from typing import Annotated
 
 import typer
 
-from vertebra.ask import answer, to_text
 from vertebra.cli._app import Format, app
 
 
@@ -32,6 +31,8 @@ def ask_command(
         import sys
 
         format = Format.text if sys.stdout.isatty() else Format.json
+    from vertebra.ask import answer, to_text  # on first use: medspaCy, bm25s and numpy are slow
+
     if question == "-":
         import sys
 

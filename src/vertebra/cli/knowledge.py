@@ -78,7 +78,7 @@ def lint(
     except KnowledgeError as exc:
         typer.echo(f"knowledge lint failed: {exc}", err=True)
         raise typer.Exit(1) from None
-    from vertebra.knowledge.consistency import prove
+    from vertebra.engine.consistency import prove
 
     proof = prove(kb)
     if not proof.ok:

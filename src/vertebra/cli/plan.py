@@ -36,5 +36,5 @@ def plan_command(
 
 @app.command("schema")
 def schema_command() -> None:
-    """Print the JSON Schema of the patient facts (contract §1)."""
+    """Print the JSON Schema of the patient facts (docs/contract.md §1)."""
     typer.echo(json.dumps(facts_json_schema(), indent=2, sort_keys=True))

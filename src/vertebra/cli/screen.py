@@ -1,4 +1,5 @@
-"""``vertebra screen DIR``: fracture liaison case-finding over a FHIR bulk export (contract §4)."""
+"""``vertebra screen DIR``: fracture liaison case-finding over a FHIR bulk export
+(docs/contract.md §4)."""
 
 from __future__ import annotations
 

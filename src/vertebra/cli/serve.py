@@ -8,6 +8,8 @@ import multiprocessing
 import os
 import signal
 import socket
+import time
+from multiprocessing.connection import wait
 from typing import Annotated, Any
 
 import typer
@@ -45,6 +47,7 @@ def serve_command(
         os.environ["VERTEBRA_CONFIG"] = config
     try:
         settings = Settings.from_env()
+        settings.check_serving()
     except SettingsError as exc:
         raise InputError.one("settings", str(exc)) from None
     from vertebra.store import require_driver
@@ -52,17 +55,20 @@ def serve_command(
     require_driver(settings.database_url)
     logging_config = log_config(settings.log_level)
     logging.config.dictConfig(logging_config)  # so start-up warnings use the same handler
+    from vertebra.http.limits import server_options
+
     if workers == 1:
         from vertebra.http import create_app
 
         uvicorn.run(create_app(settings), host=host, port=port, log_config=logging_config,
-                    access_log=access_log, server_header=False)  # fmt: skip
+                    access_log=access_log, server_header=False,
+                    **server_options(settings))  # fmt: skip
     elif os.name == "posix":
         _serve_balanced(host, port, workers, logging_config, access_log)
     else:  # each worker process builds its own app from the same environment
         uvicorn.run("vertebra.http:create_app", factory=True, host=host, port=port,
                     workers=workers, log_config=logging_config, access_log=access_log,
-                    server_header=False)  # fmt: skip
+                    server_header=False, **server_options(settings))  # fmt: skip
 
 
 def _listening_socket(host: str, port: int) -> socket.socket:
@@ -88,10 +94,13 @@ def _worker(
 
     from vertebra.http import create_app
     from vertebra.http.balance import BalancedServer
+    from vertebra.http.limits import server_options
     from vertebra.settings import Settings
 
-    config = uvicorn.Config(create_app(Settings.from_env()), log_config=logging_config,
-                            access_log=access_log, server_header=False)  # fmt: skip
+    settings = Settings.from_env()
+    config = uvicorn.Config(create_app(settings), log_config=logging_config,
+                            access_log=access_log, server_header=False,
+                            **server_options(settings))  # fmt: skip
     BalancedServer(config, sock, counts, index).run()
 
 
@@ -100,24 +109,51 @@ def _serve_balanced(
 ) -> None:
     """``--workers N`` on POSIX: one listening socket shared by the worker processes, each
     accepting only while it has no more open connections than the others (least-connections),
-    so that keep-alive connections are spread evenly (see :mod:`vertebra.http.balance`)."""
-    sock = _listening_socket(host, port)
+    so that keep-alive connections are spread evenly (see :mod:`vertebra.http.balance`).
+
+    The parent supervises: a worker that exits (killed, crashed) is logged and restarted on
+    the same socket; SIGTERM/SIGINT stop them all."""
+    sock = _listening_socket(host, port)  # kept open here: a restarted worker needs it
     ctx = multiprocessing.get_context("spawn")
     counts = ctx.RawArray("l", workers)  # open connections per worker, in shared memory
-    procs = [
-        ctx.Process(target=_worker, args=(sock, counts, i, logging_config, access_log))
-        for i in range(workers)
-    ]
-    for proc in procs:
+    log = logging.getLogger("vertebra.api")
+
+    def start(index: int) -> Any:
+        counts[index] = 0
+        proc = ctx.Process(target=_worker, args=(sock, counts, index, logging_config,
+                                                 access_log), daemon=False)  # fmt: skip
         proc.start()
-    sock.close()  # the workers have their own copies
+        return proc
+
+    procs = [start(i) for i in range(workers)]
+    started = [time.monotonic()] * workers
+    stopping = False
 
     def stop(signum: int, _frame: Any) -> None:
+        nonlocal stopping
+        stopping = True
         for proc in procs:
             if proc.is_alive():
                 proc.terminate()
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    log.info("serving with %d workers (pids %s)", workers, ", ".join(str(p.pid) for p in procs))
+    while not stopping:
+        wait([p.sentinel for p in procs], timeout=1.0)
+        for index, proc in enumerate(procs):
+            if stopping or proc.is_alive():
+                continue
+            code = proc.exitcode
+            # a worker that dies at once (a bad setting …) is restarted at most once a second
+            if time.monotonic() - started[index] < 1.0:
+                time.sleep(1.0)
+            if stopping:
+                break
+            procs[index] = start(index)
+            started[index] = time.monotonic()
+            log.error("worker %d (pid %s) exited with code %s; restarted as pid %s",
+                      index, proc.pid, code, procs[index].pid)  # fmt: skip
     for proc in procs:
         proc.join()
+    sock.close()

@@ -1,4 +1,4 @@
-"""``vertebra synth``: a deterministic synthetic FHIR bulk export (contract §4)."""
+"""``vertebra synth``: a deterministic synthetic FHIR bulk export (docs/contract.md §4)."""
 
 from __future__ import annotations
 

@@ -12,10 +12,12 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from functools import cache
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from vertebra import terminology
 from vertebra.errors import BODY, NO_FRACTURE, FieldError, field_error
 from vertebra.facts import (
     DRUGS,
@@ -23,7 +25,9 @@ from vertebra.facts import (
     FactsError,
     Level,
     PatientFacts,
+    in_range,
     parse_record_facts,
+    value_range,
 )
 from vertebra.fhir import v2facts
 from vertebra.fhir.codes import (
@@ -52,10 +56,6 @@ OBSERVATION_SETS = (
 EGFR_AS_CREATININE_CLEARANCE = True
 BONE_DRUG_SET = "osteoporosis-medication"
 
-# Codes whose definition says the fracture is due to osteoporosis (a fragility fracture).
-_OSTEOPOROTIC = {"M80.08", "M80.88", "443165006"}
-# ICD-10-CM injury chapter codes: the mechanism is not stated.
-_INJURY_PREFIXES = ("S22", "S32")
 # Vocabulary conditions that are history (true even when the Condition is resolved).
 _HISTORY_WORDS = {"mi_or_stroke_history", "pagets_disease", "prior_skeletal_radiation"}
 _INACTIVE = {"inactive", "resolved", "remission"}
@@ -65,13 +65,6 @@ _MED_CURRENT = {"MedicationRequest": {"active"}, "MedicationStatement": {"active
 # A gap longer than this between two prescriptions of a drug ends a course of treatment.
 _MAX_GAP = timedelta(days=548)
 _LEVEL_TOKEN = re.compile(r"(?<![A-Za-z0-9])([TL])(1[0-2]|[1-9])(?![0-9])")
-_RANGES: dict[str, tuple[float, float]] = {
-    "t_score": (-7, 4),
-    "pain_score": (0, 10),
-    "creatinine_clearance": (0, 300),
-    "egfr": (0, 200),
-    "weight_kg": (0.1, 400),
-}
 
 
 class FhirFacts(BaseModel):
@@ -161,6 +154,13 @@ class _State:
 
     def problem(self, fact: str, message: str, kind: str = "fhir") -> None:
         self.problems.append(field_error(fact, message, kind))
+
+
+@cache
+def _mechanism(entry_code: str) -> str | None:
+    """What the vertebral-fracture value set says about a code's mechanism (terminology data)."""
+    codes = terminology.load("vertebral-fracture").codes
+    return next((c.mechanism for c in codes if c.code == entry_code), None)
 
 
 def _list(value: Any) -> list[Any]:
@@ -483,13 +483,11 @@ def _fracture_facts(state: _State, default_level: Level | None) -> list[Level]:
             _describe(c)
             for f in state.fractures
             for c, code in zip(f.codes, f.entry_codes, strict=True)
-            if code in _OSTEOPOROTIC
+            if _mechanism(code) == "osteoporotic"
         }
     )
     injury = [
-        f
-        for f in state.fractures
-        if any(code.replace(".", "").startswith(_INJURY_PREFIXES) for code in f.entry_codes)
+        f for f in state.fractures if any(_mechanism(c) == "not_stated" for c in f.entry_codes)
     ]
     if osteoporotic and not injury:
         state.values["mechanism"] = "low_energy"
@@ -604,9 +602,9 @@ def _observation(state: _State, resource: Resource) -> None:
                 state.report(resource, m.coding, f"{what} unit {unit!r} not understood (mL/min)")
                 continue
             value = per_minute
-        low, high = _RANGES[fact]
-        if not low <= value <= high:
-            state.report(resource, m.coding, f"value {value} outside {low}..{high}; ignored")
+        if not in_range(fact, value):
+            low, high = value_range(fact)
+            state.report(resource, m.coding, f"value {value} outside {low:g}..{high:g}; ignored")
             continue
         source = f"{_describe(m.coding)} ({_label(resource)})"
         if comparator:

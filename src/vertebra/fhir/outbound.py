@@ -12,6 +12,7 @@ recommendation ids.
 
 from __future__ import annotations
 
+import html
 import re
 from typing import Any
 
@@ -64,9 +65,19 @@ def _notes(rec: Recommendation) -> list[dict[str, str]]:
     return notes
 
 
+def narrative(*lines: str) -> dict[str, str]:
+    """A generated FHIR narrative (dom-6: "A resource should have narrative"): XHTML with the
+    given lines, escaped."""
+    body = "".join(f"<p>{html.escape(line, quote=False)}</p>" for line in lines if line)
+    return {"status": "generated", "div": f'<div xmlns="http://www.w3.org/1999/xhtml">{body}</div>'}
+
+
 def _common(rec: Recommendation, patient_ref: str | None) -> dict[str, Any]:
+    verb = {"avoid": "Avoid", "contraindicated": "Do not use"}.get(rec.action, "Proposed")
+    lines = [f"{verb}: {rec.title}", rec.dose or "", f"Sources: {', '.join(rec.citations)}"]
     resource: dict[str, Any] = {
         "id": fhir_id(rec.id),
+        "text": narrative(*lines),
         "status": "draft",
         "intent": "proposal",
         "subject": _subject(patient_ref),
@@ -109,8 +120,8 @@ def _service_request(rec: Recommendation, patient_ref: str | None) -> dict[str, 
 
 
 _ORDER = (
-    "resourceType", "id", "status", "intent", "category", "priority", "doNotPerform", "code",
-    "medicationCodeableConcept", "subject", "performerType", "reasonCode", "note",
+    "resourceType", "id", "text", "status", "intent", "category", "priority", "doNotPerform",
+    "code", "medicationCodeableConcept", "subject", "performerType", "reasonCode", "note",
     "dosageInstruction",
 )  # fmt: skip
 
@@ -196,6 +207,10 @@ def plan_to_fhir(plan: Plan, *, patient_ref: str | None = None) -> dict[str, Any
     group: dict[str, Any] = {
         "resourceType": "RequestGroup",
         "id": "vertebra-plan",
+        "text": narrative(
+            "Vertebral compression fracture management plan (vertebra)", plan.summary,
+            *(f"{r.title} ({r.action})" for r in plan.recommendations),
+        ),
         "contained": contained,
         "status": "draft",
         "intent": "proposal",

@@ -15,9 +15,9 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from vertebra.errors import BODY, FieldError, InputError, field_error
-from vertebra.http.errors import ApiError, error_response, invalid_input
-from vertebra.http.limits import BodySizeLimit, BodyTooLarge
+from vertebra.errors import InputError
+from vertebra.http.errors import ApiError, error_response, invalid_input, validation_errors
+from vertebra.http.limits import BodySizeLimit, BodyTooLarge, DocsSecurityHeaders
 from vertebra.http.routers.api import router as api_router
 from vertebra.http.routers.ask import router as ask_router
 from vertebra.http.routers.cdshooks import router as cds_router
@@ -44,7 +44,9 @@ allowed?}]}`; invalid input is HTTP 422 naming every offending field.
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the application. ``settings`` default to :meth:`Settings.from_env`."""
     settings = settings or Settings.from_env()
+    settings.check_serving()
     logging.getLogger("vertebra").setLevel(settings.log_level)
+    _redact_server_logs()
     state = AppState.build(settings)
     if not settings.auth_enabled:
         log.warning(
@@ -69,11 +71,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=version,
         description=DESCRIPTION,
         lifespan=lifespan,
+        # Swagger UI and ReDoc load their scripts from a CDN: VERTEBRA_API_DOCS=false turns
+        # them off (the OpenAPI document stays at /openapi.json); when on they get a CSP.
+        docs_url="/docs" if settings.api_docs else None,
+        redoc_url="/redoc" if settings.api_docs else None,
     )
     app.state.vertebra = state
 
     _install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    if settings.api_docs:
+        app.add_middleware(DocsSecurityHeaders)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -98,6 +106,29 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(web_router)
     _extend_openapi(app)
     return app
+
+
+class RedactExceptions(logging.Filter):
+    """Server logs keep an exception's type and stack, never its message: messages may quote
+    input values (patient data). Installed on uvicorn's error logger, which logs every
+    exception that escapes the app ("Exception in ASGI application")."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[0] is not None:
+            kind, _exc, tb = record.exc_info
+            record.msg = (f"{record.getMessage()}: {kind.__name__} (message withheld: it may "
+                          f"hold patient data)\n" + "".join(traceback.format_tb(tb)))  # fmt: skip
+            record.args = None
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+def _redact_server_logs() -> None:
+    for name in ("uvicorn.error", "uvicorn", "vertebra"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactExceptions) for f in logger.filters):
+            logger.addFilter(RedactExceptions())
 
 
 def _warm_up() -> None:
@@ -194,12 +225,7 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors: list[FieldError] = []
-        for item in exc.errors():
-            loc = [p for p in item.get("loc", ()) if p not in ("body", "query", "path")]
-            field = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".")
-            message, kind = str(item.get("msg", "")), str(item.get("type", "invalid"))
-            errors.append(field_error(field or BODY, message, kind))
+        errors = validation_errors(exc)
         fields = ", ".join(dict.fromkeys(e["field"] for e in errors))
         return error_response(422, "invalid_input", f"invalid fields: {fields}", errors)
 

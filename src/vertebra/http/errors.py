@@ -17,7 +17,7 @@ from typing import Any
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from vertebra.errors import FieldError
+from vertebra.errors import BODY, FieldError, field_error
 
 
 class ErrorBody(BaseModel):
@@ -55,6 +55,18 @@ def invalid_input(errors: list[FieldError]) -> ApiError:
     noun = "field" if len(fields) == 1 else "fields"
     return ApiError(422, "invalid_input", f"{len(errors)} invalid {noun}: {', '.join(fields)}",
                     errors)  # fmt: skip
+
+
+def validation_errors(exc: Any) -> list[FieldError]:
+    """A pydantic / FastAPI validation error as the error shape's ``errors`` (no input values:
+    they may hold patient data)."""
+    errors: list[FieldError] = []
+    for item in exc.errors():
+        loc = [p for p in item.get("loc", ()) if p not in ("body", "query", "path")]
+        field = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".")
+        message, kind = str(item.get("msg", "")), str(item.get("type", "invalid"))
+        errors.append(field_error(field or BODY, message, kind))
+    return errors
 
 
 def error_response(

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import ParamSpec, TypeVar
 
 import httpx
 from fastapi import Request
+from fastapi.concurrency import run_in_threadpool
 
 from vertebra.security import AuthError, Caller, JWTVerifier
 from vertebra.security.jwt import REPLAY
 from vertebra.settings import Settings
 from vertebra.store import EventRecord, JtiUse, ReplayError, Store
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 #: Expired JWT ids are deleted from the replay cache at most this often (seconds).
 PRUNE_INTERVAL = 300
@@ -25,6 +31,15 @@ class AppState:
     verifier: JWTVerifier
     http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=10.0))
     prune_jti: Callable[[int], None] = field(default=lambda _now: None)
+    _offload: asyncio.Semaphore | None = None
+
+    async def offload(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run CPU-heavy ``fn`` on a worker thread, at most ``VERTEBRA_PLAN_THREADS`` at once
+        (the others wait their turn without holding a thread)."""
+        if self._offload is None:
+            self._offload = asyncio.Semaphore(self.settings.plan_threads)
+        async with self._offload:
+            return await run_in_threadpool(fn, *args, **kwargs)
 
     @classmethod
     def build(cls, settings: Settings) -> AppState:

@@ -41,7 +41,7 @@ class LoopbackServer:
     ``with LoopbackServer(app) as base_url: ...`` - a real HTTP server for the JWKS and FHIR
     endpoints that the CDS Hooks service fetches from."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, **options: Any) -> None:
         import socket
         import threading
 
@@ -50,7 +50,8 @@ class LoopbackServer:
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._socket.bind(("127.0.0.1", 0))
         self.port = int(self._socket.getsockname()[1])
-        config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
+        config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False,
+                                **options)  # fmt: skip
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
             target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True

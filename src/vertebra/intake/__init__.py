@@ -6,10 +6,21 @@ from __future__ import annotations
 from vertebra.intake.core import (
     Input,
     Kind,
+    check_depth,
     from_record,
     from_resources,
     load_json,
     read_patient,
+    too_deep,
 )
 
-__all__ = ["Input", "Kind", "from_record", "from_resources", "load_json", "read_patient"]
+__all__ = [
+    "Input",
+    "Kind",
+    "check_depth",
+    "from_record",
+    "from_resources",
+    "load_json",
+    "read_patient",
+    "too_deep",
+]

@@ -12,7 +12,6 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from vertebra import fhir
 from vertebra.errors import BODY, InputError
 from vertebra.facts import PatientFacts, parse_facts, parse_record_facts
 
@@ -32,11 +31,45 @@ def load_json(data: bytes | str, source: str = "the request body") -> Any:
         return json.loads(data, parse_constant=_no_constants)
     except UnicodeDecodeError:
         raise InputError.one(BODY, f"{source} is not UTF-8 text", "json_invalid") from None
+    except RecursionError:
+        raise InputError.one(BODY, f"{source}: JSON nested too deeply", "too_deep") from None
     except json.JSONDecodeError as exc:
         message = f"{source}: not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
         raise InputError.one(BODY, message, "json_invalid") from None
     except ValueError as exc:
         raise InputError.one(BODY, f"{source}: {exc}", "json_invalid") from None
+
+
+def too_deep(data: Any, limit: int) -> str | None:
+    """The path of the first value nested deeper than ``limit`` levels (None when within it).
+
+    Iterative, so it cannot itself overflow the stack; checked before anything recursive (the
+    FHIR mapping, the facts model) walks the input."""
+    stack: list[tuple[Any, str, int]] = [(data, "", 1)]
+    while stack:
+        value, path, depth = stack.pop()
+        if isinstance(value, dict):
+            items: Any = ((f"{path}.{k}" if path else str(k), v) for k, v in value.items())
+        elif isinstance(value, list):
+            items = ((f"{path}[{i}]", v) for i, v in enumerate(value))
+        else:
+            continue
+        if depth > limit:
+            return path or BODY
+        for sub, child in items:
+            if isinstance(child, dict | list):
+                stack.append((child, sub, depth + 1))
+    return None
+
+
+def check_depth(data: Any, limit: int, prefix: str = "") -> None:
+    """Raise :class:`InputError` (HTTP 422) naming the first value nested deeper than ``limit``
+    levels (``VERTEBRA_MAX_JSON_DEPTH``); ``prefix`` is the path of ``data`` in the input."""
+    path = too_deep(data, limit)
+    if path is not None:
+        field_name = f"{prefix}.{path}".strip(".") if prefix else path
+        message = f"nested deeper than {limit} levels (VERTEBRA_MAX_JSON_DEPTH)"
+        raise InputError.one(field_name, message, "too_deep")
 
 
 @dataclass(frozen=True)
@@ -53,7 +86,9 @@ class Input:
 def read_patient(data: Any) -> Input:
     """Patient facts or a FHIR R4 resource/Bundle → facts; raises
     :class:`~vertebra.facts.FactsError` naming every offending field."""
-    if fhir.is_fhir(data):
+    if isinstance(data, dict) and "resourceType" in data:
+        from vertebra import fhir  # on first use: `vertebra plan FACTS.json` starts without it
+
         mapped = fhir.to_facts(data)
         return Input(
             facts=mapped.facts,
@@ -68,6 +103,8 @@ def from_resources(resources: list[dict[str, Any]]) -> Input:
     """Facts from FHIR resources (e.g. CDS Hooks prefetch, see
     :func:`vertebra.fhir.prefetch_to_resources`), with the facts read from report text;
     raises :class:`~vertebra.facts.FactsError`."""
+    from vertebra import fhir
+
     mapped = fhir.to_facts(resources)
     return Input(
         facts=mapped.facts,

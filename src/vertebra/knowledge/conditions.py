@@ -42,7 +42,6 @@ Evaluator = Callable[[Context], Outcome]
 Describer = Callable[[str], str]
 Shower = Callable[[str, Any], str]
 
-COMBINATORS = ("any", "all", "not")
 SCALAR_OPS = ("lt", "lte", "gt", "gte")
 SET_OPS = ("in", "not_in")
 LIST_OPS = ("contains", "contains_any", "lacks", "lacks_all", "count_gte", "count_lt")

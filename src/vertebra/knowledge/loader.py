@@ -46,7 +46,6 @@ from vertebra.knowledge.schema import (
 )
 
 DATA = "data"
-MEDICINE_CATEGORIES = ("analgesia", "bone_health")
 
 
 class KnowledgeError(ValueError):
@@ -101,7 +100,6 @@ class KnowledgeBase:
     safety: SafetyTable
     safety_rows: tuple[CompiledSafetyRow, ...]
     conflicts: dict[str, ConflictEntry]
-    source_index: dict[str, int] = field(default_factory=dict)
     slot_index: dict[str, int] = field(default_factory=dict)
     # The same words the compiled conditions use in rationales (facts and derived facts).
     _label: Callable[[str], str] = field(default=lambda name: name, repr=False)
@@ -437,7 +435,6 @@ def load_from(folder: Traversable) -> KnowledgeBase:
         safety=safety,
         safety_rows=tuple(safety_rows),
         conflicts=conflicts,
-        source_index={s: i for i, s in enumerate(source_ids)},
         slot_index={s: i for i, s in enumerate(slot_ids)},
         _label=label,
         _show=show,

@@ -105,7 +105,7 @@ class DerivedFile(_Strict):
 
 
 class Outcome(_Strict):
-    """What a row recommends: the recommendation fields of contract §2."""
+    """What a row recommends: the recommendation fields of docs/contract.md §2."""
 
     category: Category
     action: Action

@@ -1,4 +1,5 @@
-"""Human renderings of a plan: terminal text and Markdown. Both read only the Plan (contract §2)."""
+"""Human renderings of a plan: terminal text and Markdown. Both read only the Plan
+(docs/contract.md §2)."""
 
 from __future__ import annotations
 

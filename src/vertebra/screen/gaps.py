@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from vertebra.facts import DRUGS, LEVELS, PatientFacts, RecordFacts
+from vertebra.facts import DRUGS, LEVELS, PatientFacts, RecordFacts, in_range
 
 # The engine's drug-safety check: (facts, drug) -> findings (vertebra.engine.drug_safety).
 PlanFn = Callable[[PatientFacts, str], Any]
@@ -77,7 +77,7 @@ def facts_for(row: Mapping[str, Any], as_of: date) -> PatientFacts | None:
         data["osteoporosis_drug"] = drug
     if row.get("egfr") is not None:
         data["creatinine_clearance"] = float(row["egfr"])
-    if row.get("t_score_lowest") is not None and -7 <= float(row["t_score_lowest"]) <= 4:
+    if row.get("t_score_lowest") is not None and in_range("t_score", row["t_score_lowest"]):
         data["t_score"] = float(row["t_score_lowest"])
     if row.get("prior_fracture_count") is not None:
         data["prior_fragility_fractures"] = int(row["prior_fracture_count"])

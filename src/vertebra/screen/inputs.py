@@ -36,10 +36,6 @@ class ExportFiles:
     # read the first line the same way.
     cleaned: list[tuple[str, str]] = field(default_factory=list)  # (file, what was done)
 
-    @property
-    def patients_present(self) -> bool:
-        return bool(self.files.get("Patient"))
-
 
 def _add(export: ExportFiles, rtype: str | None, path: Path) -> None:
     name = path.name

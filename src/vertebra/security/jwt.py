@@ -8,9 +8,12 @@ The service checks, in this order, and refuses with :class:`AuthError` at the fi
 2. ``iss`` is a configured trusted issuer (and ``sub`` one of its subjects when listed);
    a ``jku`` header, if sent, must be that issuer's configured JWKS URL;
 3. the signature verifies with the issuer's key ``kid`` from its configured JWKS
-   (inline, a file, or a URL fetched and cached; refetched once when a ``kid`` is unknown);
-4. ``aud`` contains the URL of the endpoint called, ``exp`` is in the future, ``iat`` is not
-   in the future, ``exp - iat`` is at most the configured lifetime, and ``jti`` is present;
+   (inline, a file, or a URL fetched and cached; refetched when a ``kid`` is unknown, at most
+   once per 10 s per issuer, within ``VERTEBRA_JWKS_TIMEOUT_SECONDS``, never on the event
+   loop; a ``kid`` still unknown after a refetch is refused at once for a minute);
+4. ``aud`` contains the URL of the endpoint called, ``exp`` is in the future, ``iat`` and
+   ``nbf`` are not in the future (both within the leeway), ``exp - iat`` is at most the
+   configured lifetime, and ``jti`` is present;
 5. the ``jti`` was never seen before for this issuer (kept in the store until ``exp``).
 """
 
@@ -21,7 +24,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +33,7 @@ from joserfc import jws, jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
+from vertebra.security.fetch import FetchError, get_json
 from vertebra.settings import Settings, TrustedIssuer
 
 log = logging.getLogger("vertebra.security")
@@ -80,11 +84,28 @@ class _Keys:
     fetched_at: float
 
 
+@dataclass
+class _IssuerState:
+    keys: _Keys | None = None
+    attempted_at: float = float("-inf")  # last network fetch started (clock time)
+    misses: dict[str, float] = field(default_factory=dict)  # kid -> when it was missed
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class FetchNeeded(Exception):
+    """Verifying needs a JWKS fetch over the network: verify again off the event loop with
+    ``fetch=True``."""
+
+
 class JWTVerifier:
     """Verifies CDS Hooks JWTs against the trusted issuers in :class:`Settings`."""
 
-    #: Do not refetch a JWKS URL for an unknown ``kid`` more often than this.
+    #: Do not fetch an issuer's JWKS URL more often than this (seconds), whatever the tokens.
     REFETCH_INTERVAL = 10.0
+    #: A ``kid`` still unknown after a refetch is refused at once for this long (seconds).
+    MISS_SECONDS = 60.0
+    MAX_MISSES = 1024
+    MAX_JWKS_BYTES = 1024 * 1024
 
     def __init__(
         self,
@@ -99,19 +120,27 @@ class JWTVerifier:
         self._http = http
         self._clock = clock
         self._issuers: dict[str, TrustedIssuer] = {i.iss: i for i in settings.trusted_issuers}
-        self._cache: dict[str, _Keys] = {}
+        self._issuer_state: dict[str, _IssuerState] = {}
         self._lock = threading.Lock()
 
     # -- public -------------------------------------------------------------------------
 
     def verify(
-        self, authorization: str | None, audiences: Sequence[str], *, use_jti: bool = True
+        self,
+        authorization: str | None,
+        audiences: Sequence[str],
+        *,
+        use_jti: bool = True,
+        fetch: bool = True,
     ) -> Caller:
         """The caller of a verified token (:class:`AuthError` otherwise).
 
         ``use_jti=False`` checks everything but leaves the ``jti`` unrecorded: the caller must
         then record it exactly once, with :meth:`use_jti` or in the same transaction as its
-        audit event (``AppState.record``), before it answers."""
+        audit event (``AppState.record``), before it answers.
+
+        ``fetch=False`` (on the event loop): :class:`FetchNeeded` instead of a network fetch of
+        a JWKS; call again with ``fetch=True`` on a worker thread."""
         token = _bearer(authorization)
         header, claims = _peek(token)
 
@@ -139,7 +168,7 @@ class JWTVerifier:
         if issuer.subjects is not None and sub not in issuer.subjects:
             raise AuthError(f"subject {sub!r} is not trusted for issuer {iss!r}")
 
-        keys = self._keys_for(issuer, kid)
+        keys = self._keys_for(issuer, kid, fetch)
         try:
             verified = jwt.decode(token, keys, algorithms=[alg])
         except JoseError as exc:
@@ -169,18 +198,6 @@ class JWTVerifier:
         if not self._use_jti(caller.iss, caller.jti, caller.jti_expires_at, caller.verified_at):
             raise AuthError(REPLAY)
 
-    def may_fetch(self) -> bool:
-        """True when verifying could fetch a JWKS over the network (a URL issuer whose keys
-        are not cached or are stale): the caller should then verify off the event loop."""
-        now = self._clock()
-        for issuer in self._issuers.values():
-            if issuer.jwks_url is None:
-                continue
-            cached = self._cache.get(issuer.iss)
-            if cached is None or now - cached.fetched_at >= self.settings.jwks_cache_seconds:
-                return True
-        return False
-
     # -- claims -------------------------------------------------------------------------
 
     def _check_claims(self, claims: dict[str, Any], audiences: Sequence[str], now: int) -> None:
@@ -202,6 +219,12 @@ class JWTVerifier:
             raise AuthError("JWT has expired")
         if iat - leeway > now:
             raise AuthError("JWT iat is in the future")
+        nbf = claims.get("nbf")
+        if nbf is not None:
+            if not _is_number(nbf):
+                raise AuthError("JWT claim nbf must be a number")
+            if nbf - leeway > now:
+                raise AuthError("JWT is not valid yet (nbf is in the future)")
         if exp - iat > self.settings.jwt_max_lifetime_seconds:
             raise AuthError(
                 f"JWT lifetime exp - iat exceeds {self.settings.jwt_max_lifetime_seconds} s"
@@ -211,25 +234,75 @@ class JWTVerifier:
 
     # -- keys ---------------------------------------------------------------------------
 
-    def _keys_for(self, issuer: TrustedIssuer, kid: str) -> KeySet:
-        with self._lock:
-            cached = self._cache.get(issuer.iss)
-            now = self._clock()
-            fresh = cached is not None and (
-                issuer.jwks_url is None
-                or now - cached.fetched_at < self.settings.jwks_cache_seconds
-            )
-            if cached is None or not fresh:
-                cached = self._load(issuer)
+    def _keys_for(self, issuer: TrustedIssuer, kid: str, fetch: bool) -> KeySet:
+        """The issuer's keys holding ``kid``. A network fetch happens only with ``fetch``
+        (else :class:`FetchNeeded`), at most once per :attr:`REFETCH_INTERVAL` per issuer,
+        one at a time per issuer, within ``VERTEBRA_JWKS_TIMEOUT_SECONDS``; a ``kid`` still
+        unknown after a refetch is remembered for :attr:`MISS_SECONDS` (answered at once)."""
+        state = self._state(issuer.iss)
+        now = self._clock()
+        cached = state.keys
+        if issuer.jwks_url is None:
+            if cached is None:
+                with state.lock:
+                    cached = state.keys or self._load(issuer, state)
             if _has_kid(cached.keys, kid):
                 return cached.keys
-            if issuer.jwks_url is not None and now - cached.fetched_at >= self.REFETCH_INTERVAL:
-                cached = self._load(issuer)
-                if _has_kid(cached.keys, kid):
-                    return cached.keys
+            raise AuthError(f"issuer {issuer.iss!r} has no key {kid!r}")
+        stale = cached is None or now - cached.fetched_at >= self.settings.jwks_cache_seconds
+        due = now - state.attempted_at >= self.REFETCH_INTERVAL
+        if stale and (due or cached is None):
+            if cached is None and not due:
+                raise AuthError("the issuer's JWKS could not be fetched", code="jwks_unavailable")
+            if not fetch:
+                raise FetchNeeded(issuer.iss)
+            cached = self._refetch(issuer, state) or cached
+            due = False
+        assert cached is not None
+        if _has_kid(cached.keys, kid):
+            return cached.keys
+        missed = state.misses.get(kid)
+        if missed is not None and now - missed < self.MISS_SECONDS:
+            raise AuthError(f"issuer {issuer.iss!r} has no key {kid!r}")
+        if due:
+            if not fetch:
+                raise FetchNeeded(issuer.iss)
+            cached = self._refetch(issuer, state) or cached
+            if _has_kid(cached.keys, kid):
+                return cached.keys
+            if len(state.misses) >= self.MAX_MISSES:
+                state.misses.clear()
+            state.misses[kid] = now
         raise AuthError(f"issuer {issuer.iss!r} has no key {kid!r}")
 
-    def _load(self, issuer: TrustedIssuer) -> _Keys:
+    def _state(self, iss: str) -> _IssuerState:
+        state = self._issuer_state.get(iss)
+        if state is None:
+            with self._lock:
+                state = self._issuer_state.setdefault(iss, _IssuerState())
+        return state
+
+    def _refetch(self, issuer: TrustedIssuer, state: _IssuerState) -> _Keys | None:
+        """Fetch the issuer's JWKS (one fetch at a time per issuer; a caller that waited for
+        another's fetch uses its result). None when the fetch failed but older keys exist."""
+        timeout = self.settings.jwks_timeout_seconds
+        started = self._clock()
+        if not state.lock.acquire(timeout=timeout):
+            raise AuthError("the issuer's JWKS could not be fetched", code="jwks_unavailable")
+        try:
+            if state.attempted_at >= started and state.keys is not None:
+                return state.keys  # fetched by another caller meanwhile
+            state.attempted_at = self._clock()
+            try:
+                return self._load(issuer, state)
+            except AuthError:
+                if state.keys is not None:
+                    return None
+                raise
+        finally:
+            state.lock.release()
+
+    def _load(self, issuer: TrustedIssuer, state: _IssuerState) -> _Keys:
         if issuer.jwks is not None:
             data: Any = issuer.jwks
         elif issuer.jwks_file is not None:
@@ -239,7 +312,7 @@ class JWTVerifier:
         try:
             keys = KeySet.import_key_set(data)
         except (JoseError, ValueError, TypeError, KeyError) as exc:
-            log.error("JWKS of issuer %s cannot be read: %s", issuer.iss, exc)
+            log.error("JWKS of issuer %s cannot be read: %s", issuer.iss, type(exc).__name__)
             raise AuthError(f"the JWKS of issuer {issuer.iss!r} cannot be read") from None
         private = [k for k in keys.keys if k.is_private]
         if private:
@@ -247,23 +320,28 @@ class JWTVerifier:
                 "JWKS of issuer %s contains private keys; only public parts are used", issuer.iss
             )
         entry = _Keys(keys=keys, fetched_at=self._clock())
-        self._cache[issuer.iss] = entry
+        state.keys = entry
+        state.misses.clear()
         return entry
 
     def _fetch(self, url: str) -> Any:
-        client = self._http or httpx.Client(timeout=10.0)
+        client = self._http or httpx.Client()
+        deadline = time.monotonic() + self.settings.jwks_timeout_seconds
         try:
-            response = client.get(url, headers={"Accept": "application/json"})
-            response.raise_for_status()
-            return response.json()
-        except (httpx.HTTPError, ValueError) as exc:
-            log.error("JWKS fetch from %s failed: %s", url, type(exc).__name__)
+            status, data = get_json(client, url, headers={"Accept": "application/json"},
+                                    deadline=deadline, max_bytes=self.MAX_JWKS_BYTES)  # fmt: skip
+        except FetchError as exc:
+            log.error("JWKS fetch from %s failed: %s", url, exc.reason)
             raise AuthError(
                 "the issuer's JWKS could not be fetched", code="jwks_unavailable"
             ) from None
         finally:
             if self._http is None:
                 client.close()
+        if status != 200:
+            log.error("JWKS fetch from %s failed: HTTP %d", url, status)
+            raise AuthError("the issuer's JWKS could not be fetched", code="jwks_unavailable")
+        return data
 
 
 def _bearer(authorization: str | None) -> str:

@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, delete, event, insert, select
+from sqlalchemy import Engine, create_engine, delete, event, insert, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -34,6 +34,7 @@ except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
 from vertebra.errors import FieldError, InputError, field_error, require_extra
+from vertebra.store import chain
 from vertebra.store.models import AuditEvent, Base, CardFeedback, IssuedCard, UsedJti
 
 __all__ = [
@@ -240,6 +241,8 @@ class _SqliteWriter:
             if jti is not None:
                 _sqlite_use_jti(conn, jti)
             if event is not None:
+                last = conn.execute(_LAST_HASH_SQL).fetchone()
+                event = chained(event, last[0] if last else None)
                 cursor = conn.execute(self.event_sql, _row(event, self.event_names,
                                                            self.event_processors))  # fmt: skip
                 if cards:
@@ -258,6 +261,19 @@ class _SqliteWriter:
 
     def close(self) -> None:
         self.conn.close()
+
+
+_LAST_HASH_SQL = (
+    "SELECT event_hash FROM audit_events WHERE event_hash IS NOT NULL ORDER BY id DESC LIMIT 1"
+)
+#: PostgreSQL: one chain writer at a time, across processes (released at commit).
+_PG_CHAIN_LOCK = "SELECT pg_advisory_xact_lock(7268301451)"
+
+
+def chained(row: dict[str, Any], prev_hash: str | None) -> dict[str, Any]:
+    """``row`` with its place in the hash chain (:mod:`vertebra.store.chain`)."""
+    prev = prev_hash or chain.GENESIS
+    return {**row, "prev_hash": prev, "event_hash": chain.event_hash(prev, row)}
 
 
 def _insert_sql(table: str, names: list[str]) -> str:
@@ -459,7 +475,10 @@ class Store:
             raise ReplayError(jti.jti)
         # Core statements, not the ORM unit of work: this runs on every call.
         with self._write.hold(), self.engine.begin() as conn:
-            result = conn.execute(insert(AuditEvent), row)
+            if conn.dialect.name == "postgresql":
+                conn.execute(text(_PG_CHAIN_LOCK))
+            last = conn.execute(text(_LAST_HASH_SQL)).scalar()
+            result = conn.execute(insert(AuditEvent), chained(row, last))
             if cards:
                 (event_id,) = result.inserted_primary_key or (None,)
                 conn.execute(insert(IssuedCard), [{**c, "event_id": event_id} for c in cards])
@@ -538,3 +557,22 @@ class Store:
                 select(CardFeedback).order_by(CardFeedback.id.desc()).limit(limit)
             )
             return list(rows)
+
+    def verify_chain(self, batch: int = 1000) -> chain.ChainReport:
+        """Recompute the audit events' hash chain (``vertebra audit verify``)."""
+        columns = [AuditEvent.__table__.c[n] for n in ("id", *chain.FIELDS, "prev_hash",
+                                                       "event_hash")]  # fmt: skip
+
+        def rows() -> Iterator[dict[str, Any]]:
+            last = 0
+            with self.engine.connect() as conn:
+                while True:
+                    got = conn.execute(select(*columns).where(AuditEvent.id > last)
+                                       .order_by(AuditEvent.id).limit(batch)).mappings().all()
+                    if not got:
+                        return
+                    for row in got:
+                        yield dict(row)
+                    last = got[-1]["id"]
+
+        return chain.verify(rows())

@@ -33,6 +33,9 @@ class AuditEvent(Base):
     pathway: Mapped[str | None] = mapped_column(String(32))
     recommendation_ids: Mapped[list[str]] = mapped_column(JSON, nullable=False)
     card_uuids: Mapped[list[str]] = mapped_column(JSON, nullable=False)
+    #: hash chain (vertebra.store.chain); None on events from before revision 0002
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    event_hash: Mapped[str | None] = mapped_column(String(64))
 
 
 class IssuedCard(Base):
@@ -75,5 +78,3 @@ class UsedJti(Base):
     jti: Mapped[str] = mapped_column(String(256), primary_key=True)
     expires_at: Mapped[int] = mapped_column(Integer, nullable=False, index=True)
 
-
-APPEND_ONLY_TABLES: tuple[str, ...] = ("audit_events", "issued_cards", "card_feedback")

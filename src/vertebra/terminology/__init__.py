@@ -8,7 +8,7 @@ Each file in ``valuesets/`` is one value set::
     codes:
       - {system: http://hl7.org/fhir/sid/icd-10-cm, code: M80.08, display: "...", match: prefix}
         # optional per-code keys: match (exact|prefix), level (T1..L5), maps_to (a vocabulary
-        # word such as a drug or condition name), note
+        # word such as a drug or condition name), mechanism (osteoporotic|not_stated), note
 
 Unknown keys are rejected at load time. Codes the sets do not know are never guessed.
 """
@@ -45,6 +45,9 @@ class Code(BaseModel):
     match: Literal["exact", "prefix"] = "exact"
     level: str | None = None
     maps_to: str | None = None
+    # What the code itself says about the fracture's cause: ``osteoporotic`` (the code defines
+    # a fragility fracture), ``not_stated`` (injury chapter: the mechanism is not stated).
+    mechanism: Literal["osteoporotic", "not_stated"] | None = None
     note: str | None = None
 
     def matches(self, system: str | None, code: str | None) -> bool:

@@ -2,7 +2,9 @@
 
 The folder is ``$VERTEBRA_DATA_DIR/fls`` (default ``~/.local/share/vertebra/fls``, next to the
 default database). Fill it with ``vertebra screen EXPORT --out FOLDER`` or with the page's
-"Run the demo screen" button, which screens a small synthetic export (``vertebra synth``).
+"Run the demo screen" button, which screens a small synthetic export (``vertebra synth``) into
+its own folder (``fls-demo`` next to it, shown at ``/fls?source=demo``): demo data never
+overwrites real results.
 """
 
 from __future__ import annotations
@@ -45,6 +47,12 @@ def folder() -> Path:
         return Path(base) / "fls"
     home = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(home) / "vertebra" / "fls"
+
+
+def demo_folder() -> Path:
+    """Where the demo button writes: a folder of its own next to :func:`folder`, so that demo
+    data never overwrites real screening results."""
+    return folder().with_name("fls-demo")
 
 
 @dataclass

@@ -1,5 +1,5 @@
 """The patient form: which field goes in which group, what kind of input it is, and how the
-posted form becomes patient facts (contract §1).
+posted form becomes patient facts (docs/contract.md §1).
 
 Nothing clinical happens here. An empty input, an "unknown" radio button or an unticked list
 marked "not reviewed" leaves the fact out, which the engine reads as *unknown*. Values are
@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
-from vertebra.facts import FACT_NAMES, PatientFacts
+from vertebra.facts import FACT_NAMES, PatientFacts, value_range
 
 Kind = Literal["bool", "int", "float", "choice", "levels", "multi"]
 
@@ -134,27 +134,9 @@ class FieldSpec:
     maximum: float | None = None
 
 
-def _bounds(name: str) -> tuple[float | None, float | None]:
-    low: float | None = None
-    high: float | None = None
-    stack: list[Any] = list(PatientFacts.model_fields[name].metadata)
-    for arg in get_args(PatientFacts.model_fields[name].annotation):
-        stack.extend(getattr(arg, "__metadata__", ()))
-    for meta in stack:
-        for attr in ("ge", "gt"):
-            if getattr(meta, attr, None) is not None:
-                low = float(getattr(meta, attr))
-        for attr in ("le", "lt"):
-            if getattr(meta, attr, None) is not None:
-                high = float(getattr(meta, attr))
-        for inner in getattr(meta, "metadata", ()):
-            stack.append(inner)
-    return low, high
-
-
 def _spec(name: str) -> FieldSpec:
     info = PatientFacts.model_fields[name]
-    low, high = _bounds(name)
+    low, high = value_range(name)
     return FieldSpec(
         name=name,
         kind=_kind(name),

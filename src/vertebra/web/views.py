@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vertebra.knowledge import KnowledgeBase
-from vertebra.plan import Conflict, Plan, Recommendation
+from vertebra.plan import Conflict, Plan, Recommendation, urgency_rank
 from vertebra.render.markdown import CATEGORY_TITLES, footnotes
 
 ACTION_LABELS = {
@@ -26,7 +26,6 @@ ACTION_LABELS = {
     "adjust": "Adjust dose",
     "caution": "Caution",
 }
-URGENCY_ORDER = {"immediate": 0, "urgent": 1, "routine": 2}
 _MAXIMUM = re.compile(r"(?:^|[;,]\s*)(maximum\s+.+)$", re.IGNORECASE)
 
 
@@ -125,7 +124,7 @@ def build(plan: Plan, kb: KnowledgeBase) -> PlanView:
         plan=plan,
         notes=footnotes(plan),
         immediate=[r for r in recs if r.urgency == "immediate"],
-        referrals=sorted(of("referral"), key=lambda r: URGENCY_ORDER.get(r.urgency or "", 3)),
+        referrals=sorted(of("referral"), key=lambda r: urgency_rank(r.urgency)),
         assessment=of("assessment"),
         investigations=of("imaging", "laboratory"),
         medicines=medicines,

@@ -1,4 +1,5 @@
-"""The JSON API (contract §5): ``POST /api/plan``, ``GET /api/schema``, ``GET /api/knowledge``."""
+"""The JSON API (docs/contract.md §5): ``POST /api/plan``, ``GET /api/schema``,
+``GET /api/knowledge``."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ from vertebra.engine import plan as make_plan
 from vertebra.facts import facts_json_schema
 from vertebra.http.audit import input_hash, stored_facts
 from vertebra.http.errors import ERROR_RESPONSES
+from vertebra.http.limits import INLINE_BYTES, check_counts
 from vertebra.http.state import AppState, get_state
-from vertebra.intake import load_json, read_patient
+from vertebra.intake import check_depth, load_json, read_patient
 from vertebra.plan import Plan
 from vertebra.store import EventRecord
 
@@ -41,19 +43,29 @@ _PLAN_BODY: dict[str, Any] = {
     "/plan",
     summary="A cited management plan for one patient",
     description=(
-        "Body: patient facts (contract §1) or a FHIR R4 Bundle / resource. Answer: the plan "
-        "(contract §2), byte-for-byte what `vertebra plan FILE --format json` prints."
+        "Body: patient facts (docs/contract.md §1) or a FHIR R4 Bundle / resource. Answer: the "
+        "plan (docs/contract.md §2), byte-for-byte what `vertebra plan FILE --format json` prints."
     ),
     response_model=Plan,
     responses=ERROR_RESPONSES,
     openapi_extra=_PLAN_BODY,
 )
 async def post_plan(request: Request, state: Annotated[AppState, Depends(get_state)]) -> Response:
-    data = load_json(await request.body())
-    # CPU-bound and short (a few ms, one small insert): run it on the event loop. A thread hop
-    # would only add GIL hand-offs between the loop and the worker threads under load.
-    text = _plan_and_audit(state, data)
+    body = await request.body()
+    if len(body) <= INLINE_BYTES:
+        # CPU-bound and short (a few ms, one small insert): run it on the event loop. A thread
+        # hop would only add GIL hand-offs between the loop and the worker threads under load.
+        text = _read_plan_and_audit(state, body)
+    else:  # a big Bundle (parsing alone takes tens of ms): off the loop, a bounded number
+        text = await state.offload(_read_plan_and_audit, state, body)
     return Response(text, media_type="application/json")
+
+
+def _read_plan_and_audit(state: AppState, body: bytes) -> str:
+    data = load_json(body)  # InputError: HTTP 422 (vertebra.http.app)
+    check_depth(data, state.settings.max_json_depth)
+    check_counts(data, state.settings, "entry")
+    return _plan_and_audit(state, data)
 
 
 def _plan_and_audit(state: AppState, data: Any) -> str:

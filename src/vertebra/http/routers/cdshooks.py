@@ -3,36 +3,43 @@
 from __future__ import annotations
 
 import logging
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import pydantic_core
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, ValidationError
 
 from vertebra.cdshooks import prefetch as prefetching
 from vertebra.cdshooks.cards import CardBuilder
 from vertebra.cdshooks.models import CardsResponse, FeedbackRequest, HookRequest
-from vertebra.cdshooks.orders import draft_orders, drug_conflicts
+from vertebra.cdshooks.orders import draft_orders, drug_conflicts, with_plan_verdict
 from vertebra.cdshooks.services import PREFETCH, SERVICES, Service, discovery
 from vertebra.engine import plan as make_plan
-from vertebra.errors import NO_FRACTURE, FieldError, field_error
+from vertebra.errors import NO_FRACTURE, FieldError, InputError, field_error
 from vertebra.facts import FactsError, PatientFacts
 from vertebra.fhir import prefetch_to_resources, recommendation_to_resource
 from vertebra.http.audit import input_hash, stored_facts
-from vertebra.http.errors import ERROR_RESPONSES, ApiError, invalid_input
+from vertebra.http.errors import ERROR_RESPONSES, ApiError, invalid_input, validation_errors
+from vertebra.http.limits import INLINE_BYTES, check_counts
 from vertebra.http.state import AppState, get_state
-from vertebra.intake import from_resources
+from vertebra.intake import check_depth, from_resources, load_json
 from vertebra.security import ANONYMOUS_DEV, AuthError, Caller
+from vertebra.security.jwt import FetchNeeded
 from vertebra.store import EventRecord, FeedbackRecord
 
 log = logging.getLogger("vertebra.cdshooks")
+M = TypeVar("M", bound=BaseModel)
 router = APIRouter(prefix="/cds-services", tags=["cds-hooks"])
 
 _AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
     **ERROR_RESPONSES,
     401: {"description": "Missing or invalid CDS Hooks JWT"},
     404: {"description": "No such service"},
-    412: {"description": "Prefetch missing and no FHIR server access given"},
+    400: {"description": "context.draftOrders is not a Bundle"},
+    412: {"description": "Needed data missing from the prefetch and not obtainable from "
+                         "fhirServer"},
+    413: {"description": "More resources than the configured limits"},
 }
 
 
@@ -99,49 +106,112 @@ def get_discovery() -> dict[str, Any]:
     return discovery()
 
 
+_HOOK_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/HookRequest"}}},
+    }
+}
+_FEEDBACK_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/FeedbackRequest"}}
+        },
+    }
+}
+
+
+async def authenticate_async(
+    request: Request, state: AppState, audiences: list[str], *, use_jti: bool = True
+) -> Caller:
+    """:func:`authenticate` on the event loop when the keys are at hand; on a worker thread
+    when a JWKS must be fetched (rate-limited per issuer, with a deadline)."""
+    if not state.settings.auth_enabled:
+        return ANONYMOUS_DEV
+    try:
+        return state.verifier.verify(
+            request.headers.get("authorization"), audiences, use_jti=use_jti, fetch=False
+        )
+    except FetchNeeded:
+        return await run_in_threadpool(authenticate, request, state, audiences, use_jti=use_jti)
+    except AuthError as exc:
+        raise _unauthorized(exc) from None
+
+
+def parse_body(model: type[M], raw: bytes, state: AppState) -> M:
+    """Validate a request body (after authentication): HTTP 422 naming every field."""
+    data = load_json(raw)  # InputError: HTTP 422
+    check_depth(data, state.settings.max_json_depth)
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise invalid_input(validation_errors(exc)) from None
+
+
 @router.post(
     "/{service_id}",
     summary="Call a CDS service",
     response_model=CardsResponse,
     responses=_AUTH_RESPONSES,
+    openapi_extra=_HOOK_BODY,
 )
 async def call_service(
     service_id: str,
-    body: HookRequest,
     request: Request,
     state: Annotated[AppState, Depends(get_state)],
 ) -> Response:
     service = _service(service_id)
     url = endpoint_url(request, state)
-    if _may_block(state, body):  # network I/O (JWKS or FHIR fetch): keep it off the loop
-        cards = await run_in_threadpool(_authenticated_hook, request, state, service, body, url)
-    else:  # CPU-bound and short: a thread hop would only add GIL hand-offs under load
-        cards = _authenticated_hook(request, state, service, body, url)
-    # The cards are built from validated parts: send them without re-validating 50 kB of JSON.
-    return Response(pydantic_core.to_json(cards), media_type="application/json")
-
-
-def _may_block(state: AppState, body: HookRequest) -> bool:
-    if state.settings.auth_enabled and state.verifier.may_fetch():
-        return True
-    given = body.prefetch or {}
-    return body.fhirServer is not None and any(key not in given for key in PREFETCH)
-
-
-def _authenticated_hook(
-    request: Request, state: AppState, service: Service, body: HookRequest, url: str
-) -> dict[str, Any]:
-    # The token is verified first; its jti is recorded with the audit event, in one
-    # transaction, once the answer is ready - or at once when the call fails, so that a token
-    # is never good for a second call either way.
-    caller = authenticate(request, state, [url], use_jti=False)
+    # Authenticate before the body is even parsed: an unauthenticated caller learns nothing
+    # about what a valid request looks like. The jti is recorded with the audit event.
+    caller = await authenticate_async(request, state, [url], use_jti=False)
+    raw = await request.body()
     try:
-        cards, event = _run_hook(state, service, body, caller, url)
+        if len(raw) > INLINE_BYTES:  # a big prefetch: parse and plan off the loop, bounded
+            body = await state.offload(parse_body, HookRequest, raw, state)
+        else:
+            body = parse_body(HookRequest, raw, state)
+        _validate(service, body)
+        if _may_block(body):  # network I/O (FHIR fetch, with its deadline): a worker thread
+            cards, event = await run_in_threadpool(_run_hook, state, service, body, caller, url)
+        elif len(raw) > INLINE_BYTES:  # a big prefetch: CPU off the loop, a few at a time
+            cards, event = await state.offload(_run_hook, state, service, body, caller, url)
+        else:  # CPU-bound and short: a thread hop would only add GIL hand-offs under load
+            cards, event = _run_hook(state, service, body, caller, url)
+    except InputError as exc:  # bad input (HTTP 422), audited as a refusal like the below
+        refusal = invalid_input(exc.errors)
+        _record_refusal(state, service, caller, raw, refusal)
+        raise refusal from None
+    except ApiError as exc:
+        # Audited all the same (with the jti, in one transaction): an authenticated call that
+        # was refused is part of the trail, and its token is used up.
+        _record_refusal(state, service, caller, raw, exc)
+        raise
     except Exception:
         use_jti(state, caller)
         raise
     record(state, event, caller)
-    return cards
+    # The cards are built from validated parts: send them without re-validating 50 kB of JSON.
+    return Response(pydantic_core.to_json(cards), media_type="application/json")
+
+
+def _record_refusal(
+    state: AppState, service: Service, caller: Caller, raw: bytes, exc: ApiError
+) -> None:
+    payload = raw[: 4 * 1024 * 1024]
+    digest = input_hash(payload.decode("utf-8", "replace"), state.settings)
+    event = EventRecord(caller=caller.label, hook=service.hook, service=service.id,
+                        input_kind="fhir", input_hash=digest,
+                        outcome=f"refused:{exc.status}:{exc.code}"[:32])  # fmt: skip
+    record(state, event, caller)
+
+
+def _may_block(body: HookRequest) -> bool:
+    given = prefetching.known(body.prefetch)
+    return body.fhirServer is not None and any(
+        key not in given or prefetching.not_available(given[key]) for key in PREFETCH
+    )
 
 
 def _validate(service: Service, body: HookRequest) -> None:
@@ -161,13 +231,18 @@ def _validate(service: Service, body: HookRequest) -> None:
     selections = body.context.get("selections")
     if isinstance(selections, list) and not all(isinstance(s, str) for s in selections):
         errors.append(field_error("context.selections", "must be a list of strings", "type_error"))
-    if isinstance(body.prefetch, dict):
-        for key, value in body.prefetch.items():
-            if value is not None and not isinstance(value, dict):
-                message = "must be a FHIR resource (object) or null"
-                errors.append(field_error(f"prefetch.{key}", message, "type_error"))
+    errors.extend(prefetching.check_shapes(prefetching.known(body.prefetch)))
     if errors:
         raise invalid_input(errors)
+    drafts = body.context.get("draftOrders")
+    if "draftOrders" in service.required_context and isinstance(drafts, dict) and (
+        drafts.get("resourceType") != "Bundle" or not isinstance(drafts.get("entry", []), list)
+    ):
+        raise ApiError(
+            400, "invalid_request", "context.draftOrders must be a FHIR Bundle of draft orders",
+            [field_error("context.draftOrders.resourceType", "must be Bundle", "literal_error",
+                         ["Bundle"])],
+        )
 
 
 def _facts_and_evidence(
@@ -197,12 +272,15 @@ def _run_hook(
     """The cards, and the audit event that must be recorded before they are sent."""
     from vertebra.knowledge import load
 
-    _validate(service, body)
     try:
         prefetch = prefetching.resolve(body, state.http, state.settings)
     except prefetching.PrefetchError as exc:
         raise ApiError(exc.status, exc.code, exc.message, exc.errors) from None
-    resources = prefetch_to_resources({k: v for k, v in prefetch.items() if v is not None})
+    try:
+        resources = prefetch_to_resources({k: v for k, v in prefetch.items() if v is not None})
+    except FactsError as exc:  # a malformed Bundle (entry "x", null entries …)
+        raise invalid_input(exc.errors) from None
+    check_counts(resources, state.settings, "prefetch")
     facts, errors, evidence = _facts_and_evidence(resources)
     kb = load()
     plan = make_plan(facts) if facts is not None else None
@@ -232,7 +310,7 @@ def _run_hook(
         selections = body.context.get("selections") if service.hook == "order-select" else None
         for order in draft_orders(body.context["draftOrders"], selections):
             for drug in order.drugs:
-                conflict = drug_conflicts(kb, facts, drug)
+                conflict = with_plan_verdict(drug_conflicts(kb, facts, drug), plan, drug)
                 if conflict is not None:
                     cards.append(builder.order_card(order, conflict))
     event = EventRecord(
@@ -257,17 +335,18 @@ def _run_hook(
     "/{service_id}/feedback",
     summary="Record what the clinician did with the cards (accepted / overridden)",
     responses=_AUTH_RESPONSES,
+    openapi_extra=_FEEDBACK_BODY,
 )
 async def post_feedback(
     service_id: str,
-    body: FeedbackRequest,
     request: Request,
     state: Annotated[AppState, Depends(get_state)],
 ) -> dict[str, Any]:
     service = _service(service_id)
     url = endpoint_url(request, state)
     audiences = [url, url.removesuffix("/feedback")]
-    caller = await run_in_threadpool(authenticate, request, state, audiences)
+    caller = await authenticate_async(request, state, audiences)  # before parsing the body
+    body = parse_body(FeedbackRequest, await request.body(), state)
     return await run_in_threadpool(_record_feedback, state, service, body, caller)
 
 

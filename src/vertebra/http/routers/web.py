@@ -103,10 +103,12 @@ def _knowledge_page() -> str:
 # --- fracture liaison (vertebra screen output) -------------------------------------------------
 
 
-def _fls_context() -> dict[str, Any]:
+def _fls_context(demo: bool = False) -> dict[str, Any]:
     kb = pages.kb()
     return {
-        "screen": fls.read(fls.folder()),
+        "screen": fls.read(fls.demo_folder() if demo else fls.folder()),
+        "demo": demo,
+        "real_folder": fls.folder(),
         "columns": fls.SHOWN_COLUMNS,
         "demo_patients": fls.DEMO_PATIENTS,
         "demo_seed": fls.DEMO_SEED,
@@ -115,21 +117,62 @@ def _fls_context() -> dict[str, Any]:
 
 
 @router.get("/fls", response_class=HTMLResponse)
-async def fls_view() -> HTMLResponse:
-    return html(pages.fls_page(await run_in_threadpool(_fls_context)))
+async def fls_view(source: str | None = None) -> HTMLResponse:
+    context = await run_in_threadpool(_fls_context, source == "demo")
+    return html(pages.fls_page(context))
+
+
+def same_origin(request: Request) -> bool:
+    """The request comes from a page of this server: the browser says so
+    (``Sec-Fetch-Site: same-origin``), or its ``Origin`` (failing that, its ``Referer``) has the
+    scheme, host and port the request was sent to, or those of ``VERTEBRA_PUBLIC_BASE_URL``.
+    A request with none of these is refused."""
+    from vertebra.security.fetch import origin
+
+    if request.headers.get("sec-fetch-site") == "same-origin":
+        # set by the browser itself (pages cannot forge it): with this app's
+        # "Referrer-Policy: no-referrer" a same-origin form POST carries "Origin: null"
+        return True
+    sent = request.headers.get("origin")
+    if not sent or sent == "null":
+        sent = request.headers.get("referer")
+    if not sent:
+        return False
+    try:
+        theirs = origin(sent)
+    except ValueError:
+        return False
+    ours = {f"{request.url.scheme}://{request.url.netloc}"}
+    public = request.app.state.vertebra.settings.public_base_url
+    if public:
+        ours.add(public)
+    for url in ours:
+        try:
+            if origin(url) == theirs:
+                return True
+        except ValueError:
+            continue
+    return False
 
 
 @router.post("/fls/demo")
-async def fls_demo() -> RedirectResponse:
-    await run_in_threadpool(fls.run_demo, fls.folder())
-    return RedirectResponse("/fls", status_code=303)
+async def fls_demo(request: Request) -> Response:
+    if not request.app.state.vertebra.settings.web_writes:
+        return html(pages.not_found_page("State-changing pages are switched off on this "
+                                         "server (VERTEBRA_WEB_WRITES=false)."), 403)  # fmt: skip
+    if not same_origin(request):
+        log.warning("POST /fls/demo refused: not sent from this server's pages")
+        return html(pages.not_found_page("Refused: this form must be sent from this server's "
+                                         "own page (Origin check)."), 403)  # fmt: skip
+    await run_in_threadpool(fls.run_demo, fls.demo_folder())
+    return RedirectResponse("/fls?source=demo", status_code=303)
 
 
 @router.get("/fls/files/{name}")
-async def fls_file(name: str) -> Response:
+async def fls_file(name: str, source: str | None = None) -> Response:
     if name not in fls.FILES:
         return html(pages.not_found_page(f"No file {name!r}."), 404)
-    path = fls.folder() / name
+    path = (fls.demo_folder() if source == "demo" else fls.folder()) / name
     if not path.is_file():
         return html(pages.not_found_page(f"{name} has not been written yet."), 404)
     kinds = {"report.html": "text/html", "worklist.csv": "text/csv"}
@@ -175,6 +218,11 @@ async def ask_post(request: Request) -> HTMLResponse:
     question = str(form.get("question") or "").strip()
     if not question:
         return html(pages.ask_page("", None, "question: please type a question"), 422)
+    limit = request.app.state.vertebra.settings.max_question_chars
+    if len(question) > limit:  # the same cap as POST /api/ask
+        return html(pages.ask_page(question[:limit], None,
+                                   f"question: is too long ({len(question)} characters; at most "
+                                   f"{limit})"), 422)  # fmt: skip
     try:
         result = await run_in_threadpool(answer, question)
     except InputError as exc:  # AskError names the field

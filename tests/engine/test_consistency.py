@@ -12,9 +12,9 @@ from typer.testing import CliRunner
 
 from vertebra.cli import app
 from vertebra.engine import context
+from vertebra.engine.consistency import prove
 from vertebra.facts import parse_record_facts
 from vertebra.knowledge import load
-from vertebra.knowledge.consistency import prove
 from vertebra.knowledge.loader import KnowledgeBase, load_from
 
 DATA = Path(__file__).resolve().parents[2] / "src" / "vertebra" / "knowledge" / "data"
