@@ -21,7 +21,8 @@ NOW = "2026-11-21T10:00:00Z"
 KEY_OF = {"Condition": "conditions", "Observation": "observations",
           "MedicationRequest": "medicationRequests",
           "MedicationStatement": "medicationStatements", "AllergyIntolerance": "allergies",
-          "MedicationAdministration": "medicationAdministrations"}
+          "MedicationAdministration": "medicationAdministrations",
+          "DiagnosticReport": "diagnosticReports", "DocumentReference": "documentReferences"}
 AUTH = {"access_token": "t", "token_type": "Bearer", "expires_in": 300,
         "scope": "patient/*.read", "subject": "vertebra"}
 OUTCOME = {"resourceType": "OperationOutcome",
@@ -56,8 +57,9 @@ def test_missing_prefetch_is_fetched_with_fhir_server_and_no_authorization(ehr: 
         body["fhirServer"] = f"{base}/fhir"
         r = ehr.call(SERVICE, body)
     assert r.status_code == 200, r.text
-    # 5 needed keys and the optional medicationAdministrations (issue 10f)
-    assert len(seen) == 6 and not any("authorization" in h for h in seen)
+    # 5 needed keys and the optional medicationAdministrations (issue 10f), diagnosticReports
+    # and documentReferences (issue 13)
+    assert len(seen) == 8 and not any("authorization" in h for h in seen)
     assert r.json()["cards"]
 
 

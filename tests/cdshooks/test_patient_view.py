@@ -53,7 +53,8 @@ def test_discovery_lists_the_services_with_prefetch(ehr: Any) -> None:
         resource_types = {q.split("/")[0].split("?")[0] for q in queries}
         assert resource_types == {"Patient", "Condition", "Observation", "MedicationRequest",
                                   "MedicationStatement", "AllergyIntolerance",
-                                  "MedicationAdministration"}  # fmt: skip
+                                  "MedicationAdministration", "DiagnosticReport",
+                                  "DocumentReference"}  # fmt: skip
         assert all("{{context.patientId}}" in q for q in queries)
 
 
@@ -171,9 +172,13 @@ def fhir_server(prefetch: dict[str, Any], seen: list[str]) -> FastAPI:
                "MedicationRequest": "medicationRequests",
                "MedicationStatement": "medicationStatements",
                "AllergyIntolerance": "allergies",
-               "MedicationAdministration": "medicationAdministrations"}[rtype]  # fmt: skip
+               "MedicationAdministration": "medicationAdministrations",
+               "DiagnosticReport": "diagnosticReports",
+               "DocumentReference": "documentReferences"}[rtype]  # fmt: skip
         if key not in prefetch:  # a server without this resource type
             raise HTTPException(404)
+        if prefetch[key] == "fail":  # a server that fails on this search
+            raise HTTPException(500)
         return prefetch[key] or {"resourceType": "Bundle", "type": "searchset", "entry": []}
 
     return app
@@ -192,8 +197,8 @@ def test_missing_prefetch_is_fetched_from_the_fhir_server(ehr: Any) -> None:
                                      "subject": "vertebra"}  # fmt: skip
         r = ehr.call(SERVICE, body)
     assert r.status_code == 200, r.text
-    # 5 required keys and the optional medicationAdministrations (404 here: read without it)
-    assert len(seen) == 6 and set(seen) == {"Bearer fhir-access-token"}
+    # 5 required keys and the 3 optional ones (404 here: read without them)
+    assert len(seen) == 8 and set(seen) == {"Bearer fhir-access-token"}
     got = r.json()["cards"]
     assert [(c["summary"], c["indicator"]) for c in got] == [
         (c["summary"], c["indicator"]) for c in expected
@@ -256,3 +261,42 @@ def test_patient_view_from_a_report_only_prefetch(ehr: Any) -> None:
         check_card(card)
     (text_card,) = [c for c in cards if c["summary"].startswith("Vertebral fracture read from")]
     assert f'DiagnosticReport/mri-1 (2026-11-20): "{sentence}"' in text_card["detail"]
+
+
+def _report_card(cards: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [c for c in cards if c["summary"].startswith("Vertebral fracture read from")]
+
+
+def test_optional_report_prefetch_is_fetched_and_its_failure_tolerated(ehr: Any) -> None:
+    sentence = "Acute L1 compression fracture with marrow oedema."
+    prefetch = ehr.prefetch()
+    prefetch["conditions"] = ehr.searchset()  # the fracture is only in the report
+    prefetch["diagnosticReports"] = ehr.searchset(
+        {"resourceType": "DiagnosticReport", "id": "mri-1", "status": "final",
+         "subject": {"reference": "Patient/p1"}, "effectiveDateTime": "2026-11-20",
+         "conclusion": sentence})  # fmt: skip
+    fhir_access = {"access_token": "fhir-access-token", "token_type": "Bearer",
+                   "expires_in": 300, "scope": "patient/*.read", "subject": "vertebra"}  # fmt: skip
+    # without FHIR access, leaving the report keys out is no 412: the plan is made without them
+    given = {k: v for k, v in prefetch.items() if k != "diagnosticReports"}
+    r = ehr.call(SERVICE, ehr.body("patient-view", given))
+    assert r.status_code == 200, r.text
+    assert _report_card(r.json()["cards"]) == []
+    seen: list[str] = []
+    # with FHIR access, the missing report key is fetched: the fracture is read from its text
+    with LoopbackServer(fhir_server(prefetch, seen)) as base:
+        body = ehr.body("patient-view", given)
+        body["fhirServer"] = f"{base}/fhir"
+        body["fhirAuthorization"] = fhir_access
+        r = ehr.call(SERVICE, body)
+    assert r.status_code == 200, r.text
+    (card,) = _report_card(r.json()["cards"])
+    assert f'DiagnosticReport/mri-1 (2026-11-20): "{sentence}"' in card["detail"]
+    # a server that fails on the report search: read without the reports, no 502
+    with LoopbackServer(fhir_server(dict(prefetch, diagnosticReports="fail"), seen)) as base:
+        body = ehr.body("patient-view", given)
+        body["fhirServer"] = f"{base}/fhir"
+        body["fhirAuthorization"] = fhir_access
+        r = ehr.call(SERVICE, body)
+    assert r.status_code == 200, r.text
+    assert _report_card(r.json()["cards"]) == []

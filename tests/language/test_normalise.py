@@ -87,3 +87,18 @@ def test_clinical_words_near_another_meaning_are_left_alone(word: str) -> None:
     # each was "corrected" into a word of another meaning (weight, compression, instability,
     # unstable, retention, hypocalcaemia, prednisolone, bladder) before it was listed
     assert normalise(f"the {word} here").text == f"the {word} here"
+
+
+@pytest.mark.parametrize(
+    ("word", "near"),
+    [("height", "weight"), ("impression", "compression"), ("attention", "retention"),
+     ("intention", "retention")],
+)  # fmt: skip
+def test_real_report_words_are_not_corrected(word: str, near: str) -> None:
+    # without the lexicon's known words, the typo corrector would read ``word`` as ``near``
+    from vertebra.language.normalise import _correct, _vocabulary
+
+    assert _correct(word, _vocabulary()[0]) == near
+    n = normalise(f"IMPRESSION: {word} noted")
+    assert n.text == f"impression: {word} noted"
+    assert n.corrections == {}

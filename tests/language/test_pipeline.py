@@ -81,3 +81,23 @@ def test_concept_sets_skip_spacy_only_when_nothing_can_modify() -> None:
     may_modify = vars(pipeline_module)["_may_modify"]
     assert not may_modify("l1 fracture, leg weakness?")
     assert may_modify("no weakness")
+
+
+def test_the_one_text_regex_matcher_finds_what_medspacys_finds() -> None:
+    from medspacy.common.regex_matcher import RegexMatcher
+
+    from vertebra.language.pipeline import find
+
+    concepts = {"deformity": ["(compression|wedge) deformit(y|ies)", "wedging", "collapse"],
+                "fracture": ["fractures?", "end-?plate (depression|fracture)"]}  # fmt: skip
+    fast, plain = build(concepts), build(concepts)
+    regex = plain.get_pipe("medspacy_target_matcher")._TargetMatcher__matcher
+    fast_regex = fast.get_pipe("medspacy_target_matcher")._TargetMatcher__matcher
+    assert type(fast_regex._MedspacyMatcher__regex_matcher) is not RegexMatcher
+    regex._MedspacyMatcher__regex_matcher.__class__ = RegexMatcher  # medspaCy's own
+    texts = ["no acute compression deformity; mild wedging of t12 and l1 endplate fracture.",
+             "old fractures at t4-t5 with collapse, end plate depression", "nothing here",
+             "wedge deformities x2 (t11,t12) - ?fracture"]  # fmt: skip
+    for text in texts:
+        assert find(text, fast) == find(text, plain)
+    assert find(texts[0], fast)  # the texts do have findings

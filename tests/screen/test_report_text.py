@@ -130,7 +130,13 @@ def test_reading_in_worker_processes_gives_the_same_findings(
     })  # fmt: skip
     serial = reports.read_candidates(candidates, workers=1)
     monkeypatch.setattr(reports, "PARALLEL_FROM", 2)
-    parallel = reports.read_candidates(candidates, workers=2)
+    parallel = reports.read_candidates(candidates, workers=2)  # texts split in workers
+    assert parallel.equals(serial)
+    monkeypatch.setattr(reports, "PARALLEL_SENTENCES_FROM", 2)
+    from vertebra.language.reports import read_sentence
+
+    read_sentence.cache_clear()  # the workers read the sentences themselves
+    parallel = reports.read_candidates(candidates, workers=2)  # sentences read in workers too
     assert parallel.equals(serial)
     assert serial.column("status").to_pylist().count("affirmed") == 3 * (1 + 2 + 1)
     assert serial.column("status").to_pylist().count("uncertain") == 3

@@ -18,10 +18,17 @@ PREFETCH: dict[str, str] = {
     "medicationStatements": "MedicationStatement?patient={{context.patientId}}",
     "allergies": "AllergyIntolerance?patient={{context.patientId}}",
     "medicationAdministrations": "MedicationAdministration?patient={{context.patientId}}",
+    # report text (radiology reports and documents with inline text): a vertebral fracture
+    # described but never coded is read from it (vertebra.fhir.report_text)
+    "diagnosticReports": "DiagnosticReport?patient={{context.patientId}}",
+    "documentReferences": "DocumentReference?patient={{context.patientId}}",
 }
-#: Keys a CDS Client may leave out even without FHIR access: the plan is made without them (what
-#: they would add, such as the date of the last denosumab injection, stays unknown).
-OPTIONAL_PREFETCH: frozenset[str] = frozenset({"medicationAdministrations"})
+#: Keys a CDS Client may leave out even without FHIR access, and whose fetch may fail: the plan is
+#: made without them (what they would add, such as the date of the last denosumab injection or a
+#: fracture described only in a report, stays unknown).
+OPTIONAL_PREFETCH: frozenset[str] = frozenset(
+    {"medicationAdministrations", "diagnosticReports", "documentReferences"}
+)
 
 
 @dataclass(frozen=True)

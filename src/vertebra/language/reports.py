@@ -279,25 +279,30 @@ def read_sentence(sentence: str) -> Mention | None:
     )
 
 
+def triggered(text: str) -> list[str]:
+    """The sentences of a report's text that contain a trigger word (the only ones that can
+    speak of a vertebral fracture), as written."""
+    pre = _compiled()["trigger"]
+    return [s for s in sentences(text) if pre.search(s.lower())]
+
+
+def reading(mentions: Iterable[Mention | None]) -> ReportReading:
+    """A report's reading from its sentences' mentions (``None`` for a sentence without one)."""
+    found = [m for m in mentions if m is not None]
+    if any(m.status == "affirmed" for m in found):
+        verdict: Verdict = "yes"
+    elif any(m.status == "uncertain" for m in found):
+        verdict = "uncertain"
+    else:
+        verdict = "no"
+    return ReportReading(verdict, found)
+
+
 def read_report(text: str, content_type: str | None = None) -> ReportReading:
     """Read one report's text (``text/html`` is stripped to its visible text first)."""
     if content_type and content_type.lower().startswith("text/html"):
         text = strip_html(text)
-    pre = _compiled()["trigger"]
-    mentions = []
-    for s in sentences(text):
-        if not pre.search(s.lower()):
-            continue
-        m = read_sentence(s)
-        if m is not None:
-            mentions.append(m)
-    if any(m.status == "affirmed" for m in mentions):
-        verdict: Verdict = "yes"
-    elif any(m.status == "uncertain" for m in mentions):
-        verdict = "uncertain"
-    else:
-        verdict = "no"
-    return ReportReading(verdict, mentions)
+    return reading(read_sentence(s) for s in triggered(text))
 
 
 def read_reports(texts: Iterable[str]) -> list[ReportReading]:
