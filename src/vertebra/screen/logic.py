@@ -65,6 +65,7 @@ def parameters(as_of: date, definition: FlsDefinition | None = None) -> dict[str
         "persistence_to_days": persistence.persistence_to_days,
         "code_head": code_head(d),
         "report_trigger": _report_trigger(),
+        "report_trigger_words": trigger_words(_report_trigger()),
     }
 
 
@@ -75,6 +76,19 @@ def _report_trigger() -> str:
     if "'" in rx or "\\" in rx:
         raise ValueError("reports.yaml trigger: no quotes or backslashes (it goes into SQL)")
     return rx
+
+
+_LITERAL = re.compile(r"[a-z0-9 -]+")
+
+
+def trigger_words(rx: str) -> list[str] | None:
+    """The trigger's words when it is a plain alternation of literals (``fractur|wedg|…``),
+    else None. The SQL then tests ``contains`` for each word instead of the regular
+    expression: the same rows match (a literal alternation matches a text exactly when one of
+    its words occurs in it), and Spark's Java regex engine, which tries every alternative at
+    every position, took about 5 s of the 10 s of ``report_texts`` at 200k patients."""
+    words = rx.split("|")
+    return words if all(_LITERAL.fullmatch(w) for w in words) else None
 
 
 def code_head(definition: FlsDefinition | None = None) -> int:
