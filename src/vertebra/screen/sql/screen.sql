@@ -51,16 +51,6 @@ CASE WHEN {{ a }}.data IS NULL THEN NULL
 END
 {%- endmacro %}
 
-{#- Whether a lower-cased text contains a trigger word of the report reader: an OR of
-    contains() when the trigger is a list of words (logic.trigger_words), else the regex. -#}
-{% macro has_trigger(t) -%}
-{%- if report_trigger_words -%}
-({% for w in report_trigger_words %}{% if not loop.first %} OR {% endif %}contains({{ t }}, '{{ w }}'){% endfor %})
-{%- else -%}
-regexp_matches({{ t }}, '{{ report_trigger }}')
-{%- endif %}
-{%- endmacro %}
-
 -- Report text: DiagnosticReport conclusion and presentedForm, DocumentReference attachments.
 -- One row per candidate text (a report part that contains a trigger word of the report reader,
 -- vertebra.language.reports.trigger()), one row per kind of other line with its count in n.
@@ -93,11 +83,15 @@ texts AS (
     {{ attachment_text('c.attachment') }} AS text
   FROM dref
 ),
+lowered AS (  -- lower() once, not once per trigger word
+  SELECT rtype, flag, report_id, subject_ref, event_time, status, text, lower(text) AS ltext
+  FROM texts
+),
 marked AS (
   SELECT rtype, flag, report_id, subject_ref, event_time, text,
     flag = 'ok' AND coalesce(status, 'final') NOT IN ('entered-in-error', 'cancelled')
-      AND coalesce({{ has_trigger('lower(text)') }}, FALSE) AS candidate
-  FROM texts
+      AND coalesce(regexp_matches(ltext, '{{ report_trigger }}'), FALSE) AS candidate
+  FROM lowered
 )
 SELECT rtype, flag,
   CASE WHEN candidate THEN {{ patient_id('subject_ref') }} END AS patient_id,
