@@ -162,9 +162,10 @@ class SparkEngine:
     Each materialised statement is computed once and kept with ``localCheckpoint``, which also
     cuts its lineage: with ``cache()`` every later statement carried the whole plan of every
     earlier one, and planning the worklist (ten joins over cached plans of the raw JSON scans)
-    cost more than running it (see docs/screening.md, "Spark profile"). Raw files are read once,
-    with the explicit schema of :mod:`vertebra.screen.schema` (no inference), split across tasks
-    by Spark's file source; the value sets are a small table that the optimiser broadcasts.
+    cost more than running it (docs/screening.md, "Spark: profile, fixes and scale-out"). Raw
+    files are read once, with the explicit schema of :mod:`vertebra.screen.schema` (no
+    inference), split across tasks by Spark's file source; the value sets are a small table
+    that the optimiser broadcasts.
     """
 
     name = "spark"
