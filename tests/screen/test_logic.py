@@ -41,3 +41,16 @@ def test_anything_but_create_as_select_is_refused(monkeypatch: pytest.MonkeyPatc
     message = "only CREATE TEMP TABLE|VIEW name AS SELECT is allowed: DROP"
     with pytest.raises(ValueError, match=re.escape(message)):
         logic.statements(AS_OF)
+
+
+def test_spark_gets_contains_for_a_regex_of_literal_words_and_duckdb_keeps_the_regex() -> None:
+    """Java's regex engine is slow on an alternation of words; the Spark SQL tests each word
+    with contains() instead (same rows), other regexes stay, DuckDB's SQL is as written."""
+    (report,) = [s for s in logic.statements(date(2025, 1, 1)) if s.name == "report_texts"]
+    spark = report.sql("spark")
+    assert "RLIKE 'fractur|" not in spark
+    assert "CONTAINS(ltext, 'fractur') OR CONTAINS(ltext, 'compressi')" in spark
+    assert "RLIKE '/Patient/.'" in spark  # not literal words: kept
+    assert "regexp_matches(ltext, 'fractur|" in report.sql("duckdb")
+    kept = logic.Statement("x", False, "SELECT regexp_matches(t, 'a.c|b') FROM y")
+    assert "RLIKE" in kept.sql("spark")

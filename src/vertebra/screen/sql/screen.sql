@@ -83,11 +83,15 @@ texts AS (
     {{ attachment_text('c.attachment') }} AS text
   FROM dref
 ),
+lowered AS (  -- lower() once, not once per trigger word
+  SELECT rtype, flag, report_id, subject_ref, event_time, status, text, lower(text) AS ltext
+  FROM texts
+),
 marked AS (
   SELECT rtype, flag, report_id, subject_ref, event_time, text,
     flag = 'ok' AND coalesce(status, 'final') NOT IN ('entered-in-error', 'cancelled')
-      AND coalesce(regexp_matches(lower(text), '{{ report_trigger }}'), FALSE) AS candidate
-  FROM texts
+      AND coalesce(regexp_matches(ltext, '{{ report_trigger }}'), FALSE) AS candidate
+  FROM lowered
 )
 SELECT rtype, flag,
   CASE WHEN candidate THEN {{ patient_id('subject_ref') }} END AS patient_id,
