@@ -41,13 +41,24 @@ HOOK_PATH = "/cds-services/vertebra-patient-view"
 
 def _call(app: Any, method: str, path: str, body: bytes, headers: list[tuple[bytes, bytes]]) -> Any:
     scope = {
-        "type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"}, "http_version": "1.1",
-        "method": method, "scheme": "http", "path": path, "raw_path": path.encode(),
-        "query_string": b"", "root_path": "", "server": ("127.0.0.1", 8000),
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.3"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "server": ("127.0.0.1", 8000),
         "client": ("127.0.0.1", 50000),
-        "headers": [(b"host", HOST.encode()), (b"content-length", str(len(body)).encode()),
-                    (b"content-type", b"application/json"), *headers],
-    }  # fmt: skip
+        "headers": [
+            (b"host", HOST.encode()),
+            (b"content-length", str(len(body)).encode()),
+            (b"content-type", b"application/json"),
+            *headers,
+        ],
+    }
     sent: list[dict[str, Any]] = []
     done = False
 
@@ -102,8 +113,7 @@ def main() -> int:
 
         def hook(i: int) -> Any:
             auth = f"Bearer {tokens.pop()}".encode()
-            return _call(app, "POST", HOOK_PATH, hooks[i % len(hooks)],
-                         [(b"authorization", auth)])  # fmt: skip
+            return _call(app, "POST", HOOK_PATH, hooks[i % len(hooks)], [(b"authorization", auth)])
 
         def healthz(_i: int) -> Any:
             return _call(app, "GET", "/healthz", b"", [])

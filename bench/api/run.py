@@ -286,16 +286,40 @@ def big_bundles() -> list[bytes]:
     under the caps (1,900 Conditions)."""
     out = []
     for n in (16_000, 1_900):
-        entries: list[dict[str, Any]] = [{"resource": {
-            "resourceType": "Patient", "id": "big", "gender": "female", "birthDate": "1944-01-01"}}]
-        entries += [{"resource": {
-            "resourceType": "Condition", "id": f"c{i}", "subject": {"reference": "Patient/big"},
-            "clinicalStatus": {"coding": [{"code": "active"}]}, "onsetDateTime": "2020-01-01",
-            "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm",
-                                 "code": "S32.010A" if i == 0 else "J45.909"}],
-                     "text": "condition " + "x" * 120}}} for i in range(n)]
-        out.append(json.dumps({"resourceType": "Bundle", "type": "collection",
-                               "entry": entries}).encode())
+        entries: list[dict[str, Any]] = [
+            {
+                "resource": {
+                    "resourceType": "Patient",
+                    "id": "big",
+                    "gender": "female",
+                    "birthDate": "1944-01-01",
+                }
+            }
+        ]
+        entries += [
+            {
+                "resource": {
+                    "resourceType": "Condition",
+                    "id": f"c{i}",
+                    "subject": {"reference": "Patient/big"},
+                    "clinicalStatus": {"coding": [{"code": "active"}]},
+                    "onsetDateTime": "2020-01-01",
+                    "code": {
+                        "coding": [
+                            {
+                                "system": "http://hl7.org/fhir/sid/icd-10-cm",
+                                "code": "S32.010A" if i == 0 else "J45.909",
+                            }
+                        ],
+                        "text": "condition " + "x" * 120,
+                    },
+                }
+            }
+            for i in range(n)
+        ]
+        out.append(
+            json.dumps({"resourceType": "Bundle", "type": "collection", "entry": entries}).encode()
+        )
     return out
 
 
@@ -413,8 +437,9 @@ def run_phase(
     }
     rates = {name: rate for name, (_, rate) in loads.items()}
     for name, (path, rate, conns) in (hostile or {}).items():
-        procs[name] = start_wrk(wrk, base, path, rate, duration, conns,
-                                tmp / f"wrk-hostile-{len(procs)}.log")  # fmt: skip
+        procs[name] = start_wrk(
+            wrk, base, path, rate, duration, conns, tmp / f"wrk-hostile-{len(procs)}.log"
+        )
         rates[name] = rate
     results = {name: wrk_result(proc, rates[name], duration + 60) for name, proc in procs.items()}
     after = os.times()
@@ -511,9 +536,19 @@ def main() -> int:
         env.pop("VERTEBRA_CONFIG", None)
         server_log = (tmp / "server.log").open("wb")
         if args.server == "serve":
-            cmd = [sys.executable, "-c", "from vertebra.cli import main; main()", "serve",
-                   "--host", "127.0.0.1", "--port", str(port), "--workers", str(args.workers),
-                   "--no-access-log"]  # fmt: skip
+            cmd = [
+                sys.executable,
+                "-c",
+                "from vertebra.cli import main; main()",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--workers",
+                str(args.workers),
+                "--no-access-log",
+            ]
         else:  # one process per worker, each on its own SO_REUSEPORT socket
             one = f"{shlex.quote(sys.executable)} {shlex.quote(str(HERE / 'reuseport_worker.py'))}"
             cmd = ["sh", "-c", " & ".join([f"{one} {port}"] * args.workers) + " & wait"]
@@ -567,14 +602,26 @@ def main() -> int:
             ]
             middle = len(hook_requests) // 2
             hook_file = write_requests(tmp / "hook.req", hook_requests[:middle], args.close_every)
-            hook_file_3 = write_requests(tmp / "hook3.req", hook_requests[middle:],
-                                         args.close_every)  # fmt: skip
-            unknown_kid = write_requests(tmp / "slowjwks.req", [
-                raw_request("POST", HOOK_PATH, host, hooks[i],
-                            (("Authorization", f"Bearer {stranger.token(aud, lifetime=600)}"),))
-                for i in range(50)])  # fmt: skip
-            big_file = write_requests(tmp / "big.req", [
-                raw_request("POST", "/api/plan", host, body) for body in big_bundles()])
+            hook_file_3 = write_requests(
+                tmp / "hook3.req", hook_requests[middle:], args.close_every
+            )
+            unknown_kid = write_requests(
+                tmp / "slowjwks.req",
+                [
+                    raw_request(
+                        "POST",
+                        HOOK_PATH,
+                        host,
+                        hooks[i],
+                        (("Authorization", f"Bearer {stranger.token(aud, lifetime=600)}"),),
+                    )
+                    for i in range(50)
+                ],
+            )
+            big_file = write_requests(
+                tmp / "big.req",
+                [raw_request("POST", "/api/plan", host, body) for body in big_bundles()],
+            )
             print(
                 f"wrk (paced.lua), {args.connections} connections per endpoint, "
                 f"{args.workers} server worker(s), {http_impl()}, {args.duration} s per phase"
@@ -621,8 +668,10 @@ def main() -> int:
                 args.connections,
                 server.pid,
                 tmp,
-                hostile={"slow-JWKS client": (unknown_kid, 10.0, 2),
-                         "big-Bundle client": (big_file, 2.0, 2)},
+                hostile={
+                    "slow-JWKS client": (unknown_kid, 10.0, 2),
+                    "big-Bundle client": (big_file, 2.0, 2),
+                },
             )
         finally:
             os.killpg(server.pid, signal.SIGTERM)
@@ -688,8 +737,10 @@ def main() -> int:
             "server_cpu_s": round(hostile_cpu, 2),
             "other_processes_cpu_s": round(hostile_others, 2),
             "met": all(
-                hostile_res[k]["errors"] == 0 and hostile_res[k]["p99_ms"] < TARGET_P99_MS
-                and hostile_res[k]["rps"] >= 0.95 * half for k in mixed
+                hostile_res[k]["errors"] == 0
+                and hostile_res[k]["p99_ms"] < TARGET_P99_MS
+                and hostile_res[k]["rps"] >= 0.95 * half
+                for k in mixed
             ),
         },
         "cpu_ratio_mixed_to_healthz": round(
@@ -713,8 +764,7 @@ def main() -> int:
         f"{'endpoint':<20}{'offered':>8}{'req/s':>8}{'errors':>7}{'late':>6}{'p50 ms':>8}"
         f"{'p90 ms':>8}{'p99 ms':>8}{'max ms':>8}{'p50 x':>7}{'p99 x':>7}"
     )
-    rows = {"GET /healthz": baseline, **mixed,
-            **{f"3: {k}": v for k, v in hostile_res.items()}}  # fmt: skip
+    rows = {"GET /healthz": baseline, **mixed, **{f"3: {k}": v for k, v in hostile_res.items()}}
     for name, s in rows.items():
         ratio = s.get("ratio_to_baseline", {"p50": 1.0, "p99": 1.0})
         print(
@@ -728,8 +778,10 @@ def main() -> int:
         f"{per_req['mixed_plan_and_hook']} ms/request (plan + patient-view); wrk CPU "
         f"{cpu['wrk_mixed']} s over {args.duration} s; {os.cpu_count()} cores"
     )
-    print(f"CPU ratio (plan + patient-view request / healthz request): "
-          f"{result['cpu_ratio_mixed_to_healthz']}x (target <= 4x)")
+    print(
+        f"CPU ratio (plan + patient-view request / healthz request): "
+        f"{result['cpu_ratio_mixed_to_healthz']}x (target <= 4x)"
+    )
     verdict = "MET" if met else "NOT MET"
     if contended:
         verdict += (
@@ -737,8 +789,10 @@ def main() -> int:
             "the figures are pessimistic)"
         )
     print(f"target p99 < {TARGET_P99_MS:g} ms at {args.rate:g} requests/s, no errors: {verdict}")
-    print("with the hostile clients alongside: "
-          + ("MET" if result["hostile_phase"]["met"] else "NOT MET"))  # fmt: skip
+    print(
+        "with the hostile clients alongside: "
+        + ("MET" if result["hostile_phase"]["met"] else "NOT MET")
+    )
     print(f"results: {args.out}")
     return 0
 

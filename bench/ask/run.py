@@ -52,8 +52,11 @@ def _cold(command: list[str], n: int) -> dict[str, float]:
         t = time.perf_counter()
         subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
         times.append(time.perf_counter() - t)
-    return {"runs": n, "median_s": round(statistics.median(times), 3),
-            "max_s": round(max(times), 3)}  # fmt: skip
+    return {
+        "runs": n,
+        "median_s": round(statistics.median(times), 3),
+        "max_s": round(max(times), 3),
+    }
 
 
 def main() -> dict[str, Any]:
@@ -96,8 +99,9 @@ def main() -> dict[str, Any]:
             read(q)
             read_times.append(time.perf_counter() - t)
 
-    cold_ask = _cold([sys.executable, "-m", "vertebra", "ask", COLD_QUESTION, "--format", "json"],
-                     args.cold)  # fmt: skip
+    cold_ask = _cold(
+        [sys.executable, "-m", "vertebra", "ask", COLD_QUESTION, "--format", "json"], args.cold
+    )
     cold_base = _cold([sys.executable, "-m", "vertebra", "--help"], args.cold)
 
     ask = _stats(ask_times)

@@ -115,9 +115,12 @@ def python_baseline(data: Path, as_of: date) -> int:
     }
     found: dict[tuple[str, str], str] = {}  # (patient, category) -> first date
     last_seen: dict[str, str] = {}
-    for rtype, field in (("Procedure", "code"), ("ServiceRequest", "code"),
-                         ("Observation", "code"), ("MedicationRequest",
-                         "medicationCodeableConcept")):  # fmt: skip
+    for rtype, field in (
+        ("Procedure", "code"),
+        ("ServiceRequest", "code"),
+        ("Observation", "code"),
+        ("MedicationRequest", "medicationCodeableConcept"),
+    ):
         for r in lines(rtype):
             pid = pid_of(r)
             if pid not in worklist:
@@ -303,8 +306,11 @@ def child(name: str, data: Path, out: Path) -> None:
     seconds = time.perf_counter() - started
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     helpers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    print(json.dumps({"seconds": seconds, "result": result, "rss": own, "helper_rss": helpers,
-                      **extra}))  # fmt: skip
+    print(
+        json.dumps(
+            {"seconds": seconds, "result": result, "rss": own, "helper_rss": helpers, **extra}
+        )
+    )
 
 
 def warm(data: Path) -> None:
@@ -317,8 +323,16 @@ def warm(data: Path) -> None:
 
 def measure(name: str, data: Path, out: Path) -> dict[str, Any]:
     warm(data)
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", name,
-           "--data", str(data), "--out", str(out)]  # fmt: skip
+    cmd = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--child",
+        name,
+        "--data",
+        str(data),
+        "--out",
+        str(out),
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, cwd=HERE)
     assert proc.stdout is not None
     stdout = proc.stdout.read()
@@ -333,8 +347,11 @@ def measure(name: str, data: Path, out: Path) -> dict[str, Any]:
         "result": got["result"],
         "peak_rss_mb": got["rss"],
         "helper_peak_rss_mb": got["helper_rss"],
-        **{k: got[k] for k in ("engine_seconds", "executor_peak_rss_mb",
-                               "driver_jvm_peak_rss_mb") if k in got},
+        **{
+            k: got[k]
+            for k in ("engine_seconds", "executor_peak_rss_mb", "driver_jvm_peak_rss_mb")
+            if k in got
+        },
     }
 
 
@@ -345,13 +362,20 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--repeat", type=int, default=3, help="runs of each DuckDB measurement")
     ap.add_argument("--python-repeat", type=int, default=1, help="runs of the Python reader")
-    ap.add_argument("--spark", action="store_true",
-                    help="also time the Spark engine with 1 and with 2 executors "
-                    "(local-cluster: a standalone master and workers started by the run)")
-    ap.add_argument("--runs", default="python,bare,parse,coded,screen",
-                    help="comma-separated runs (python, bare, parse, coded, screen)")
-    ap.add_argument("--results", default="results.json",
-                    help="file name under bench/screen for the figures")
+    ap.add_argument(
+        "--spark",
+        action="store_true",
+        help="also time the Spark engine with 1 and with 2 executors "
+        "(local-cluster: a standalone master and workers started by the run)",
+    )
+    ap.add_argument(
+        "--runs",
+        default="python,bare,parse,coded,screen",
+        help="comma-separated runs (python, bare, parse, coded, screen)",
+    )
+    ap.add_argument(
+        "--results", default="results.json", help="file name under bench/screen for the figures"
+    )
     ap.add_argument("--child", choices=sorted(RUNS), help=argparse.SUPPRESS)
     ap.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -364,8 +388,9 @@ def main() -> None:
         t = time.perf_counter()
         code = "import sys; from pathlib import Path; from vertebra.synth import generate; "
         code += "generate(int(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]), workers=2)"
-        subprocess.run([sys.executable, "-c", code, str(args.patients), str(data), str(args.seed)],
-                       check=True)  # fmt: skip
+        subprocess.run(
+            [sys.executable, "-c", code, str(args.patients), str(data), str(args.seed)], check=True
+        )
         print(f"generated {args.patients} patients in {time.perf_counter() - t:.1f}s", flush=True)
     size = sum(p.stat().st_size for p in data.iterdir())
     names = [n for n in args.runs.split(",") if n] + (["spark1", "spark2"] if args.spark else [])
@@ -382,8 +407,11 @@ def main() -> None:
                 continue
             s = measure(name, data, args.data)
             samples[name].append(s)
-            print(f"round {i + 1}: {RUNS[name]}: {s['seconds']:.2f}s, result {s['result']}, "
-                  f"peak RSS {s['peak_rss_mb']:.0f} MB", flush=True)  # fmt: skip
+            print(
+                f"round {i + 1}: {RUNS[name]}: {s['seconds']:.2f}s, result {s['result']}, "
+                f"peak RSS {s['peak_rss_mb']:.0f} MB",
+                flush=True,
+            )
     runs = []
     for name in names:
         ss = samples[name]
@@ -411,11 +439,18 @@ def main() -> None:
     by = {r["id"]: r for r in runs}
 
     for r in runs:
-        for base, key in (("python", "speedup_vs_python"), ("bare", "time_vs_bare_scan"),
-                          ("parse", "time_vs_parse"), ("coded", "time_vs_coded_only")):  # fmt: skip
+        for base, key in (
+            ("python", "speedup_vs_python"),
+            ("bare", "time_vs_bare_scan"),
+            ("parse", "time_vs_parse"),
+            ("coded", "time_vs_coded_only"),
+        ):
             if base in by:
-                a, b = (by[base]["seconds"], r["seconds"]) if base == "python" else (
-                    r["seconds"], by[base]["seconds"])
+                a, b = (
+                    (by[base]["seconds"], r["seconds"])
+                    if base == "python"
+                    else (r["seconds"], by[base]["seconds"])
+                )
                 r[key] = round(a / b, 2)
     ours = by["screen"]
     summary: dict[str, Any] = {
@@ -442,8 +477,9 @@ def main() -> None:
     if "python" in by:
         summary["speedup_vs_python"] = ours.get("speedup_vs_python")
         if "coded" in by:
-            summary["same_worklist_count_as_python"] = by["coded"]["result"] == by["python"][
-                "result"]
+            summary["same_worklist_count_as_python"] = (
+                by["coded"]["result"] == by["python"]["result"]
+            )
     if "bare" in by:
         summary["ratio_to_duckdb_bare_scan"] = ours["time_vs_bare_scan"]
     if "parse" in by:
@@ -461,13 +497,17 @@ def main() -> None:
         summary["spark"] = spark_summary(by, size, args.patients)
     (HERE / args.results).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     print(f"\n{args.patients:,} patients, {size / 1e9:.2f} GB NDJSON; median of runs")
-    print(f"{'run':38} {'seconds':>8} {'min':>7} {'CPU s':>7} {'patients/s':>11} "
-          f"{'vs coded':>9} {'peak RSS MB':>12}")  # fmt: skip
+    print(
+        f"{'run':38} {'seconds':>8} {'min':>7} {'CPU s':>7} {'patients/s':>11} "
+        f"{'vs coded':>9} {'peak RSS MB':>12}"
+    )
     for r in runs:
-        print(f"{r['name']:38} {r['seconds']:>8.2f} {r['seconds_min']:>7.2f} "
-              f"{r['cpu_seconds']:>7.1f} {r['patients_per_second']:>11,} "
-              f"{r.get('time_vs_coded_only', '-'):>8}x "
-              f"{r['peak_rss_mb']:>6} (+{r['helper_peak_rss_mb']})")  # fmt: skip
+        print(
+            f"{r['name']:38} {r['seconds']:>8.2f} {r['seconds_min']:>7.2f} "
+            f"{r['cpu_seconds']:>7.1f} {r['patients_per_second']:>11,} "
+            f"{r.get('time_vs_coded_only', '-'):>8}x "
+            f"{r['peak_rss_mb']:>6} (+{r['helper_peak_rss_mb']})"
+        )
     print(json.dumps({k: v for k, v in summary.items() if k not in ("runs", "targets")}))
     if args.spark:
         sp = summary["spark"]
@@ -504,8 +544,10 @@ def spark_summary(by: dict[str, dict[str, Any]], size: int, patients: int) -> di
             "2": round(size / 1e6 / two["seconds"] / 2, 1),
             "duckdb": round(size / 1e6 / duck["seconds"] / cores, 1),
         },
-        "executor_peak_rss_mb": {"1": one.get("executor_peak_rss_mb"),
-                                 "2": two.get("executor_peak_rss_mb")},
+        "executor_peak_rss_mb": {
+            "1": one.get("executor_peak_rss_mb"),
+            "2": two.get("executor_peak_rss_mb"),
+        },
         "driver_peak_rss_mb": max(one["peak_rss_mb"], two["peak_rss_mb"]),
         "driver_jvm_peak_rss_mb": max(
             one.get("driver_jvm_peak_rss_mb") or 0, two.get("driver_jvm_peak_rss_mb") or 0
@@ -517,6 +559,7 @@ def spark_summary(by: dict[str, dict[str, Any]], size: int, patients: int) -> di
             "speedup_2_vs_1_executors": ">= 1.7",
         },
     }
+
 
 if __name__ == "__main__":
     main()

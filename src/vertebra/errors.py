@@ -79,9 +79,7 @@ class MissingExtra(Exception):
     def __init__(self, feature: str, extra: str) -> None:
         self.feature = feature
         self.extra = extra
-        super().__init__(
-            f"{feature} needs the '{extra}' extra: pip install 'vertebra[{extra}]'"
-        )
+        super().__init__(f"{feature} needs the '{extra}' extra: pip install 'vertebra[{extra}]'")
 
 
 def require_extra(module: str, extra: str, feature: str) -> None:

@@ -12,14 +12,27 @@ from pydantic import BaseModel, ConfigDict, Field
 Pathway = Literal["stable", "potentially_unstable", "pathological_suspected", "out_of_scope"]
 Phase = Literal["acute", "subacute", "chronic", "unknown"]
 Category = Literal[
-    "assessment", "referral", "imaging", "laboratory", "analgesia", "mobilisation",
-    "bone_health", "procedure", "follow_up", "education",
-]  # fmt: skip
+    "assessment",
+    "referral",
+    "imaging",
+    "laboratory",
+    "analgesia",
+    "mobilisation",
+    "bone_health",
+    "procedure",
+    "follow_up",
+    "education",
+]
 Action = Literal["do", "consider", "avoid", "contraindicated"]
 Target = Literal[
-    "fracture_liaison_service", "osteoporosis_specialist", "spine_surgery",
-    "interventional_radiology", "pain_service", "physiotherapy", "oncology_mdt",
-]  # fmt: skip
+    "fracture_liaison_service",
+    "osteoporosis_specialist",
+    "spine_surgery",
+    "interventional_radiology",
+    "pain_service",
+    "physiotherapy",
+    "oncology_mdt",
+]
 Urgency = Literal["immediate", "urgent", "routine"]
 Strength = Literal["strong", "moderate", "weak", "consensus", "insufficient"]
 

@@ -56,8 +56,17 @@ PREFIX = "VERTEBRA_"
 
 #: Asymmetric JWS algorithms (CDS Hooks requires ES384 and RS384; HMAC and ``none`` never).
 ASYMMETRIC_ALGORITHMS: tuple[str, ...] = (
-    "ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "EdDSA",
-)  # fmt: skip
+    "ES256",
+    "ES384",
+    "ES512",
+    "RS256",
+    "RS384",
+    "RS512",
+    "PS256",
+    "PS384",
+    "PS512",
+    "EdDSA",
+)
 
 
 class SettingsError(ValueError):

@@ -14,8 +14,12 @@ QUESTION = "What referrals are needed for a compression fracture at L2?"
 def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "vertebra", "ask", *args],
-        capture_output=True, text=True, input=stdin, timeout=120, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        input=stdin,
+        timeout=120,
+        check=False,
+    )
 
 
 def test_json_has_answer_and_citations() -> None:

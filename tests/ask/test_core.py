@@ -45,8 +45,13 @@ def test_answer_has_the_seed_shape() -> None:
     text = a.answer
     layout = intents().layout
     assert text.index(f"**{layout.answer_heading}.**") < text.index("\n## ")
-    for heading in ("Referrals", layout.conditional_heading, layout.disagree_heading,
-                    layout.pitfalls_heading, layout.references_heading):  # fmt: skip
+    for heading in (
+        "Referrals",
+        layout.conditional_heading,
+        layout.disagree_heading,
+        layout.pitfalls_heading,
+        layout.references_heading,
+    ):
         assert f"\n## {heading}\n" in text
     answer_paragraph = text.split(f"**{layout.answer_heading}.**", 1)[1].split("\n\n", 1)[0]
     assert "\n" not in answer_paragraph.strip()
@@ -93,8 +98,10 @@ def test_fact_questions_are_answered_by_retrieval() -> None:
 
 
 def test_synonyms_find_the_same_statements() -> None:
-    ids = [answer(q).matches[0].id for q in (
-        "Maximum daily dose of paracetamol?", "Maximum daily dose of acetaminophen?")]  # fmt: skip
+    ids = [
+        answer(q).matches[0].id
+        for q in ("Maximum daily dose of paracetamol?", "Maximum daily dose of acetaminophen?")
+    ]
     assert ids[0] == ids[1]
 
 

@@ -35,8 +35,10 @@ def test_at_least_40_questions_with_key_points(eval_questions: list[dict[str, An
 
 def test_the_five_seed_titles_are_in_the_set(eval_questions: list[dict[str, Any]]) -> None:
     """The seed documents' titles, read from the seeds themselves (shared/seeds), open the set."""
-    titles = [p.read_text(encoding="utf-8").strip().splitlines()[0].strip()
-              for p in sorted(shared("seeds").glob("*.txt"))]  # fmt: skip
+    titles = [
+        p.read_text(encoding="utf-8").strip().splitlines()[0].strip()
+        for p in sorted(shared("seeds").glob("*.txt"))
+    ]
     assert len(titles) == 5
     assert [q["question"] for q in eval_questions[:5]] == titles
 

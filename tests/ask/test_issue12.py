@@ -25,9 +25,14 @@ def facts(q: str) -> dict[str, object]:
 
 @pytest.mark.parametrize(
     ("question", "days"),
-    [("T12 #, 3/52", 21), ("L1 # 2/12 ago", 60), ("L2 # 2 wks ago", 14), ("L1 # 1 wk", 7),
-     ("L2 # last Tuesday", 6)],
-)  # fmt: skip
+    [
+        ("T12 #, 3/52", 21),
+        ("L1 # 2/12 ago", 60),
+        ("L2 # 2 wks ago", 14),
+        ("L1 # 1 wk", 7),
+        ("L2 # last Tuesday", 6),
+    ],
+)
 def test_relative_times(question: str, days: int) -> None:
     assert facts(question)["days_since_onset"] == days
 
@@ -62,9 +67,13 @@ def test_an_unreadable_age_is_reported_not_defaulted() -> None:
 
 @pytest.mark.parametrize(
     ("question", "levels"),
-    [("L1,2,4 VCFs", ["L1", "L2", "L4"]), ("T11-L1 #s", ["T11", "T12", "L1"]), ("D12 #", ["T12"]),
-     ("lumbar one compression fracture", ["L1"])],
-)  # fmt: skip
+    [
+        ("L1,2,4 VCFs", ["L1", "L2", "L4"]),
+        ("T11-L1 #s", ["T11", "T12", "L1"]),
+        ("D12 #", ["T12"]),
+        ("lumbar one compression fracture", ["L1"]),
+    ],
+)
 def test_levels(question: str, levels: list[str]) -> None:
     assert facts(question)["fracture_levels"] == levels
 
@@ -159,9 +168,12 @@ def test_answer_paragraph_is_three_to_six_sentences_without_if_lists() -> None:
 
 @pytest.mark.parametrize(
     ("question", "point"),
-    [("alendronate CrCl cutoff?", "35 mL/min"), ("max paracetamol", "4000 mg|4 g"),
-     ("calcium and vit D", "1000–1200 mg.*800 IU|800 IU.*1000–1200 mg")],
-)  # fmt: skip
+    [
+        ("alendronate CrCl cutoff?", "35 mL/min"),
+        ("max paracetamol", "4000 mg|4 g"),
+        ("calcium and vit D", "1000–1200 mg.*800 IU|800 IU.*1000–1200 mg"),
+    ],
+)
 def test_fact_questions_are_answered(question: str, point: str) -> None:
     a = answer(question)
     assert a.covered and a.mode == "fact"

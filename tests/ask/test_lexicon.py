@@ -22,9 +22,14 @@ def test_shipped_files_load() -> None:
     assert lx.lexicon().synonyms and lx.intents().intents and lx.extraction().drugs
 
 
-@pytest.mark.parametrize(("name", "model"), [("lexicon.yaml", lx.Lexicon),
-                                              ("intents.yaml", lx.IntentFile),
-                                              ("extraction.yaml", lx.Extraction)])  # fmt: skip
+@pytest.mark.parametrize(
+    ("name", "model"),
+    [
+        ("lexicon.yaml", lx.Lexicon),
+        ("intents.yaml", lx.IntentFile),
+        ("extraction.yaml", lx.Extraction),
+    ],
+)
 def test_unknown_keys_are_rejected(name: str, model: type[BaseModel]) -> None:
     data = _raw(name)
     data["surprise"] = 1

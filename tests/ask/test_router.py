@@ -31,9 +31,15 @@ def test_answer_is_the_cli_json(client: ASGIClient) -> None:
 
 @pytest.mark.parametrize(
     "body",
-    [{}, {"question": ""}, {"question": "   "}, {"question": "x" * 2001}, {"question": 3},
-     {"question": "ok", "extra": 1}],
-)  # fmt: skip
+    [
+        {},
+        {"question": ""},
+        {"question": "   "},
+        {"question": "x" * 2001},
+        {"question": 3},
+        {"question": "ok", "extra": 1},
+    ],
+)
 def test_invalid_is_422_naming_question(client: ASGIClient, body: dict[str, Any]) -> None:
     r = client.post("/api/ask", json=body)
     assert r.status_code == 422

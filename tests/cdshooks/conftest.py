@@ -30,35 +30,54 @@ class Ehr:
 
     @staticmethod
     def patient() -> dict[str, Any]:
-        return {"resourceType": "Patient", "id": "p1", "gender": "female",
-                "birthDate": "1946-02-14",
-                "name": [{"family": "Quackenbush", "given": ["Zelda"]}]}  # fmt: skip
+        return {
+            "resourceType": "Patient",
+            "id": "p1",
+            "gender": "female",
+            "birthDate": "1946-02-14",
+            "name": [{"family": "Quackenbush", "given": ["Zelda"]}],
+        }
 
     @staticmethod
     def condition(code: str, rid: str, onset: str = "2026-11-10") -> dict[str, Any]:
-        return {"resourceType": "Condition", "id": rid, "subject": {"reference": "Patient/p1"},
-                "clinicalStatus": {"coding": [{"code": "active"}]},
-                "onsetDateTime": onset,
-                "code": {"coding": [{"system": ICD, "code": code}]}}  # fmt: skip
+        return {
+            "resourceType": "Condition",
+            "id": rid,
+            "subject": {"reference": "Patient/p1"},
+            "clinicalStatus": {"coding": [{"code": "active"}]},
+            "onsetDateTime": onset,
+            "code": {"coding": [{"system": ICD, "code": code}]},
+        }
 
     @staticmethod
     def egfr(value: float) -> dict[str, Any]:
-        return {"resourceType": "Observation", "id": "egfr1", "status": "final",
-                "subject": {"reference": "Patient/p1"},
-                "code": {"coding": [{"system": LOINC, "code": "33914-3"}]},
-                "effectiveDateTime": "2026-11-12",
-                "valueQuantity": {"value": value, "unit": "mL/min/{1.73_m2}",
-                                  "code": "mL/min/{1.73_m2}"}}  # fmt: skip
+        return {
+            "resourceType": "Observation",
+            "id": "egfr1",
+            "status": "final",
+            "subject": {"reference": "Patient/p1"},
+            "code": {"coding": [{"system": LOINC, "code": "33914-3"}]},
+            "effectiveDateTime": "2026-11-12",
+            "valueQuantity": {
+                "value": value,
+                "unit": "mL/min/{1.73_m2}",
+                "code": "mL/min/{1.73_m2}",
+            },
+        }
 
     @staticmethod
     def searchset(*resources: dict[str, Any]) -> dict[str, Any]:
-        return {"resourceType": "Bundle", "type": "searchset",
-                "entry": [{"resource": r} for r in resources]}  # fmt: skip
+        return {
+            "resourceType": "Bundle",
+            "type": "searchset",
+            "entry": [{"resource": r} for r in resources],
+        }
 
     def prefetch(
-        self, conditions: list[dict[str, Any]] | None = None,
+        self,
+        conditions: list[dict[str, Any]] | None = None,
         observations: list[dict[str, Any]] | None = None,
-    ) -> dict[str, Any]:  # fmt: skip
+    ) -> dict[str, Any]:
         fracture = self.condition("S32.010A", "fx1")
         return {
             "patient": self.patient(),
@@ -74,9 +93,14 @@ class Ehr:
         concept: dict[str, Any] = {"text": text}
         if code:
             concept["coding"] = [{"system": RXNORM, "code": code, "display": text}]
-        return {"resourceType": "MedicationRequest", "id": rid, "status": "draft",
-                "intent": "proposal", "subject": {"reference": "Patient/p1"},
-                "medicationCodeableConcept": concept}  # fmt: skip
+        return {
+            "resourceType": "MedicationRequest",
+            "id": rid,
+            "status": "draft",
+            "intent": "proposal",
+            "subject": {"reference": "Patient/p1"},
+            "medicationCodeableConcept": concept,
+        }
 
     def body(self, hook: str, prefetch: dict[str, Any] | None, **context: Any) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -97,8 +121,9 @@ class Ehr:
     def feedback(self, service: str, items: list[dict[str, Any]]) -> Any:
         url = f"{BASE}/{service}/feedback"
         headers = {"Authorization": f"Bearer {self.signer.token(url)}"}
-        return self.client.post(f"/cds-services/{service}/feedback",
-                                json={"feedback": items}, headers=headers)  # fmt: skip
+        return self.client.post(
+            f"/cds-services/{service}/feedback", json={"feedback": items}, headers=headers
+        )
 
 
 @pytest.fixture(scope="session")

@@ -18,19 +18,34 @@ from vertebra.http.testing import LoopbackServer
 SERVICE = "vertebra-patient-view"
 SIGN = "vertebra-order-sign"
 NOW = "2026-11-21T10:00:00Z"
-KEY_OF = {"Condition": "conditions", "Observation": "observations",
-          "MedicationRequest": "medicationRequests",
-          "MedicationStatement": "medicationStatements", "AllergyIntolerance": "allergies",
-          "MedicationAdministration": "medicationAdministrations",
-          "DiagnosticReport": "diagnosticReports", "DocumentReference": "documentReferences"}
-AUTH = {"access_token": "t", "token_type": "Bearer", "expires_in": 300,
-        "scope": "patient/*.read", "subject": "vertebra"}
-OUTCOME = {"resourceType": "OperationOutcome",
-           "issue": [{"severity": "error", "code": "forbidden"}]}  # fmt: skip
+KEY_OF = {
+    "Condition": "conditions",
+    "Observation": "observations",
+    "MedicationRequest": "medicationRequests",
+    "MedicationStatement": "medicationStatements",
+    "AllergyIntolerance": "allergies",
+    "MedicationAdministration": "medicationAdministrations",
+    "DiagnosticReport": "diagnosticReports",
+    "DocumentReference": "documentReferences",
+}
+AUTH = {
+    "access_token": "t",
+    "token_type": "Bearer",
+    "expires_in": 300,
+    "scope": "patient/*.read",
+    "subject": "vertebra",
+}
+OUTCOME = {
+    "resourceType": "OperationOutcome",
+    "issue": [{"severity": "error", "code": "forbidden"}],
+}
 
 
-def open_fhir(prefetch: dict[str, Any], seen: list[dict[str, str]], fail: int | None = None,
-              ) -> FastAPI:  # fmt: skip
+def open_fhir(
+    prefetch: dict[str, Any],
+    seen: list[dict[str, str]],
+    fail: int | None = None,
+) -> FastAPI:
     """A FHIR server that needs no token (fhirAuthorization is optional in CDS Hooks)."""
     app = FastAPI()
 
@@ -125,9 +140,11 @@ def test_draft_calcitonin_order_gets_a_card_as_the_plan_advises_against_it(ehr: 
     from vertebra.fhir import prefetch_to_resources, to_facts
 
     prefetch = ehr.prefetch()
-    verdicts = {r.drug: r.action for r in
-                plan(to_facts(prefetch_to_resources(prefetch)).facts).recommendations
-                if r.drug}  # fmt: skip
+    verdicts = {
+        r.drug: r.action
+        for r in plan(to_facts(prefetch_to_resources(prefetch)).facts).recommendations
+        if r.drug
+    }
     assert verdicts.get("calcitonin") in ("avoid", "contraindicated")
     order = ehr.order("c1", "calcitonin salmon 200 UNT/ACTUAT Metered Dose Nasal Spray")
     drafts = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": order}]}
@@ -157,9 +174,11 @@ def test_deeply_nested_hook_body_is_422_naming_the_field(ehr: Any, levels: int) 
     body = json.dumps(ehr.body("patient-view", prefetch))
     body = body.replace('"DEEP"', '[{"extension": ' * levels + "[]" + "}]" * levels)
     token = ehr.signer.token(f"http://testserver/cds-services/{SERVICE}")
-    r = ehr.client.post(f"/cds-services/{SERVICE}", content=body.encode(),
-                        headers={"Authorization": f"Bearer {token}",
-                                 "Content-Type": "application/json"})  # fmt: skip
+    r = ehr.client.post(
+        f"/cds-services/{SERVICE}",
+        content=body.encode(),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
     assert r.status_code == 422, r.text
     field = r.json()["errors"][0]["field"]
     assert field.startswith("prefetch.conditions.entry[0]") or field == "(body)"
@@ -195,8 +214,10 @@ def _card(ehr: Any) -> dict[str, Any]:
     [
         ({"outcome": "accepted"}, "feedback[0]"),  # cds-fb-2
         ({"outcome": "overridden", "overrideReason": {}}, "feedback[0].overrideReason"),  # fb-3
-        ({"outcome": "overridden", "outcomeTimestamp": "2026-11-21T10:00:00"},
-         "feedback[0].outcomeTimestamp"),  # no time zone
+        (
+            {"outcome": "overridden", "outcomeTimestamp": "2026-11-21T10:00:00"},
+            "feedback[0].outcomeTimestamp",
+        ),  # no time zone
     ],
 )
 def test_feedback_spec_rules(ehr: Any, item: dict[str, Any], field: str) -> None:
@@ -235,8 +256,10 @@ class DripServer:
     def _drip(self, conn: socket.socket) -> None:
         try:
             conn.recv(65536)
-            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                         b"Content-Length: 100000\r\n\r\n{")  # fmt: skip
+            conn.sendall(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                b"Content-Length: 100000\r\n\r\n{"
+            )
             while not self.stop.is_set():
                 time.sleep(self.interval)
                 conn.sendall(b" ")
@@ -290,19 +313,28 @@ def test_next_links_off_the_server_origin_are_not_followed(ehr: Any) -> None:
             base = str(request.base_url).rstrip("/")
             host = base.split("//", 1)[1].split(":")[0]
             # same host, another port; a host that merely starts with ours; userinfo
-            data["link"] = [{"relation": "next", "url": {
-                "Condition": f"http://{host}:{port}/fhir/Condition?page=2",
-                "Observation": f"http://{host}0:{port}/fhir/Observation",
-                "MedicationRequest": f"{base.replace('//', '//x@')}/fhir/x",
-            }.get(rtype, f"{other_base}/fhir/x")}]
+            data["link"] = [
+                {
+                    "relation": "next",
+                    "url": {
+                        "Condition": f"http://{host}:{port}/fhir/Condition?page=2",
+                        "Observation": f"http://{host}0:{port}/fhir/Observation",
+                        "MedicationRequest": f"{base.replace('//', '//x@')}/fhir/x",
+                    }.get(rtype, f"{other_base}/fhir/x"),
+                }
+            ]
             return data
 
         with LoopbackServer(app) as base:
             body = ehr.body("patient-view", {"patient": prefetch["patient"]})
             body["fhirServer"] = f"{base}/fhir"
-            body["fhirAuthorization"] = {"access_token": "secret", "token_type": "Bearer",
-                                         "expires_in": 300, "scope": "patient/*.read",
-                                         "subject": "vertebra"}  # fmt: skip
+            body["fhirAuthorization"] = {
+                "access_token": "secret",
+                "token_type": "Bearer",
+                "expires_in": 300,
+                "scope": "patient/*.read",
+                "subject": "vertebra",
+            }
             r = ehr.call(SERVICE, body)
     assert r.status_code == 200, r.text
     assert hits == []  # the token never left the fhirServer origin
@@ -328,10 +360,14 @@ def test_allowlist_compares_parsed_origins(allow: str, server: str, ok: bool) ->
 
 @pytest.mark.parametrize(
     "link",
-    ["http://127.0.0.1:8000/fhir/Condition", "http://127.0.0.10/fhir/Condition",
-     "http://x@127.0.0.1/fhir/Condition", "https://127.0.0.1/fhir/Condition",
-     "http://127.0.0.1/fhirx/Condition"],
-)  # fmt: skip
+    [
+        "http://127.0.0.1:8000/fhir/Condition",
+        "http://127.0.0.10/fhir/Condition",
+        "http://x@127.0.0.1/fhir/Condition",
+        "https://127.0.0.1/fhir/Condition",
+        "http://127.0.0.1/fhirx/Condition",
+    ],
+)
 def test_next_link_must_be_under_the_fhir_server(link: str) -> None:
     from vertebra.security.fetch import under
 

@@ -10,21 +10,31 @@ from vertebra.knowledge import load
 
 SELECT = "vertebra-order-select"
 SIGN = "vertebra-order-sign"
-BASE: dict[str, Any] = {"age": 80, "sex": "female", "fracture_levels": ["L1"],
-                        "prior_fragility_fractures": 1}  # fmt: skip
+BASE: dict[str, Any] = {
+    "age": 80,
+    "sex": "female",
+    "fracture_levels": ["L1"],
+    "prior_fragility_fractures": 1,
+}
 
 
 def drafts(ehr: Any, *orders: dict[str, Any]) -> dict[str, Any]:
-    return {"resourceType": "Bundle", "type": "collection",
-            "entry": [{"resource": o} for o in orders]}  # fmt: skip
+    return {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [{"resource": o} for o in orders],
+    }
 
 
 def test_nsaid_with_creatinine_clearance_below_30_is_flagged(ehr: Any) -> None:
     naproxen = ehr.order("m1", "Naproxen sodium 220 MG Oral Tablet", "849574")
     paracetamol = ehr.order("m2", "Acetaminophen 325 MG Oral Tablet", "313782")
-    body = ehr.body("order-select", ehr.prefetch(observations=[ehr.egfr(25)]),
-                    selections=["MedicationRequest/m1"],
-                    draftOrders=drafts(ehr, naproxen, paracetamol))  # fmt: skip
+    body = ehr.body(
+        "order-select",
+        ehr.prefetch(observations=[ehr.egfr(25)]),
+        selections=["MedicationRequest/m1"],
+        draftOrders=drafts(ehr, naproxen, paracetamol),
+    )
     r = ehr.call(SELECT, body)
     assert r.status_code == 200, r.text
     cards = r.json()["cards"]
@@ -35,8 +45,11 @@ def test_nsaid_with_creatinine_clearance_below_30_is_flagged(ehr: Any) -> None:
     assert "renal" in card["detail"].lower() or "30" in card["detail"]
     assert len(card["summary"]) < 140
     action = card["suggestions"][0]["actions"][0]
-    assert action == {"type": "delete", "description": action["description"],
-                      "resourceId": "MedicationRequest/m1"}  # fmt: skip
+    assert action == {
+        "type": "delete",
+        "description": action["description"],
+        "resourceId": "MedicationRequest/m1",
+    }
     assert card["selectionBehavior"] == "at-most-one"
     assert card["source"]["label"].startswith("vertebra")
 
@@ -44,17 +57,21 @@ def test_nsaid_with_creatinine_clearance_below_30_is_flagged(ehr: Any) -> None:
 def test_order_select_checks_only_the_selected_orders(ehr: Any) -> None:
     naproxen = ehr.order("m1", "Naproxen sodium 220 MG Oral Tablet", "849574")
     paracetamol = ehr.order("m2", "Acetaminophen 325 MG Oral Tablet", "313782")
-    body = ehr.body("order-select", ehr.prefetch(observations=[ehr.egfr(25)]),
-                    selections=["MedicationRequest/m2"],
-                    draftOrders=drafts(ehr, naproxen, paracetamol))  # fmt: skip
+    body = ehr.body(
+        "order-select",
+        ehr.prefetch(observations=[ehr.egfr(25)]),
+        selections=["MedicationRequest/m2"],
+        draftOrders=drafts(ehr, naproxen, paracetamol),
+    )
     cards = ehr.call(SELECT, body).json()["cards"]
     assert not any("naproxen" in c["summary"].lower() for c in cards)
 
 
 def test_nsaid_with_normal_renal_function_is_not_flagged_for_renal_reasons(ehr: Any) -> None:
     naproxen = ehr.order("m1", "Naproxen sodium 220 MG Oral Tablet", "849574")
-    body = ehr.body("order-sign", ehr.prefetch(observations=[ehr.egfr(85)]),
-                    draftOrders=drafts(ehr, naproxen))  # fmt: skip
+    body = ehr.body(
+        "order-sign", ehr.prefetch(observations=[ehr.egfr(85)]), draftOrders=drafts(ehr, naproxen)
+    )
     cards = ehr.call(SIGN, body).json()["cards"]
     assert all(c["indicator"] == "info" for c in cards)  # only "check first" reminders
 
@@ -77,8 +94,7 @@ def test_romosozumab_after_myocardial_infarction_is_critical(ehr: Any) -> None:
 def test_order_hooks_need_draft_orders(ehr: Any) -> None:
     r = ehr.call(SELECT, ehr.body("order-select", ehr.prefetch()))
     assert r.status_code == 422
-    assert {e["field"] for e in r.json()["errors"]} == {"context.selections",
-                                                         "context.draftOrders"}  # fmt: skip
+    assert {e["field"] for e in r.json()["errors"]} == {"context.selections", "context.draftOrders"}
 
 
 def test_alendronate_with_an_oesophageal_disorder_is_flagged() -> None:
@@ -121,14 +137,23 @@ def test_order_drugs_by_code_then_by_words() -> None:
         "medicationCodeableConcept": {"text": "Zoledronic acid 5 mg IV infusion"},
     }
     assert order_drugs(texted) == ("zoledronic_acid",)
-    unknown = {"resourceType": "MedicationRequest",
-               "medicationCodeableConcept": {"text": "Metformin 500 mg"}}  # fmt: skip
+    unknown = {
+        "resourceType": "MedicationRequest",
+        "medicationCodeableConcept": {"text": "Metformin 500 mg"},
+    }
     assert order_drugs(unknown) == ()
-    bundle = {"resourceType": "Bundle",
-              "entry": [{"resource": dict(coded, id="a")}, {"resource": dict(texted, id="b")},
-                        {"resource": {"resourceType": "Patient", "id": "p"}}]}  # fmt: skip
-    assert [o.reference for o in draft_orders(bundle)] == ["MedicationRequest/a",
-                                                           "MedicationRequest/b"]  # fmt: skip
+    bundle = {
+        "resourceType": "Bundle",
+        "entry": [
+            {"resource": dict(coded, id="a")},
+            {"resource": dict(texted, id="b")},
+            {"resource": {"resourceType": "Patient", "id": "p"}},
+        ],
+    }
+    assert [o.reference for o in draft_orders(bundle)] == [
+        "MedicationRequest/a",
+        "MedicationRequest/b",
+    ]
     assert [o.reference for o in draft_orders(bundle, ["MedicationRequest/b"])] == [
         "MedicationRequest/b"
     ]

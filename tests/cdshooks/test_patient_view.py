@@ -31,8 +31,7 @@ def check_card(card: dict[str, Any]) -> None:
             assert action["type"] in ("create", "update", "delete")
             assert action["description"]
             if action["type"] == "create":
-                assert action["resource"]["resourceType"] in ("ServiceRequest",
-                                                              "MedicationRequest")  # fmt: skip
+                assert action["resource"]["resourceType"] in ("ServiceRequest", "MedicationRequest")
     if card.get("suggestions"):
         assert card["selectionBehavior"] in ("at-most-one", "any")
     for link in card.get("links", []):
@@ -45,16 +44,22 @@ def test_discovery_lists_the_services_with_prefetch(ehr: Any) -> None:
     r = ehr.client.get("/cds-services")
     assert r.status_code == 200
     services = {s["id"]: s for s in r.json()["services"]}
-    assert {s["hook"] for s in services.values()} == {"patient-view", "order-select",
-                                                      "order-sign"}  # fmt: skip
+    assert {s["hook"] for s in services.values()} == {"patient-view", "order-select", "order-sign"}
     for service in services.values():
         assert service["title"] and service["description"]
         queries = service["prefetch"].values()
         resource_types = {q.split("/")[0].split("?")[0] for q in queries}
-        assert resource_types == {"Patient", "Condition", "Observation", "MedicationRequest",
-                                  "MedicationStatement", "AllergyIntolerance",
-                                  "MedicationAdministration", "DiagnosticReport",
-                                  "DocumentReference"}  # fmt: skip
+        assert resource_types == {
+            "Patient",
+            "Condition",
+            "Observation",
+            "MedicationRequest",
+            "MedicationStatement",
+            "AllergyIntolerance",
+            "MedicationAdministration",
+            "DiagnosticReport",
+            "DocumentReference",
+        }
         assert all("{{context.patientId}}" in q for q in queries)
 
 
@@ -168,13 +173,16 @@ def fhir_server(prefetch: dict[str, Any], seen: list[str]) -> FastAPI:
     def search(rtype: str, patient: str, authorization: str | None = Header(None)) -> Any:
         check(authorization)
         assert patient == "p1"
-        key = {"Condition": "conditions", "Observation": "observations",
-               "MedicationRequest": "medicationRequests",
-               "MedicationStatement": "medicationStatements",
-               "AllergyIntolerance": "allergies",
-               "MedicationAdministration": "medicationAdministrations",
-               "DiagnosticReport": "diagnosticReports",
-               "DocumentReference": "documentReferences"}[rtype]  # fmt: skip
+        key = {
+            "Condition": "conditions",
+            "Observation": "observations",
+            "MedicationRequest": "medicationRequests",
+            "MedicationStatement": "medicationStatements",
+            "AllergyIntolerance": "allergies",
+            "MedicationAdministration": "medicationAdministrations",
+            "DiagnosticReport": "diagnosticReports",
+            "DocumentReference": "documentReferences",
+        }[rtype]
         if key not in prefetch:  # a server without this resource type
             raise HTTPException(404)
         if prefetch[key] == "fail":  # a server that fails on this search
@@ -192,9 +200,13 @@ def test_missing_prefetch_is_fetched_from_the_fhir_server(ehr: Any) -> None:
         partial = {"patient": prefetch["patient"]}
         body = ehr.body("patient-view", partial)
         body["fhirServer"] = f"{base}/fhir"
-        body["fhirAuthorization"] = {"access_token": "fhir-access-token", "token_type": "Bearer",
-                                     "expires_in": 300, "scope": "patient/*.read",
-                                     "subject": "vertebra"}  # fmt: skip
+        body["fhirAuthorization"] = {
+            "access_token": "fhir-access-token",
+            "token_type": "Bearer",
+            "expires_in": 300,
+            "scope": "patient/*.read",
+            "subject": "vertebra",
+        }
         r = ehr.call(SERVICE, body)
     assert r.status_code == 200, r.text
     # 5 required keys and the 3 optional ones (404 here: read without them)
@@ -209,8 +221,13 @@ def test_fhir_server_outside_the_allowlist_is_refused(make_ehr: Any) -> None:
     ehr = make_ehr(fhir_server_allowlist=["https://fhir.hospital.example"])
     body = ehr.body("patient-view", None)
     body["fhirServer"] = "http://169.254.169.254/latest"
-    body["fhirAuthorization"] = {"access_token": "t", "token_type": "Bearer", "expires_in": 1,
-                                 "scope": "x", "subject": "y"}  # fmt: skip
+    body["fhirAuthorization"] = {
+        "access_token": "t",
+        "token_type": "Bearer",
+        "expires_in": 1,
+        "scope": "x",
+        "subject": "y",
+    }
     r = ehr.call(SERVICE, body)
     assert r.status_code == 422
     assert r.json()["errors"][0]["field"] == "fhirServer"
@@ -251,9 +268,15 @@ def test_patient_view_from_a_report_only_prefetch(ehr: Any) -> None:
     prefetch = ehr.prefetch()
     prefetch["conditions"] = ehr.searchset()
     prefetch["reports"] = ehr.searchset(
-        {"resourceType": "DiagnosticReport", "id": "mri-1", "status": "final",
-         "subject": {"reference": "Patient/p1"}, "effectiveDateTime": "2026-11-20",
-         "conclusion": sentence})  # fmt: skip
+        {
+            "resourceType": "DiagnosticReport",
+            "id": "mri-1",
+            "status": "final",
+            "subject": {"reference": "Patient/p1"},
+            "effectiveDateTime": "2026-11-20",
+            "conclusion": sentence,
+        }
+    )
     r = ehr.call(SERVICE, ehr.body("patient-view", prefetch))
     assert r.status_code == 200, r.text
     cards = r.json()["cards"]
@@ -272,11 +295,22 @@ def test_optional_report_prefetch_is_fetched_and_its_failure_tolerated(ehr: Any)
     prefetch = ehr.prefetch()
     prefetch["conditions"] = ehr.searchset()  # the fracture is only in the report
     prefetch["diagnosticReports"] = ehr.searchset(
-        {"resourceType": "DiagnosticReport", "id": "mri-1", "status": "final",
-         "subject": {"reference": "Patient/p1"}, "effectiveDateTime": "2026-11-20",
-         "conclusion": sentence})  # fmt: skip
-    fhir_access = {"access_token": "fhir-access-token", "token_type": "Bearer",
-                   "expires_in": 300, "scope": "patient/*.read", "subject": "vertebra"}  # fmt: skip
+        {
+            "resourceType": "DiagnosticReport",
+            "id": "mri-1",
+            "status": "final",
+            "subject": {"reference": "Patient/p1"},
+            "effectiveDateTime": "2026-11-20",
+            "conclusion": sentence,
+        }
+    )
+    fhir_access = {
+        "access_token": "fhir-access-token",
+        "token_type": "Bearer",
+        "expires_in": 300,
+        "scope": "patient/*.read",
+        "subject": "vertebra",
+    }
     # without FHIR access, leaving the report keys out is no 412: the plan is made without them
     given = {k: v for k, v in prefetch.items() if k != "diagnosticReports"}
     r = ehr.call(SERVICE, ehr.body("patient-view", given))

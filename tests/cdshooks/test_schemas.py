@@ -24,8 +24,9 @@ SERVICE = "vertebra-patient-view"
 
 @cache
 def _fhir_definitions() -> dict[str, Any]:
-    schema: dict[str, Any] = json.loads(gzip.decompress((SCHEMAS / "fhir.schema.json.gz")
-                                                        .read_bytes()))  # fmt: skip
+    schema: dict[str, Any] = json.loads(
+        gzip.decompress((SCHEMAS / "fhir.schema.json.gz").read_bytes())
+    )
     return schema
 
 
@@ -39,10 +40,14 @@ def _fhir_validator(resource_type: str) -> Any:
 
 def fhir_errors(resource: dict[str, Any]) -> list[str]:
     validator = _fhir_validator(str(resource["resourceType"]))
-    errors = [f"{'/'.join(map(str, e.instance_path))}: {e.message}"
-              for e in validator.iter_errors(resource)]  # fmt: skip
-    if not (isinstance(resource.get("text"), dict) and resource["text"].get("div", "")
-            .startswith('<div xmlns="http://www.w3.org/1999/xhtml">')):  # fmt: skip
+    errors = [
+        f"{'/'.join(map(str, e.instance_path))}: {e.message}"
+        for e in validator.iter_errors(resource)
+    ]
+    if not (
+        isinstance(resource.get("text"), dict)
+        and resource["text"].get("div", "").startswith('<div xmlns="http://www.w3.org/1999/xhtml">')
+    ):
         errors.append("dom-6: no narrative (text.div)")
     return errors
 
@@ -56,18 +61,37 @@ def _cds_validator(definition: str) -> Any:
 
 
 def cds_errors(definition: str, body: Any) -> list[str]:
-    return [f"{'/'.join(map(str, e.instance_path))}: {e.message}"
-            for e in _cds_validator(definition).iter_errors(body)]  # fmt: skip
+    return [
+        f"{'/'.join(map(str, e.instance_path))}: {e.message}"
+        for e in _cds_validator(definition).iter_errors(body)
+    ]
 
 
 def test_the_schemas_catch_what_they_should() -> None:
     """The validators are not vacuous."""
-    assert fhir_errors({"resourceType": "ServiceRequest", "status": "draft", "intent": "x",
-                        "subject": {"reference": "Patient/1"}, "bogus": 1})  # fmt: skip
-    card = {"summary": "s", "indicator": "info", "source": {"label": "l"},
-            "suggestions": [{"label": "x", "actions": [
-                {"type": "delete", "description": "d", "resourceId": ["MedicationRequest/1"]}]}],
-            "selectionBehavior": "at-most-one"}  # fmt: skip
+    assert fhir_errors(
+        {
+            "resourceType": "ServiceRequest",
+            "status": "draft",
+            "intent": "x",
+            "subject": {"reference": "Patient/1"},
+            "bogus": 1,
+        }
+    )
+    card = {
+        "summary": "s",
+        "indicator": "info",
+        "source": {"label": "l"},
+        "suggestions": [
+            {
+                "label": "x",
+                "actions": [
+                    {"type": "delete", "description": "d", "resourceId": ["MedicationRequest/1"]}
+                ],
+            }
+        ],
+        "selectionBehavior": "at-most-one",
+    }
     assert cds_errors("Card", card)  # resourceId as an array (the old bug)
     assert cds_errors("Card", {"summary": "x" * 140, "indicator": "info", "source": {"label": "l"}})
 
@@ -77,8 +101,13 @@ def test_patient_view_response_and_its_resources_validate(ehr: Any) -> None:
     assert r.status_code == 200
     body = r.json()
     assert cds_errors("CardsResponse", body) == []
-    resources = [a["resource"] for c in body["cards"] for s in c.get("suggestions", [])
-                 for a in s["actions"] if "resource" in a]  # fmt: skip
+    resources = [
+        a["resource"]
+        for c in body["cards"]
+        for s in c.get("suggestions", [])
+        for a in s["actions"]
+        if "resource" in a
+    ]
     assert resources
     for resource in resources:
         assert fhir_errors(resource) == [], resource["id"]

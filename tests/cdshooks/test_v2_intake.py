@@ -22,43 +22,70 @@ def drafts(ehr: Any, *orders: dict[str, Any]) -> dict[str, Any]:
 
 
 def allergy(code: str, system: str = SCT) -> dict[str, Any]:
-    return {"resourceType": "AllergyIntolerance", "id": f"a-{code}",
-            "patient": {"reference": "Patient/p1"},
-            "code": {"coding": [{"system": system, "code": code}]}}  # fmt: skip
+    return {
+        "resourceType": "AllergyIntolerance",
+        "id": f"a-{code}",
+        "patient": {"reference": "Patient/p1"},
+        "code": {"coding": [{"system": system, "code": code}]},
+    }
 
 
 def test_snomed_coded_allergy_in_prefetch_contraindicates_the_order(ehr: Any) -> None:
     prefetch = ehr.prefetch(observations=[ehr.egfr(85)])
     prefetch["allergies"] = ehr.searchset(allergy("387207008"))  # ibuprofen (substance)
     ibuprofen = ehr.order("m1", "Ibuprofen 400 MG Oral Tablet [Ibu]", "206905")
-    body = ehr.body("order-select", prefetch, selections=["MedicationRequest/m1"],
-                    draftOrders=drafts(ehr, ibuprofen))  # fmt: skip
+    body = ehr.body(
+        "order-select",
+        prefetch,
+        selections=["MedicationRequest/m1"],
+        draftOrders=drafts(ehr, ibuprofen),
+    )
     r = ehr.call(SELECT, body)
     assert r.status_code == 200, r.text
     critical = [c for c in r.json()["cards"] if c["indicator"] == "critical"]
     assert len(critical) == 1 and "ibuprofen" in critical[0]["summary"].lower()
     # Without the allergy the same order raises no critical card: the allergy did it.
     prefetch["allergies"] = ehr.searchset()
-    body = ehr.body("order-select", prefetch, selections=["MedicationRequest/m1"],
-                    draftOrders=drafts(ehr, ibuprofen))  # fmt: skip
+    body = ehr.body(
+        "order-select",
+        prefetch,
+        selections=["MedicationRequest/m1"],
+        draftOrders=drafts(ehr, ibuprofen),
+    )
     assert not [c for c in ehr.call(SELECT, body).json()["cards"] if c["indicator"] == "critical"]
 
 
 def test_patient_view_plan_is_made_from_the_v2_facts(ehr: Any) -> None:
     prefetch = ehr.prefetch(observations=[ehr.egfr(45)])
     prefetch["medicationRequests"] = ehr.searchset(
-        {"resourceType": "MedicationRequest", "id": "dmab", "status": "active",
-         "intent": "order", "subject": {"reference": "Patient/p1"}, "authoredOn": "2025-01-01",
-         "medicationCodeableConcept": {"coding": [{"system": ATC, "code": "M05BX04"}]}},
-        {"resourceType": "MedicationRequest", "id": "warf", "status": "active",
-         "intent": "order", "subject": {"reference": "Patient/p1"},
-         "medicationCodeableConcept": {"text": "Warfarin sodium 5 mg tablet"}},
-    )  # fmt: skip
+        {
+            "resourceType": "MedicationRequest",
+            "id": "dmab",
+            "status": "active",
+            "intent": "order",
+            "subject": {"reference": "Patient/p1"},
+            "authoredOn": "2025-01-01",
+            "medicationCodeableConcept": {"coding": [{"system": ATC, "code": "M05BX04"}]},
+        },
+        {
+            "resourceType": "MedicationRequest",
+            "id": "warf",
+            "status": "active",
+            "intent": "order",
+            "subject": {"reference": "Patient/p1"},
+            "medicationCodeableConcept": {"text": "Warfarin sodium 5 mg tablet"},
+        },
+    )
     prefetch["medicationAdministrations"] = ehr.searchset(
-        {"resourceType": "MedicationAdministration", "id": "inj", "status": "completed",
-         "subject": {"reference": "Patient/p1"}, "effectiveDateTime": "2025-07-01",
-         "medicationCodeableConcept": {"coding": [{"system": ATC, "code": "M05BX04"}]}},
-    )  # fmt: skip
+        {
+            "resourceType": "MedicationAdministration",
+            "id": "inj",
+            "status": "completed",
+            "subject": {"reference": "Patient/p1"},
+            "effectiveDateTime": "2025-07-01",
+            "medicationCodeableConcept": {"coding": [{"system": ATC, "code": "M05BX04"}]},
+        },
+    )
     facts = to_facts(prefetch_to_resources(prefetch)).facts
     assert facts.medications == ["warfarin"]
     assert facts.osteoporosis_drug == "denosumab"
@@ -104,6 +131,8 @@ def test_patient_view_says_which_facts_came_from_a_note(ehr: Any) -> None:
     assert r.status_code == 200, r.text
     cards = r.json()["cards"]
     (card,) = [c for c in cards if c["summary"] == "Facts read from clinical notes, not coded"]
-    assert 'Condition/fx2: neurological_deficit: true — "New urinary retention today."' in (
-        card["detail"])  # fmt: skip
+    assert (
+        'Condition/fx2: neurological_deficit: true — "New urinary retention today."'
+        in (card["detail"])
+    )
     assert not [c for c in cards if "read from a report" in c["summary"]]

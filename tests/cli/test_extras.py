@@ -22,8 +22,11 @@ RUN = (
 def _vertebra_without(module: str, args: list[str], env: dict[str, str] | None = None) -> str:
     out = subprocess.run(
         [sys.executable, "-c", RUN.format(module=module, args=args)],
-        capture_output=True, text=True, timeout=120, env={**os.environ, **(env or {})},
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+    )
     assert out.returncode == 2, out.stderr
     assert out.stdout == ""
     return out.stderr

@@ -23,8 +23,16 @@ def test_plan_json_from_file() -> None:
     assert out.returncode == 0, out.stderr
     plan = json.loads(out.stdout)
     assert plan["pathway"] == "stable"
-    assert set(plan) >= {"knowledge_version", "pathway", "phase", "recommendations", "conflicts",
-                         "missing_information", "timeline", "sources"}  # fmt: skip
+    assert set(plan) >= {
+        "knowledge_version",
+        "pathway",
+        "phase",
+        "recommendations",
+        "conflicts",
+        "missing_information",
+        "timeline",
+        "sources",
+    }
 
 
 def test_plan_from_stdin_matches_file() -> None:
@@ -96,8 +104,11 @@ def test_knowledge_lint_fails_on_a_broken_folder(tmp_path: Path) -> None:
     folder = tmp_path / "data"
     shutil.copytree(str(resources.files("vertebra.knowledge").joinpath("data")), folder)
     table = folder / "tables" / "30-imaging.yaml"
-    table.write_text(table.read_text().replace("references: [seed-000, seed-001, seed-002]",
-                                               "references: [made-up]", 1))  # fmt: skip
+    table.write_text(
+        table.read_text().replace(
+            "references: [seed-000, seed-001, seed-002]", "references: [made-up]", 1
+        )
+    )
     out = run("knowledge", "lint", "--path", str(folder))
     assert out.returncode == 1
     assert "unknown source id 'made-up'" in out.stderr
@@ -118,10 +129,11 @@ def test_levels_and_sex_in_any_case_are_normalised() -> None:
 
 def test_did_you_mean_for_fields_and_words() -> None:
     out = run(
-        "plan", "-",
+        "plan",
+        "-",
         stdin='{"age": 81, "sex": "female", "fracture_levels": ["L1"], '
         '"neurologic_deficit": true, "mechanism": "low-energy"}',
-    )  # fmt: skip
+    )
     assert out.returncode == 2
     assert "neurologic_deficit: unknown field; did you mean 'neurological_deficit'?" in out.stderr
     assert "did you mean 'low_energy'?" in out.stderr

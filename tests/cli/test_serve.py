@@ -29,10 +29,22 @@ def test_two_workers_serve_and_stop_cleanly(tmp_path: Path) -> None:
     log = tmp_path / "serve.log"
     with log.open("w") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "vertebra", "serve", "--port", str(port), "--workers", "2",
-             "--no-access-log"],
-            env=env, stdout=out, stderr=subprocess.STDOUT, text=True,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "vertebra",
+                "serve",
+                "--port",
+                str(port),
+                "--workers",
+                "2",
+                "--no-access-log",
+            ],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
     try:
         deadline = time.monotonic() + 60
         # Both workers accepting (each logs it once its app has started).
@@ -73,18 +85,31 @@ def test_a_killed_worker_is_logged_and_restarted(tmp_path: Path) -> None:
     log = tmp_path / "serve.log"
     with log.open("w") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "vertebra", "serve", "--port", str(port), "--workers", "2",
-             "--no-access-log"],
-            env=env, stdout=out, stderr=subprocess.STDOUT, text=True,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "vertebra",
+                "serve",
+                "--port",
+                str(port),
+                "--workers",
+                "2",
+                "--no-access-log",
+            ],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
     try:
         deadline = time.monotonic() + 60
         while log.read_text().count("(least-connections)") < 2:
             assert proc.poll() is None, log.read_text()
             assert time.monotonic() < deadline, "server did not start"
             time.sleep(0.3)
-        workers = {p for p in _children(proc.pid)
-                   if "spawn_main" in Path(f"/proc/{p}/cmdline").read_text()}  # fmt: skip
+        workers = {
+            p for p in _children(proc.pid) if "spawn_main" in Path(f"/proc/{p}/cmdline").read_text()
+        }
         assert len(workers) == 2
         victim = min(workers)
         os.kill(victim, signal.SIGKILL)
@@ -94,8 +119,9 @@ def test_a_killed_worker_is_logged_and_restarted(tmp_path: Path) -> None:
             time.sleep(0.3)
         text = log.read_text()
         assert f"(pid {victim}) exited with code -9; restarted" in text
-        now = {p for p in _children(proc.pid)
-               if "spawn_main" in Path(f"/proc/{p}/cmdline").read_text()}  # fmt: skip
+        now = {
+            p for p in _children(proc.pid) if "spawn_main" in Path(f"/proc/{p}/cmdline").read_text()
+        }
         assert len(now) == 2 and victim not in now
         for _ in range(6):  # both workers answer (connections are spread between them)
             with httpx.Client() as client:
@@ -112,10 +138,18 @@ def test_jwt_mode_without_public_base_url_refuses_to_start(tmp_path: Path) -> No
 
     issuers = json.dumps([EhrSigner(iss="https://ehr.example.org").issuer()])
     env = {k: v for k, v in os.environ.items() if not k.startswith("VERTEBRA_")}
-    env.update({"VERTEBRA_DATABASE_URL": f"sqlite:///{tmp_path / 's.sqlite3'}",
-                "VERTEBRA_TRUSTED_ISSUERS": issuers})  # fmt: skip
-    done = subprocess.run([sys.executable, "-m", "vertebra", "serve", "--port",
-                           str(_free_port())], env=env, capture_output=True, text=True,
-                          timeout=60)  # fmt: skip
+    env.update(
+        {
+            "VERTEBRA_DATABASE_URL": f"sqlite:///{tmp_path / 's.sqlite3'}",
+            "VERTEBRA_TRUSTED_ISSUERS": issuers,
+        }
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "vertebra", "serve", "--port", str(_free_port())],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 2
     assert "VERTEBRA_PUBLIC_BASE_URL is required" in done.stderr

@@ -41,10 +41,16 @@ def test_out_of_scope_plan_asks_for_nothing_it_does_not_use() -> None:
     from vertebra.engine import plan
     from vertebra.facts import parse_facts
 
-    out = plan(parse_facts({"age": 45, "sex": "male", "fracture_levels": ["L1"],
-                            "mechanism": "high_energy"}))  # fmt: skip
+    out = plan(
+        parse_facts(
+            {"age": 45, "sex": "male", "fracture_levels": ["L1"], "mechanism": "high_energy"}
+        )
+    )
     assert out.pathway == "out_of_scope"
     assert [m.field for m in out.missing_information] == []
-    stable = plan(parse_facts({"age": 80, "sex": "female", "fracture_levels": ["L1"],
-                               "mechanism": "low_energy"}))  # fmt: skip
+    stable = plan(
+        parse_facts(
+            {"age": 80, "sex": "female", "fracture_levels": ["L1"], "mechanism": "low_energy"}
+        )
+    )
     assert "osteoporosis_drug" in [m.field for m in stable.missing_information]

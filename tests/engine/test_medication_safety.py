@@ -155,8 +155,11 @@ def test_denosumab_in_advanced_ckd_is_expert_supervised_not_avoided() -> None:
     assert rec.action == "consider"
     assert rec.dose is not None and "CKD–mineral and bone disorder" in rec.dose
     assert "fda-denosumab-2024" in rec.citations
-    assert any(_offered(r) for r in p.recommendations if r.category == "bone_health" and r.drug
-               and r.drug not in ("calcium", "vitamin_d"))  # fmt: skip
+    assert any(
+        _offered(r)
+        for r in p.recommendations
+        if r.category == "bone_health" and r.drug and r.drug not in ("calcium", "vitamin_d")
+    )
 
 
 def test_zoledronic_acid_has_dose_and_pre_infusion_checks() -> None:
@@ -179,8 +182,14 @@ def test_label_maxima_and_ibandronate_fasting() -> None:
 def test_one_verdict_per_procedure() -> None:
     """Finding 12: chronic fracture, pain 5/10, not improving after 3 months — NASS says
     augmentation is rarely appropriate, and nothing in the plan offers it."""
-    p = _plan({"days_since_onset": 120, "weeks_of_conservative_care": 14, "pain_trend": "stable",
-               "pain_score": 5})  # fmt: skip
+    p = _plan(
+        {
+            "days_since_onset": 120,
+            "weeks_of_conservative_care": 14,
+            "pain_trend": "stable",
+            "pain_score": 5,
+        }
+    )
     augmentation = [
         r for r in p.recommendations if r.id.startswith(("procedure-augmentation", "refer-interv"))
     ]

@@ -21,16 +21,49 @@ NSAIDS = {"naproxen", "diclofenac", "ibuprofen"}
 BISPHOSPHONATES = ORAL_BISPHOSPHONATES | {"zoledronic_acid"}
 PTH_ANALOGUES = {"teriparatide", "abaloparatide"}
 # Written here independently of medicines.yaml (WHO ATC classes), so the test can disagree with it.
-ANTICOAGULANTS = {"warfarin", "apixaban", "rivaroxaban", "edoxaban", "dabigatran", "heparin",
-                  "enoxaparin", "anticoagulant"}  # fmt: skip
-CNS_DEPRESSANTS = {"diazepam", "lorazepam", "temazepam", "zopiclone", "benzodiazepine",
-                   "morphine", "codeine", "tramadol", "fentanyl", "opioid"}  # fmt: skip
+ANTICOAGULANTS = {
+    "warfarin",
+    "apixaban",
+    "rivaroxaban",
+    "edoxaban",
+    "dabigatran",
+    "heparin",
+    "enoxaparin",
+    "anticoagulant",
+}
+CNS_DEPRESSANTS = {
+    "diazepam",
+    "lorazepam",
+    "temazepam",
+    "zopiclone",
+    "benzodiazepine",
+    "morphine",
+    "codeine",
+    "tramadol",
+    "fentanyl",
+    "opioid",
+}
 GI_BLEED_COMEDICATION = {
-    "sertraline", "citalopram", "escitalopram", "fluoxetine", "paroxetine", "venlafaxine",
-    "duloxetine", "ssri_snri", "prednisolone", "prednisone", "dexamethasone", "hydrocortisone",
-    "methylprednisolone", "glucocorticoid", "aspirin", "clopidogrel", "ticagrelor", "prasugrel",
+    "sertraline",
+    "citalopram",
+    "escitalopram",
+    "fluoxetine",
+    "paroxetine",
+    "venlafaxine",
+    "duloxetine",
+    "ssri_snri",
+    "prednisolone",
+    "prednisone",
+    "dexamethasone",
+    "hydrocortisone",
+    "methylprednisolone",
+    "glucocorticoid",
+    "aspirin",
+    "clopidogrel",
+    "ticagrelor",
+    "prasugrel",
     "antiplatelet",
-}  # fmt: skip
+}
 
 
 def _renal(facts: dict[str, Any]) -> float | None:

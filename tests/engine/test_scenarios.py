@@ -139,8 +139,14 @@ def test_three_months_of_failed_care_brings_referrals() -> None:
 def test_minimal_input_lists_what_to_document() -> None:
     p = _plan({"age": 78, "sex": "female", "fracture_levels": ["L1"]}, base=False)
     missing = {m.field for m in p.missing_information}
-    assert {"neurological_deficit", "spinal_instability", "suspected_malignancy",
-            "creatinine_clearance", "days_since_onset", "mechanism"} <= missing  # fmt: skip
+    assert {
+        "neurological_deficit",
+        "spinal_instability",
+        "suspected_malignancy",
+        "creatinine_clearance",
+        "days_since_onset",
+        "mechanism",
+    } <= missing
     assert all(
         r.action != "do"
         for r in p.recommendations

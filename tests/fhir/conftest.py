@@ -27,8 +27,13 @@ class Fhir:
 
     @staticmethod
     def patient(**extra: Any) -> dict[str, Any]:
-        return {"resourceType": "Patient", "id": PID, "gender": "female",
-                "birthDate": "1950-03-07", **extra}  # fmt: skip
+        return {
+            "resourceType": "Patient",
+            "id": PID,
+            "gender": "female",
+            "birthDate": "1950-03-07",
+            **extra,
+        }
 
     @staticmethod
     def condition(*codes: tuple[str, str], rid: str = "c1", **extra: Any) -> dict[str, Any]:
@@ -42,9 +47,15 @@ class Fhir:
 
     @staticmethod
     def observation(
-        system: str, code: str, value: Any, *, rid: str = "o1", when: str = "2026-11-01",
-        unit: str | None = None, **extra: Any,
-    ) -> dict[str, Any]:  # fmt: skip
+        system: str,
+        code: str,
+        value: Any,
+        *,
+        rid: str = "o1",
+        when: str = "2026-11-01",
+        unit: str | None = None,
+        **extra: Any,
+    ) -> dict[str, Any]:
         res: dict[str, Any] = {
             "resourceType": "Observation",
             "id": rid,
@@ -65,9 +76,13 @@ class Fhir:
 
     @staticmethod
     def med_request(
-        code: str, *, rid: str = "m1", status: str = "active", authored: str = "2026-01-01",
+        code: str,
+        *,
+        rid: str = "m1",
+        status: str = "active",
+        authored: str = "2026-01-01",
         **extra: Any,
-    ) -> dict[str, Any]:  # fmt: skip
+    ) -> dict[str, Any]:
         return {
             "resourceType": "MedicationRequest",
             "id": rid,

@@ -13,12 +13,14 @@ from vertebra.fhir.dates import parse_date, years_between
 
 @pytest.mark.parametrize(
     ("text", "earliest", "latest"),
-    [("1950", date(1950, 1, 1), date(1950, 12, 31)),
-     ("2024-02", date(2024, 2, 1), date(2024, 2, 29)),
-     ("2023-02", date(2023, 2, 1), date(2023, 2, 28)),
-     ("1950-03-07", date(1950, 3, 7), date(1950, 3, 7)),
-     ("2018-10-18T02:16:29-04:00", date(2018, 10, 18), date(2018, 10, 18))],
-)  # fmt: skip
+    [
+        ("1950", date(1950, 1, 1), date(1950, 12, 31)),
+        ("2024-02", date(2024, 2, 1), date(2024, 2, 29)),
+        ("2023-02", date(2023, 2, 1), date(2023, 2, 28)),
+        ("1950-03-07", date(1950, 3, 7), date(1950, 3, 7)),
+        ("2018-10-18T02:16:29-04:00", date(2018, 10, 18), date(2018, 10, 18)),
+    ],
+)
 def test_parse_date(text: str, earliest: date, latest: date) -> None:
     got = parse_date(text)
     assert got is not None

@@ -57,9 +57,13 @@ def test_deceased_patient_age_at_death(fx: Any) -> None:
 
 @pytest.mark.parametrize(
     ("patient", "field"),
-    [({"gender": "other"}, "sex"), ({"gender": None}, "sex"), ({"birthDate": None}, "age"),
-     ({"birthDate": "03/07/1950"}, "age")],
-)  # fmt: skip
+    [
+        ({"gender": "other"}, "sex"),
+        ({"gender": None}, "sex"),
+        ({"birthDate": None}, "age"),
+        ({"birthDate": "03/07/1950"}, "age"),
+    ],
+)
 def test_patient_gaps_name_the_field(fx: Any, patient: dict[str, Any], field: str) -> None:
     resource = {k: v for k, v in {**fx.patient(), **patient}.items() if v is not None}
     with pytest.raises(FactsError) as exc:
@@ -96,10 +100,20 @@ def test_two_patients_are_refused(fx: Any) -> None:
 
 @pytest.mark.parametrize(
     ("code", "level"),
-    [("S32.010A", "L1"), ("S32.020D", "L2"), ("S32.030A", "L3"), ("S32.040A", "L4"),
-     ("S32.050A", "L5"), ("S22.010A", "T1"), ("S22.020A", "T2"), ("S22.030A", "T3"),
-     ("S22.040A", "T4"), ("S32010A", "L1"), ("s32.010a", "L1")],
-)  # fmt: skip
+    [
+        ("S32.010A", "L1"),
+        ("S32.020D", "L2"),
+        ("S32.030A", "L3"),
+        ("S32.040A", "L4"),
+        ("S32.050A", "L5"),
+        ("S22.010A", "T1"),
+        ("S22.020A", "T2"),
+        ("S22.030A", "T3"),
+        ("S22.040A", "T4"),
+        ("S32010A", "L1"),
+        ("s32.010a", "L1"),
+    ],
+)
 def test_level_from_icd_code(fx: Any, code: str, level: str) -> None:
     got = to_facts([fx.patient(), fx.condition((fx.ICD, code))], today=fx.today)
     assert got.facts.fracture_levels == [level]
@@ -149,10 +163,15 @@ def test_default_level_is_used_only_when_needed_and_flagged(fx: Any) -> None:
 
 @pytest.mark.parametrize(
     ("site", "level"),
-    [({"text": "T12"}, "T12"), ({"text": "L2 vertebra"}, "L2"),
-     ({"coding": [{"system": "http://snomed.info/sct", "code": "x", "display": "L1"}]}, "L1"),
-     ({"text": "T11-T12"}, None), ({"text": "lumbar spine"}, None), ({"text": "L6"}, None)],
-)  # fmt: skip
+    [
+        ({"text": "T12"}, "T12"),
+        ({"text": "L2 vertebra"}, "L2"),
+        ({"coding": [{"system": "http://snomed.info/sct", "code": "x", "display": "L1"}]}, "L1"),
+        ({"text": "T11-T12"}, None),
+        ({"text": "lumbar spine"}, None),
+        ({"text": "L6"}, None),
+    ],
+)
 def test_level_from_body_site_text(fx: Any, site: dict[str, Any], level: str | None) -> None:
     condition = fx.condition((fx.ICD, "S22.080A"), bodySite=[site])
     extraction = extract_facts([fx.patient(), condition], today=fx.today)
@@ -219,11 +238,13 @@ def test_text_only_condition_is_reported(fx: Any) -> None:
 
 @pytest.mark.parametrize(
     ("onset", "days"),
-    [({"onsetDateTime": "2026-11-01T08:00:00+01:00"}, 20),
-     ({"onsetDateTime": "2026-10"}, 21),
-     ({"onsetPeriod": {"start": "2026-09-22"}}, 60),
-     ({"recordedDate": "2026-11-11"}, 10)],
-)  # fmt: skip
+    [
+        ({"onsetDateTime": "2026-11-01T08:00:00+01:00"}, 20),
+        ({"onsetDateTime": "2026-10"}, 21),
+        ({"onsetPeriod": {"start": "2026-09-22"}}, 60),
+        ({"recordedDate": "2026-11-11"}, 10),
+    ],
+)
 def test_days_since_onset(fx: Any, onset: dict[str, Any], days: int) -> None:
     got = to_facts([fx.patient(), fx.condition((fx.ICD, "S32.010A"), **onset)], today=fx.today)
     assert got.facts.days_since_onset == days
@@ -296,9 +317,11 @@ def test_t_score_lowest_of_most_recent_dxa(fx: Any) -> None:
 def test_t_score_from_component(fx: Any) -> None:
     panel = fx.observation("http://example.org", "DXA-PANEL", None)
     panel["component"] = [
-        {"code": {"coding": [{"system": fx.LOINC, "code": "38267-1"}]},
-         "valueQuantity": {"value": -3.1}},
-    ]  # fmt: skip
+        {
+            "code": {"coding": [{"system": fx.LOINC, "code": "38267-1"}]},
+            "valueQuantity": {"value": -3.1},
+        },
+    ]
     got = _with(fx, panel)
     assert got.facts.t_score == -3.1
     assert any(u.code == "DXA-PANEL" for u in got.unmapped)
@@ -320,10 +343,12 @@ def test_egfr_pain_weight(fx: Any) -> None:
 
 @pytest.mark.parametrize(
     ("observation", "why"),
-    [({"valueQuantity": {"value": 14}}, "outside"),
-     ({"dataAbsentReason": {"text": "asked, declined"}}, "dataAbsentReason"),
-     ({"valueString": "severe"}, "no numeric value")],
-)  # fmt: skip
+    [
+        ({"valueQuantity": {"value": 14}}, "outside"),
+        ({"dataAbsentReason": {"text": "asked, declined"}}, "dataAbsentReason"),
+        ({"valueString": "severe"}, "no numeric value"),
+    ],
+)
 def test_unusable_observation_values_are_reported(
     fx: Any, observation: dict[str, Any], why: str
 ) -> None:
@@ -370,16 +395,22 @@ def test_medication_reference_contained_and_bundled(fx: Any) -> None:
     del contained["medicationCodeableConcept"]
     contained["medicationReference"] = {"reference": "#med"}
     contained["contained"] = [
-        {"resourceType": "Medication", "id": "med",
-         "code": {"coding": [{"system": fx.RXNORM, "code": "77655"}]}}
-    ]  # fmt: skip
+        {
+            "resourceType": "Medication",
+            "id": "med",
+            "code": {"coding": [{"system": fx.RXNORM, "code": "77655"}]},
+        }
+    ]
     assert _with(fx, contained).facts.osteoporosis_drug == "zoledronic_acid"
 
     bundled = fx.med_request("0", rid="r2")
     del bundled["medicationCodeableConcept"]
     bundled["medicationReference"] = {"reference": "Medication/m9"}
-    medication = {"resourceType": "Medication", "id": "m9",
-                  "code": {"coding": [{"system": fx.RXNORM, "code": "993449"}]}}  # fmt: skip
+    medication = {
+        "resourceType": "Medication",
+        "id": "m9",
+        "code": {"coding": [{"system": fx.RXNORM, "code": "993449"}]},
+    }
     assert _with(fx, bundled, medication).facts.osteoporosis_drug == "denosumab"
 
     dangling = {**bundled, "medicationReference": {"reference": "Medication/absent"}}

@@ -29,10 +29,15 @@ from vertebra.plan import (
 )
 
 SOURCES = [
-    Source(id="nogg-2021", title="Clinical guideline for the prevention and treatment of "
-           "osteoporosis", organisation="NOGG", year=2021, url="https://www.nogg.org.uk/"),
+    Source(
+        id="nogg-2021",
+        title="Clinical guideline for the prevention and treatment of osteoporosis",
+        organisation="NOGG",
+        year=2021,
+        url="https://www.nogg.org.uk/",
+    ),
     Source(id="ema-2012", title="Calcitonin: limit long-term use", organisation="EMA", year=2012),
-]  # fmt: skip
+]
 
 
 def rec(**overrides: Any) -> Recommendation:
@@ -79,15 +84,44 @@ PLAN_RECS = [
     rec(),
     rec(id="mri_spine", category="imaging", target=None, urgency="urgent", title="MRI spine"),
     rec(id="myeloma screen", category="laboratory", target=None, urgency=None, title="SPEP"),
-    rec(id="alendronate", category="bone_health", target=None, urgency=None, drug="alendronate",
-        dose="70 mg orally once weekly", title="Start alendronate"),
-    rec(id="no_calcitonin", category="analgesia", action="avoid", target=None, urgency=None,
-        drug="calcitonin", title="Do not use nasal calcitonin", citations=["ema-2012"]),
-    rec(id="vertebroplasty", category="procedure", action="contraindicated", target=None,
-        urgency=None, title="Vertebroplasty", citations=["nogg-2021", "unknown-src"]),
-    rec(id="exercise", category="mobilisation", action="consider", target=None, urgency=None,
-        title="Back-extensor exercise", cautions=["stop if pain worsens"]),
-]  # fmt: skip
+    rec(
+        id="alendronate",
+        category="bone_health",
+        target=None,
+        urgency=None,
+        drug="alendronate",
+        dose="70 mg orally once weekly",
+        title="Start alendronate",
+    ),
+    rec(
+        id="no_calcitonin",
+        category="analgesia",
+        action="avoid",
+        target=None,
+        urgency=None,
+        drug="calcitonin",
+        title="Do not use nasal calcitonin",
+        citations=["ema-2012"],
+    ),
+    rec(
+        id="vertebroplasty",
+        category="procedure",
+        action="contraindicated",
+        target=None,
+        urgency=None,
+        title="Vertebroplasty",
+        citations=["nogg-2021", "unknown-src"],
+    ),
+    rec(
+        id="exercise",
+        category="mobilisation",
+        action="consider",
+        target=None,
+        urgency=None,
+        title="Back-extensor exercise",
+        cautions=["stop if pain worsens"],
+    ),
+]
 
 
 def test_request_group_validates_against_r4b() -> None:
@@ -99,7 +133,8 @@ def test_request_group_validates_against_r4b() -> None:
     assert len(group["contained"]) == len(PLAN_RECS)
     for resource in group["contained"]:
         kinds: dict[str, type[ServiceRequest] | type[MedicationRequest]] = {
-            "ServiceRequest": ServiceRequest, "MedicationRequest": MedicationRequest
+            "ServiceRequest": ServiceRequest,
+            "MedicationRequest": MedicationRequest,
         }
         cls = kinds[resource["resourceType"]]
         cls.model_validate(resource)
@@ -204,8 +239,13 @@ def test_recommendation_to_resource_validates() -> None:
 
 recommendations = st.builds(
     lambda rid, category, action, target, urgency, drug, strength: rec(
-        id=rid, category=category, action=action, target=target, urgency=urgency,
-        drug=drug, strength=strength,
+        id=rid,
+        category=category,
+        action=action,
+        target=target,
+        urgency=urgency,
+        drug=drug,
+        strength=strength,
     ),
     st.text(min_size=1, max_size=80),
     st.sampled_from(CATEGORIES),
@@ -214,7 +254,7 @@ recommendations = st.builds(
     st.none() | st.sampled_from(URGENCIES),
     st.none() | st.sampled_from(["alendronate", "zoledronic_acid", "paracetamol", "laxative"]),
     st.sampled_from(STRENGTHS),
-)  # fmt: skip
+)
 
 
 @settings(max_examples=40, deadline=None)

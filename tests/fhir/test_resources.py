@@ -21,10 +21,16 @@ from vertebra.fhir import (
 
 @pytest.mark.parametrize(
     ("data", "expected"),
-    [({"resourceType": "Bundle"}, True), ({"resourceType": "Patient", "id": "x"}, True),
-     ({"age": 70, "sex": "female"}, False), ({"resourceType": 3}, False), ([], False),
-     ("Bundle", False), (None, False)],
-)  # fmt: skip
+    [
+        ({"resourceType": "Bundle"}, True),
+        ({"resourceType": "Patient", "id": "x"}, True),
+        ({"age": 70, "sex": "female"}, False),
+        ({"resourceType": 3}, False),
+        ([], False),
+        ("Bundle", False),
+        (None, False),
+    ],
+)
 def test_is_fhir(data: Any, expected: bool) -> None:
     assert is_fhir(data) is expected
 
@@ -38,9 +44,11 @@ def test_any_bundle_type_converts(fx: Any, kind: str) -> None:
 def test_nested_bundles_and_search_outcomes(fx: Any) -> None:
     inner = fx.bundle(fx.condition((fx.ICD, "S32.040A")), kind="searchset")
     inner["entry"].append(
-        {"resource": {"resourceType": "OperationOutcome", "issue": []},
-         "search": {"mode": "outcome"}}
-    )  # fmt: skip
+        {
+            "resource": {"resourceType": "OperationOutcome", "issue": []},
+            "search": {"mode": "outcome"},
+        }
+    )
     outer = fx.bundle(fx.patient(), inner)
     outer["entry"].append({"request": {"method": "DELETE", "url": "Condition/9"}})
     types = [r["resourceType"] for r in to_resources(outer)]
@@ -100,11 +108,16 @@ def test_cds_hooks_prefetch(fx: Any) -> None:
 
 @pytest.mark.parametrize(
     ("data", "field"),
-    [([{"resourceType": "Patient"}, {"no": "type"}], "[1]"),
-     ({"resourceType": "Bundle", "entry": {"resource": {}}}, "(body).entry"),
-     ({"resourceType": "Bundle", "entry": [{"resource": {"id": "x"}}]}, "(body).entry[0].resource"),
-     ({"patient": 3}, "prefetch.patient")],
-)  # fmt: skip
+    [
+        ([{"resourceType": "Patient"}, {"no": "type"}], "[1]"),
+        ({"resourceType": "Bundle", "entry": {"resource": {}}}, "(body).entry"),
+        (
+            {"resourceType": "Bundle", "entry": [{"resource": {"id": "x"}}]},
+            "(body).entry[0].resource",
+        ),
+        ({"patient": 3}, "prefetch.patient"),
+    ],
+)
 def test_not_fhir_is_rejected_naming_the_place(data: Any, field: str) -> None:
     with pytest.raises(FactsError) as exc:
         to_resources(data)

@@ -28,9 +28,14 @@ def _with(fx: Any, *resources: dict[str, Any], today: Any = None) -> Any:
 def _statement(
     concept: dict[str, Any], *, rid: str = "s1", status: str = "active", **extra: Any
 ) -> dict[str, Any]:
-    return {"resourceType": "MedicationStatement", "id": rid, "status": status,
-            "subject": {"reference": "Patient/p1"}, "medicationCodeableConcept": concept,
-            **extra}  # fmt: skip
+    return {
+        "resourceType": "MedicationStatement",
+        "id": rid,
+        "status": status,
+        "subject": {"reference": "Patient/p1"},
+        "medicationCodeableConcept": concept,
+        **extra,
+    }
 
 
 def _coded(system: str, code: str, display: str | None = None) -> dict[str, Any]:
@@ -41,9 +46,14 @@ def _coded(system: str, code: str, display: str | None = None) -> dict[str, Any]
 
 
 def _administration(code: str, when: str, *, rid: str = "ad1", status: str = "completed") -> Any:
-    return {"resourceType": "MedicationAdministration", "id": rid, "status": status,
-            "subject": {"reference": "Patient/p1"},
-            "medicationCodeableConcept": _coded(ATC, code), "effectiveDateTime": when}  # fmt: skip
+    return {
+        "resourceType": "MedicationAdministration",
+        "id": rid,
+        "status": status,
+        "subject": {"reference": "Patient/p1"},
+        "medicationCodeableConcept": _coded(ATC, code),
+        "effectiveDateTime": when,
+    }
 
 
 # ------------------------------------------------------------------ medications
@@ -189,8 +199,9 @@ def test_prescription_dates_alone_leave_the_last_dose_unknown(fx: Any) -> None:
     got = _with(fx, fx.med_request("77655", rid="zol", authored="2026-01-21"))
     assert got.facts.osteoporosis_drug == "zoledronic_acid"
     assert got.facts.months_since_last_dose is None
-    assert any("no recorded administration of zoledronic_acid (last prescribed:" in n
-               for n in got.notes)  # fmt: skip
+    assert any(
+        "no recorded administration of zoledronic_acid (last prescribed:" in n for n in got.notes
+    )
     taken = _statement(_coded(ATC, "M05BA08"), rid="st", effectiveDateTime="2026-02-21")
     got = _with(fx, fx.med_request("77655", rid="zol", authored="2026-01-21"), taken)
     assert got.facts.months_since_last_dose == 9.0  # a statement that it was taken counts
@@ -200,8 +211,9 @@ def test_other_administrations_are_counted_not_listed(fx: Any) -> None:
     insulin = [_administration("A10AB01", "2026-11-0" + str(i), rid=f"ins{i}") for i in range(1, 4)]
     got = _with(fx, *insulin)
     assert got.unmapped == []
-    assert any(n.startswith("3 MedicationAdministration resource(s) not of a bone drug")
-               for n in got.notes)  # fmt: skip
+    assert any(
+        n.startswith("3 MedicationAdministration resource(s) not of a bone drug") for n in got.notes
+    )
 
 
 def test_no_months_since_last_dose_for_an_oral_drug(fx: Any) -> None:
@@ -367,9 +379,14 @@ def test_breastfeeding_status_observation(fx: Any) -> None:
 
 @pytest.mark.parametrize(
     ("system", "code"),
-    [("SCT", "128053003"), ("SCT", "59282003"), ("ICD", "I26.99"), ("ICD", "I82.401"),
-     ("ICD", "Z86.718")],
-)  # fmt: skip
+    [
+        ("SCT", "128053003"),
+        ("SCT", "59282003"),
+        ("ICD", "I26.99"),
+        ("ICD", "I82.401"),
+        ("ICD", "Z86.718"),
+    ],
+)
 def test_vte_history_from_current_or_past_vte(fx: Any, system: str, code: str) -> None:
     resolved = {"clinicalStatus": {"coding": [{"code": "resolved"}]}}
     got = _with(fx, fx.condition((getattr(fx, system), code), rid="vte", **resolved))
@@ -385,8 +402,12 @@ def test_refuted_vte_is_not_history(fx: Any) -> None:
 def test_pregnancy_condition_active_only(fx: Any) -> None:
     active = fx.condition((fx.SCT, "72892002"), rid="preg", onsetDateTime="2026-08-01")
     assert _with(fx, active).facts.pregnant is True
-    resolved = fx.condition((fx.SCT, "72892002"), rid="preg", onsetDateTime="2022-08-01",
-                            clinicalStatus={"coding": [{"code": "resolved"}]})  # fmt: skip
+    resolved = fx.condition(
+        (fx.SCT, "72892002"),
+        rid="preg",
+        onsetDateTime="2022-08-01",
+        clinicalStatus={"coding": [{"code": "resolved"}]},
+    )
     assert _with(fx, resolved).facts.pregnant is None
 
 
@@ -458,25 +479,42 @@ def test_bundle_with_everything(fx: Any) -> None:
     assert plan(facts).recommendations  # the engine takes every v2 fact read here
     got = facts.model_dump(exclude_none=True)
     assert got == {
-        "age": 76, "sex": "female", "fracture_levels": ["L2"], "days_since_onset": 51,
-        "weight_kg": 45.0, "egfr": 28.0, "creatinine_clearance": 31.0,
-        "osteoporosis_drug": "denosumab", "years_on_osteoporosis_drug": 0.6,
+        "age": 76,
+        "sex": "female",
+        "fracture_levels": ["L2"],
+        "days_since_onset": 51,
+        "weight_kg": 45.0,
+        "egfr": 28.0,
+        "creatinine_clearance": 31.0,
+        "osteoporosis_drug": "denosumab",
+        "years_on_osteoporosis_drug": 0.6,
         "months_since_last_dose": 6.0,
         "medications": ["omeprazole", "prednisolone", "warfarin"],
         "allergies": ["ibuprofen", "opioid"],
         "conditions": ["glucocorticoid_use"],
-        "vte_history": True, "pregnant": False, "falls_last_year": 1,
-    }  # fmt: skip
+        "vte_history": True,
+        "pregnant": False,
+        "falls_last_year": 1,
+    }
 
 
 # Facts of this v1-only bundle as the v1 intake (commit a9e88d4) gave them, plus `egfr`, which
 # the same eGFR observation now also fills. Nothing of the v1 meaning changed.
 V1_FACTS = {
-    "age": 76, "allergies": ["ibuprofen"], "conditions": ["hyperparathyroidism"],
-    "creatinine_clearance": 27.0, "days_since_onset": 51, "fracture_levels": ["L2"],
-    "fracture_on_treatment": True, "osteoporosis_drug": "alendronate", "pain_score": 7.0,
-    "sex": "female", "t_score": -3.1, "weight_kg": 49.9, "years_on_osteoporosis_drug": 2.8,
-}  # fmt: skip
+    "age": 76,
+    "allergies": ["ibuprofen"],
+    "conditions": ["hyperparathyroidism"],
+    "creatinine_clearance": 27.0,
+    "days_since_onset": 51,
+    "fracture_levels": ["L2"],
+    "fracture_on_treatment": True,
+    "osteoporosis_drug": "alendronate",
+    "pain_score": 7.0,
+    "sex": "female",
+    "t_score": -3.1,
+    "weight_kg": 49.9,
+    "years_on_osteoporosis_drug": 2.8,
+}
 
 
 def test_v1_only_bundle_keeps_its_facts(fx: Any) -> None:

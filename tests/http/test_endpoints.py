@@ -30,8 +30,14 @@ def test_knowledge_lists_version_tables_and_bibliography(client: ASGIClient) -> 
 def test_openapi_is_published(client: ASGIClient) -> None:
     spec = client.get("/openapi.json").json()
     assert spec["openapi"].startswith("3.")
-    for path in ("/api/plan", "/api/schema", "/api/knowledge", "/cds-services",
-                 "/cds-services/{service_id}", "/cds-services/{service_id}/feedback"):  # fmt: skip
+    for path in (
+        "/api/plan",
+        "/api/schema",
+        "/api/knowledge",
+        "/cds-services",
+        "/cds-services/{service_id}",
+        "/cds-services/{service_id}/feedback",
+    ):
         assert path in spec["paths"], path
     body = spec["paths"]["/api/plan"]["post"]["requestBody"]["content"]["application/json"]
     refs = {s["$ref"] for s in body["schema"]["oneOf"]}
@@ -50,8 +56,10 @@ def test_unknown_path_and_method_use_the_error_shape(client: ASGIClient) -> None
 
 
 def test_cors_is_off_by_default(client: ASGIClient) -> None:
-    r = client.options("/api/plan", headers={"Origin": "https://app.example.org",
-                                              "Access-Control-Request-Method": "POST"})  # fmt: skip
+    r = client.options(
+        "/api/plan",
+        headers={"Origin": "https://app.example.org", "Access-Control-Request-Method": "POST"},
+    )
     assert "access-control-allow-origin" not in r.headers
 
 

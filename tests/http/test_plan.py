@@ -13,25 +13,43 @@ from vertebra.fhir import to_facts
 from vertebra.http.testing import ASGIClient
 
 FACTS: dict[str, Any] = {
-    "age": 78, "sex": "female", "postmenopausal": True, "fracture_levels": ["T12", "L1"],
-    "days_since_onset": 10, "mechanism": "low_energy", "neurological_deficit": False,
-    "pain_score": 7, "creatinine_clearance": 25,
-}  # fmt: skip
+    "age": 78,
+    "sex": "female",
+    "postmenopausal": True,
+    "fracture_levels": ["T12", "L1"],
+    "days_since_onset": 10,
+    "mechanism": "low_energy",
+    "neurological_deficit": False,
+    "pain_score": 7,
+    "creatinine_clearance": 25,
+}
 
 BUNDLE: dict[str, Any] = {
     "resourceType": "Bundle",
     "type": "collection",
     "entry": [
-        {"resource": {"resourceType": "Patient", "id": "p1", "gender": "female",
-                      "birthDate": "1948-05-02",
-                      "name": [{"family": "Quackenbush", "given": ["Zelda"]}]}},
-        {"resource": {"resourceType": "Condition", "id": "c1",
-                      "subject": {"reference": "Patient/p1"},
-                      "onsetDateTime": "2026-11-01",
-                      "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm",
-                                           "code": "S32.010A"}]}}},
+        {
+            "resource": {
+                "resourceType": "Patient",
+                "id": "p1",
+                "gender": "female",
+                "birthDate": "1948-05-02",
+                "name": [{"family": "Quackenbush", "given": ["Zelda"]}],
+            }
+        },
+        {
+            "resource": {
+                "resourceType": "Condition",
+                "id": "c1",
+                "subject": {"reference": "Patient/p1"},
+                "onsetDateTime": "2026-11-01",
+                "code": {
+                    "coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "S32.010A"}]
+                },
+            }
+        },
     ],
-}  # fmt: skip
+}
 
 
 def audit_count(client: ASGIClient) -> int:
@@ -44,8 +62,12 @@ def test_plan_is_byte_identical_to_the_core(client: ASGIClient) -> None:
     assert r.headers["content-type"] == "application/json"
     assert r.text == plan(parse_facts(FACTS)).to_json()
     body = r.json()
-    assert body["pathway"] in ("stable", "potentially_unstable", "pathological_suspected",
-                               "out_of_scope")  # fmt: skip
+    assert body["pathway"] in (
+        "stable",
+        "potentially_unstable",
+        "pathological_suspected",
+        "out_of_scope",
+    )
     assert all(rec["citations"] for rec in body["recommendations"])
 
 
@@ -57,8 +79,13 @@ def test_fhir_bundle_is_planned_like_the_cli(client: ASGIClient) -> None:
 
 
 def test_every_offending_field_is_named(client: ASGIClient) -> None:
-    bad = {"age": 12, "sex": "other", "fracture_levels": ["L1", "L1", "X9"], "colour": "red",
-           "conditions": ["gout"]}  # fmt: skip
+    bad = {
+        "age": 12,
+        "sex": "other",
+        "fracture_levels": ["L1", "L1", "X9"],
+        "colour": "red",
+        "conditions": ["gout"],
+    }
     r = client.post("/api/plan", json=bad)
     assert r.status_code == 422
     body = r.json()
@@ -158,12 +185,30 @@ def test_logs_carry_no_patient_data(client: ASGIClient, caplog: pytest.LogCaptur
 
 def test_report_only_bundle_plan_quotes_the_report(client: ASGIClient) -> None:
     sentence = "Acute L1 compression fracture with marrow oedema."
-    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [
-        {"resource": {"resourceType": "Patient", "id": "p1", "gender": "female",
-                      "birthDate": "1946-02-14"}},
-        {"resource": {"resourceType": "DiagnosticReport", "id": "mri-1", "status": "final",
-                      "subject": {"reference": "Patient/p1"},
-                      "effectiveDateTime": "2026-11-20", "conclusion": sentence}}]}  # fmt: skip
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [
+            {
+                "resource": {
+                    "resourceType": "Patient",
+                    "id": "p1",
+                    "gender": "female",
+                    "birthDate": "1946-02-14",
+                }
+            },
+            {
+                "resource": {
+                    "resourceType": "DiagnosticReport",
+                    "id": "mri-1",
+                    "status": "final",
+                    "subject": {"reference": "Patient/p1"},
+                    "effectiveDateTime": "2026-11-20",
+                    "conclusion": sentence,
+                }
+            },
+        ],
+    }
     r = client.post("/api/plan", json=bundle)
     assert r.status_code == 200, r.text
     (ev,) = r.json()["facts_from_text"]

@@ -52,10 +52,14 @@ def test_not_keeps_unknown() -> None:
 @pytest.mark.parametrize(
     ("op", "limit", "value", "expected"),
     [
-        ("lt", 35, 34.9, True), ("lt", 35, 35, False), ("lte", 28, 28, True),
-        ("gt", 84, 85, True), ("gt", 84, 84, False), ("gte", 12, 12, True),
+        ("lt", 35, 34.9, True),
+        ("lt", 35, 35, False),
+        ("lte", 28, 28, True),
+        ("gt", 84, 85, True),
+        ("gt", 84, 84, False),
+        ("gte", 12, 12, True),
     ],
-)  # fmt: skip
+)
 def test_comparisons(op: str, limit: float, value: float, expected: bool) -> None:
     assert run({"x": {op: limit}}, {"x": value}) is expected
     assert run({"x": {op: limit}}, {"x": None}) is None

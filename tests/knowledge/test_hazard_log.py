@@ -27,9 +27,7 @@ def _test_exists(node_id: str) -> bool:
     if not file.is_file() or not name:
         return False
     tree = ast.parse(file.read_text(encoding="utf-8"))
-    return any(
-        isinstance(n, ast.FunctionDef) and n.name == name.split("[")[0] for n in tree.body
-    )
+    return any(isinstance(n, ast.FunctionDef) and n.name == name.split("[")[0] for n in tree.body)
 
 
 def _data_exists(ref: str) -> bool:

@@ -109,9 +109,7 @@ def test_safety_row_acts_on_what_it_guards(srow: CompiledSafetyRow) -> None:
             assert r.action != "do"
 
 
-UNKNOWN_SAFETY = [
-    s for s in SAFETY if base_facts(facts_used(s.row.when)) - REQUIRED
-]
+UNKNOWN_SAFETY = [s for s in SAFETY if base_facts(facts_used(s.row.when)) - REQUIRED]
 
 
 @pytest.mark.parametrize("srow", UNKNOWN_SAFETY, ids=[s.row.id for s in UNKNOWN_SAFETY])

@@ -47,8 +47,10 @@ def test_typos_are_corrected_within_the_distance_limit() -> None:
     n = normalise("alendronat for a compresion fracture, kyphoplasy?")
     assert n.text == "alendronate for a compression fracture, kyphoplasty?"
     assert n.corrections == {
-        "alendronat": "alendronate", "compresion": "compression", "kyphoplasy": "kyphoplasty",
-    }  # fmt: skip
+        "alendronat": "alendronate",
+        "compresion": "compression",
+        "kyphoplasy": "kyphoplasty",
+    }
     # too far from any word: left alone; ordinary words near a clinical word: left alone
     assert normalise("alndrnte").text == "alndrnte"
     assert normalise("fraction weighted lumber").text == "fraction weighted lumber"
@@ -57,8 +59,9 @@ def test_typos_are_corrected_within_the_distance_limit() -> None:
 
 def test_brands_are_recorded() -> None:
     assert normalise("Prolia and Actonel").medicines == {
-        "prolia": "denosumab", "actonel": "risedronate",
-    }  # fmt: skip
+        "prolia": "denosumab",
+        "actonel": "risedronate",
+    }
 
 
 def test_relative_dates_use_the_injected_today() -> None:
@@ -80,8 +83,18 @@ def test_input_is_capped_and_reading_is_linear() -> None:
 
 @pytest.mark.parametrize(
     "word",
-    ["height", "impression", "stability", "unsuitable", "prevention", "decompression",
-     "inability", "hypercalcaemia", "prednisone", "ladder"],
+    [
+        "height",
+        "impression",
+        "stability",
+        "unsuitable",
+        "prevention",
+        "decompression",
+        "inability",
+        "hypercalcaemia",
+        "prednisone",
+        "ladder",
+    ],
 )
 def test_clinical_words_near_another_meaning_are_left_alone(word: str) -> None:
     # each was "corrected" into a word of another meaning (weight, compression, instability,
@@ -91,9 +104,13 @@ def test_clinical_words_near_another_meaning_are_left_alone(word: str) -> None:
 
 @pytest.mark.parametrize(
     ("word", "near"),
-    [("height", "weight"), ("impression", "compression"), ("attention", "retention"),
-     ("intention", "retention")],
-)  # fmt: skip
+    [
+        ("height", "weight"),
+        ("impression", "compression"),
+        ("attention", "retention"),
+        ("intention", "retention"),
+    ],
+)
 def test_real_report_words_are_not_corrected(word: str, near: str) -> None:
     # without the lexicon's known words, the typo corrector would read ``word`` as ``near``
     from vertebra.language.normalise import _correct, _vocabulary

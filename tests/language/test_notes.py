@@ -18,8 +18,7 @@ def test_the_rules_load_and_name_only_contract_red_flags() -> None:
 
 
 def test_a_deficit_negated_is_a_normal_examination_but_a_sign_negated_is_not() -> None:
-    assert read_notes(["No focal neurological deficit."]).values == {
-        "neurological_deficit": False}  # fmt: skip
+    assert read_notes(["No focal neurological deficit."]).values == {"neurological_deficit": False}
     r = read_notes(["No leg weakness."])
     assert r.values == {}
     assert r.unused and "one sign, not the examination" in r.unused[0][2]

@@ -66,8 +66,11 @@ def test_concept_sets_skip_spacy_only_when_nothing_can_modify() -> None:
 
     pipeline_module = sys.modules["vertebra.language.pipeline"]
     cs = ConceptSet({"neuro": [r"\bweakness\b"], "cancer": [r"\bcancer\b"]})
-    for q in ["L1 # with leg weakness, known prostate ca?", "no weakness, mother had cancer",
-              "weakness? cancer?"]:  # fmt: skip
+    for q in [
+        "L1 # with leg weakness, known prostate ca?",
+        "no weakness, mother had cancer",
+        "weakness? cancer?",
+    ]:
         text = normalise(q).text
         fast = cs.find(text)
         namespace = vars(pipeline_module)  # the module's globals, typed for mypy
@@ -88,16 +91,21 @@ def test_the_one_text_regex_matcher_finds_what_medspacys_finds() -> None:
 
     from vertebra.language.pipeline import find
 
-    concepts = {"deformity": ["(compression|wedge) deformit(y|ies)", "wedging", "collapse"],
-                "fracture": ["fractures?", "end-?plate (depression|fracture)"]}  # fmt: skip
+    concepts = {
+        "deformity": ["(compression|wedge) deformit(y|ies)", "wedging", "collapse"],
+        "fracture": ["fractures?", "end-?plate (depression|fracture)"],
+    }
     fast, plain = build(concepts), build(concepts)
     regex = plain.get_pipe("medspacy_target_matcher")._TargetMatcher__matcher
     fast_regex = fast.get_pipe("medspacy_target_matcher")._TargetMatcher__matcher
     assert type(fast_regex._MedspacyMatcher__regex_matcher) is not RegexMatcher
     regex._MedspacyMatcher__regex_matcher.__class__ = RegexMatcher  # medspaCy's own
-    texts = ["no acute compression deformity; mild wedging of t12 and l1 endplate fracture.",
-             "old fractures at t4-t5 with collapse, end plate depression", "nothing here",
-             "wedge deformities x2 (t11,t12) - ?fracture"]  # fmt: skip
+    texts = [
+        "no acute compression deformity; mild wedging of t12 and l1 endplate fracture.",
+        "old fractures at t4-t5 with collapse, end plate depression",
+        "nothing here",
+        "wedge deformities x2 (t11,t12) - ?fracture",
+    ]
     for text in texts:
         assert find(text, fast) == find(text, plain)
     assert find(texts[0], fast)  # the texts do have findings

@@ -93,8 +93,10 @@ def test_evaluation_floors(batch: str, sensitivity: float, ppv: float, f1: float
 
 
 def test_levels_acuity_grade_and_evidence() -> None:
-    r = read_report("History: fall. IMPRESSION: Acute L1 compression fracture with marrow "
-                    "oedema. Old T11-T12 wedge deformities, Genant grade 2.")  # fmt: skip
+    r = read_report(
+        "History: fall. IMPRESSION: Acute L1 compression fracture with marrow "
+        "oedema. Old T11-T12 wedge deformities, Genant grade 2."
+    )
     assert r.verdict == "yes"
     assert r.levels == ["T11", "T12", "L1"]
     assert r.acuity == "old"  # the most specific acuity any sentence states
@@ -135,8 +137,12 @@ def test_html_and_sentence_splitting() -> None:
     assert r.evidence == "Acute T8 crush fracture & oedema."
     assert strip_html("<b>a</b>&lt;b") == " a <b"
     assert sentences("FINDINGS:\n1. No fracture.\n2. Old L2 fracture. Dr. [NAME] told.") == [
-        "FINDINGS:", "1. No fracture.", "2. Old L2 fracture.", "Dr.", "[NAME] told.",
-    ]  # fmt: skip
+        "FINDINGS:",
+        "1. No fracture.",
+        "2. Old L2 fracture.",
+        "Dr.",
+        "[NAME] told.",
+    ]
 
 
 def test_trigger_is_a_prefilter_for_every_positive() -> None:

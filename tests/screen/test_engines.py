@@ -63,9 +63,22 @@ def test_a_failed_spark_job_exits_1_with_the_cause_in_one_line(
     import sys
 
     out = subprocess.run(
-        [sys.executable, "-m", "vertebra", "screen", str(synthetic_export), "--engine", "spark",
-         "--master", "local[1]", "--conf", "spark.sql.files.maxPartitionBytes=abc",
-         "--out", str(tmp_path / "out"), "--no-progress"],
+        [
+            sys.executable,
+            "-m",
+            "vertebra",
+            "screen",
+            str(synthetic_export),
+            "--engine",
+            "spark",
+            "--master",
+            "local[1]",
+            "--conf",
+            "spark.sql.files.maxPartitionBytes=abc",
+            "--out",
+            str(tmp_path / "out"),
+            "--no-progress",
+        ],
         capture_output=True,
         text=True,
         timeout=600,
@@ -82,8 +95,19 @@ def test_spark_conf_must_be_a_spark_key(synthetic_export: Path, tmp_path: Path) 
     import sys
 
     out = subprocess.run(
-        [sys.executable, "-m", "vertebra", "screen", str(synthetic_export), "--engine", "spark",
-         "--conf", "executor.memory", "--out", str(tmp_path / "out")],
+        [
+            sys.executable,
+            "-m",
+            "vertebra",
+            "screen",
+            str(synthetic_export),
+            "--engine",
+            "spark",
+            "--conf",
+            "executor.memory",
+            "--out",
+            str(tmp_path / "out"),
+        ],
         capture_output=True,
         text=True,
         timeout=120,

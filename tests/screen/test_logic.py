@@ -36,8 +36,9 @@ def test_each_statement_is_one_select_in_both_dialects() -> None:
 
 
 def test_anything_but_create_as_select_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(logic, "render", lambda _as_of: "CREATE TEMP TABLE a AS SELECT 1;\n"
-                        "DROP TABLE a;")  # fmt: skip
+    monkeypatch.setattr(
+        logic, "render", lambda _as_of: "CREATE TEMP TABLE a AS SELECT 1;\nDROP TABLE a;"
+    )
     message = "only CREATE TEMP TABLE|VIEW name AS SELECT is allowed: DROP"
     with pytest.raises(ValueError, match=re.escape(message)):
         logic.statements(AS_OF)

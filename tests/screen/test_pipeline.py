@@ -100,8 +100,10 @@ def test_bad_lines_are_counted_and_no_patient_is_dropped(synthea_dir: Path, tmp_
     assert [r["patient_id"] for r in rows] == [OSTEOPOROTIC]
     assert rows[0]["patient_record_found"] is False
     assert "patient_record_missing" in rows[0]["gaps"]
-    issues = {(q["resource_type"], q["problem"]): q["lines"]
-              for q in result.kpis["data_quality"]["unusable_lines"]}  # fmt: skip
+    issues = {
+        (q["resource_type"], q["problem"]): q["lines"]
+        for q in result.kpis["data_quality"]["unusable_lines"]
+    }
     assert issues == {
         ("Patient", "malformed"): 1,
         ("Condition", "malformed"): 2,
@@ -146,18 +148,26 @@ def test_plan_checks_evaluated_once_per_combination_match_one_by_one(
     for i, egfr in enumerate([20.0, 29.9, 30.0, 34.9, 35.0, 60.0, None] * 3):
         drug = ("alendronate", "risedronate", "denosumab", "zoledronic_acid")[i % 4]
         rows.append(
-            {**with_drug[i % len(with_drug)], "sex": "female", "birth_date": date(1961, 5, 31),
-             "current_drug": drug, "egfr": egfr, "fracture_levels": ["L1"],
-             "days_since_fracture": 100 + i, "prior_fracture_count": i % 3}
-        )  # fmt: skip
+            {
+                **with_drug[i % len(with_drug)],
+                "sex": "female",
+                "birth_date": date(1961, 5, 31),
+                "current_drug": drug,
+                "egfr": egfr,
+                "fracture_levels": ["L1"],
+                "days_since_fracture": 100 + i,
+                "prior_fracture_count": i % 3,
+            }
+        )
     gaps = PlanGaps(plan_fn, AS_OF, load_safety_inputs())
     found = gaps.many(rows)
     # The oracle: the plan engine asked about each patient, without any cache.
     expected = []
     for r in rows:
         facts = facts_for(r, AS_OF) if r["current_drug"] else None
-        expected.append([] if facts is None else drug_gaps(plan_fn(facts, r["current_drug"]),
-                                                           r["current_drug"]))  # fmt: skip
+        expected.append(
+            [] if facts is None else drug_gaps(plan_fn(facts, r["current_drug"]), r["current_drug"])
+        )
     assert found == expected
     # (denosumab in advanced CKD is expert-supervised, not avoided: 2024 FDA boxed warning)
     assert any(g.startswith("avoid:alendronate:") for gs in found for g in gs)

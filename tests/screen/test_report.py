@@ -39,8 +39,9 @@ def test_cells_read_as_words() -> None:
     assert labels.cell("deceased", "false") == "no"
     assert labels.cell("index_fracture_system", "http://snomed.info/sct") == "SNOMED CT"
     assert labels.gap_list("no_dxa_within_12_weeks;no_current_osteoporosis_medication") == [
-        "No DXA within 12 weeks", "No current osteoporosis medicine",
-    ]  # fmt: skip
+        "No DXA within 12 weeks",
+        "No current osteoporosis medicine",
+    ]
     assert labels.safety_list("avoid:alendronate:safety-alendronate-renal") == [
         "Avoid alendronate (rule safety-alendronate-renal)"
     ]

@@ -19,9 +19,14 @@ from vertebra.settings import Settings
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[str, int]]:
-    settings = Settings(database_url=f"sqlite:///{tmp_path / 'a.sqlite3'}", auth="disabled",
-                        max_header_bytes=8192, header_timeout_seconds=1.0,
-                        body_timeout_seconds=1.0, keepalive_seconds=1.0)  # fmt: skip
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path / 'a.sqlite3'}",
+        auth="disabled",
+        max_header_bytes=8192,
+        header_timeout_seconds=1.0,
+        body_timeout_seconds=1.0,
+        keepalive_seconds=1.0,
+    )
     app = create_app(settings)
     loop = LoopbackServer(app, **server_options(settings))
     with loop as base:
@@ -87,8 +92,10 @@ def test_huge_headers_get_431_without_buffering_them(server: tuple[str, int]) ->
 def test_slow_body_gets_408(server: tuple[str, int]) -> None:
     _, port = server
     sock = socket.create_connection(("127.0.0.1", port))
-    sock.sendall(b"POST /api/plan HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                 b"Content-Length: 1000\r\n\r\n{\"age\":")  # fmt: skip
+    sock.sendall(
+        b"POST /api/plan HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b'Content-Length: 1000\r\n\r\n{"age":'
+    )
     data, took = _read_until_closed(sock, 5)
     sock.close()
     assert data.startswith(b"HTTP/1.1 408"), data[:100]

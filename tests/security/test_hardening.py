@@ -51,8 +51,11 @@ def test_unknown_kid_is_fetched_off_the_loop_once_per_interval_and_the_miss_cach
     server = Jwks(signer)
     with LoopbackServer(server.app) as base:
         clock = [time.time()]
-        v = JWTVerifier(Settings(trusted_issuers=[signer.issuer(jwks_url=f"{base}/jwks.json")]),
-                        no_replay, clock=lambda: clock[0])  # fmt: skip
+        v = JWTVerifier(
+            Settings(trusted_issuers=[signer.issuer(jwks_url=f"{base}/jwks.json")]),
+            no_replay,
+            clock=lambda: clock[0],
+        )
         with pytest.raises(FetchNeeded):  # nothing cached: the loop must not fetch
             v.verify(f"Bearer {signer.token(AUD)}", [AUD], fetch=False)
         v.verify(f"Bearer {signer.token(AUD)}", [AUD])
@@ -97,8 +100,9 @@ def test_jwks_fetch_has_a_total_deadline() -> None:
 
     threading.Thread(target=drip, daemon=True).start()
     url = f"http://127.0.0.1:{sock.getsockname()[1]}/jwks.json"
-    v = JWTVerifier(Settings(trusted_issuers=[signer.issuer(jwks_url=url)],
-                             jwks_timeout_seconds=1.0), no_replay)  # fmt: skip
+    v = JWTVerifier(
+        Settings(trusted_issuers=[signer.issuer(jwks_url=url)], jwks_timeout_seconds=1.0), no_replay
+    )
     started = time.monotonic()
     try:
         with pytest.raises(AuthError, match="could not be fetched"):
@@ -129,8 +133,9 @@ def test_slow_jwks_does_not_stall_the_server(tmp_path: Path) -> None:
                 assert httpx.post(url, json={}, headers=good).status_code == 422  # keys cached
                 jwks.delay = 3.0
                 bad = {"Authorization": f"Bearer {stranger.token(aud)}"}
-                slow = threading.Thread(target=lambda: httpx.post(url, json={}, headers=bad,
-                                                                  timeout=30))  # fmt: skip
+                slow = threading.Thread(
+                    target=lambda: httpx.post(url, json={}, headers=bad, timeout=30)
+                )
                 slow.start()
                 time.sleep(0.3)
                 started = time.monotonic()
@@ -143,8 +148,7 @@ def test_slow_jwks_does_not_stall_the_server(tmp_path: Path) -> None:
 
 def test_nbf_is_honoured_within_the_leeway() -> None:
     signer = EhrSigner(iss="https://ehr.nbf")
-    v = JWTVerifier(Settings(trusted_issuers=[signer.issuer()], jwt_leeway_seconds=30),
-                    no_replay)  # fmt: skip
+    v = JWTVerifier(Settings(trusted_issuers=[signer.issuer()], jwt_leeway_seconds=30), no_replay)
     now = int(time.time())
     with pytest.raises(AuthError, match="nbf"):
         v.verify(f"Bearer {signer.token(AUD, claims={'nbf': now + 120})}", [AUD])
@@ -155,8 +159,9 @@ def test_nbf_is_honoured_within_the_leeway() -> None:
 
 def test_jwt_mode_with_issuers_refuses_to_start_without_public_base_url(tmp_path: Path) -> None:
     signer = EhrSigner(iss="https://ehr.aud")
-    settings = Settings(database_url=f"sqlite:///{tmp_path / 'a.sqlite3'}",
-                        trusted_issuers=[signer.issuer()])  # fmt: skip
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path / 'a.sqlite3'}", trusted_issuers=[signer.issuer()]
+    )
     with pytest.raises(SettingsError, match="VERTEBRA_PUBLIC_BASE_URL"):
         create_app(settings)
     with pytest.raises(SettingsError, match="VERTEBRA_PUBLIC_BASE_URL"):
@@ -167,8 +172,11 @@ def test_jwt_mode_with_issuers_refuses_to_start_without_public_base_url(tmp_path
 
 
 def _bundle(resources: list[dict[str, Any]]) -> dict[str, Any]:
-    return {"resourceType": "Bundle", "type": "collection",
-            "entry": [{"resource": r} for r in resources]}  # fmt: skip
+    return {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [{"resource": r} for r in resources],
+    }
 
 
 @pytest.mark.parametrize("levels", [1500, 900])
@@ -187,8 +195,14 @@ def test_deeply_nested_plan_body_is_422(make_client: Any, levels: int) -> None:
 def test_too_many_resources_is_413_naming_the_limit(make_client: Any) -> None:
     client = make_client(auth="disabled", max_bundle_resources=50)
     patient = {"resourceType": "Patient", "id": "p", "gender": "female"}
-    others = [{"resourceType": "Condition", "id": str(uuid.uuid4()),
-               "subject": {"reference": "Patient/p"}} for _ in range(50)]  # fmt: skip
+    others = [
+        {
+            "resourceType": "Condition",
+            "id": str(uuid.uuid4()),
+            "subject": {"reference": "Patient/p"},
+        }
+        for _ in range(50)
+    ]
     r = client.post("/api/plan", json=_bundle([patient, *others]))
     assert r.status_code == 413, r.text
     assert "VERTEBRA_MAX_BUNDLE_RESOURCES" in r.json()["message"]
@@ -241,16 +255,16 @@ def test_server_log_has_no_exception_message(
     import io
     import logging
 
-    app = create_app(Settings(database_url=f"sqlite:///{tmp_path / 'a.sqlite3'}",
-                              auth="disabled"))  # fmt: skip
+    app = create_app(Settings(database_url=f"sqlite:///{tmp_path / 'a.sqlite3'}", auth="disabled"))
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)  # formats exc_info like uvicorn's handler does
     uvicorn_log = logging.getLogger("uvicorn.error")
     try:
         with LoopbackServer(app) as base:
             uvicorn_log.addHandler(handler)
-            r = httpx.post(f"{base}/api/plan",
-                           json={"age": 80, "sex": "female", "fracture_levels": ["L1"]})
+            r = httpx.post(
+                f"{base}/api/plan", json={"age": 80, "sex": "female", "fracture_levels": ["L1"]}
+            )
     finally:
         uvicorn_log.removeHandler(handler)
         app.state.vertebra.close()

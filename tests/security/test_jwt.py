@@ -47,8 +47,9 @@ def unsigned(header: dict[str, Any], claims: dict[str, Any], signature: bytes = 
     def b64(data: bytes) -> str:
         return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
-    return ".".join([b64(json.dumps(header).encode()), b64(json.dumps(claims).encode()),
-                     b64(signature)])  # fmt: skip
+    return ".".join(
+        [b64(json.dumps(header).encode()), b64(json.dumps(claims).encode()), b64(signature)]
+    )
 
 
 @pytest.mark.parametrize("alg", ["ES384", "RS384"])
@@ -99,15 +100,26 @@ def test_hs256_is_refused_even_with_the_public_key_as_secret(es384: EhrSigner) -
     # The classic algorithm-confusion attack: HMAC keyed with the published public key.
     public = json.dumps(es384.jwks()["keys"][0]).encode()
     secret = OctKey.import_key(public)
-    claims = {"iss": es384.iss, "sub": "x", "aud": AUD, "exp": int(time.time()) + 300,
-              "iat": int(time.time()), "jti": str(uuid.uuid4())}  # fmt: skip
+    claims = {
+        "iss": es384.iss,
+        "sub": "x",
+        "aud": AUD,
+        "exp": int(time.time()) + 300,
+        "iat": int(time.time()),
+        "jti": str(uuid.uuid4()),
+    }
     token = jwt.encode({"alg": "HS256", "kid": es384.kid}, claims, secret, algorithms=["HS256"])
     refused(verifier(es384), token, "HS256")
 
 
 def test_alg_none_is_refused(es384: EhrSigner) -> None:
-    claims = {"iss": es384.iss, "aud": AUD, "exp": int(time.time()) + 300,
-              "iat": int(time.time()), "jti": "n1"}  # fmt: skip
+    claims = {
+        "iss": es384.iss,
+        "aud": AUD,
+        "exp": int(time.time()) + 300,
+        "iat": int(time.time()),
+        "jti": "n1",
+    }
     refused(verifier(es384), unsigned({"alg": "none", "kid": es384.kid}, claims), "none")
 
 
@@ -118,8 +130,14 @@ def test_forged_signature_is_refused(es384: EhrSigner) -> None:
 
 def test_tampered_claims_are_refused(es384: EhrSigner) -> None:
     head, _, sig = es384.token(AUD).split(".")
-    claims = {"iss": es384.iss, "sub": "admin", "aud": AUD, "exp": int(time.time()) + 300,
-              "iat": int(time.time()), "jti": "t1"}  # fmt: skip
+    claims = {
+        "iss": es384.iss,
+        "sub": "admin",
+        "aud": AUD,
+        "exp": int(time.time()) + 300,
+        "iat": int(time.time()),
+        "jti": "t1",
+    }
     body = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
     refused(verifier(es384), f"{head}.{body}.{sig}", "signature")
 
@@ -219,11 +237,18 @@ URL = "http://testserver/cds-services/vertebra-patient-view"
 
 def hook_body() -> dict[str, Any]:
     prefetch: dict[str, Any] = dict.fromkeys(PREFETCH)
-    prefetch["patient"] = {"resourceType": "Patient", "id": "p1", "gender": "female",
-                           "birthDate": "1950-01-01"}  # fmt: skip
-    return {"hook": "patient-view", "hookInstance": str(uuid.uuid4()),
-            "context": {"userId": "Practitioner/1", "patientId": "p1"},
-            "prefetch": prefetch}  # fmt: skip
+    prefetch["patient"] = {
+        "resourceType": "Patient",
+        "id": "p1",
+        "gender": "female",
+        "birthDate": "1950-01-01",
+    }
+    return {
+        "hook": "patient-view",
+        "hookInstance": str(uuid.uuid4()),
+        "context": {"userId": "Practitioner/1", "patientId": "p1"},
+        "prefetch": prefetch,
+    }
 
 
 def test_app_refuses_a_call_without_a_jwt(make_client: Any, es384: EhrSigner) -> None:
@@ -271,12 +296,18 @@ def test_app_audience_is_the_public_url_behind_a_proxy(make_client: Any, es384: 
     public = "https://cds.hospital.example/vertebra"
     client = make_client(trusted_issuers=[es384.issuer()], public_base_url=public + "/")
     good = es384.token(f"{public}/cds-services/vertebra-patient-view")
-    r = client.post("/cds-services/vertebra-patient-view", json=hook_body(),
-                    headers={"Authorization": f"Bearer {good}"})  # fmt: skip
+    r = client.post(
+        "/cds-services/vertebra-patient-view",
+        json=hook_body(),
+        headers={"Authorization": f"Bearer {good}"},
+    )
     assert r.status_code == 200, r.text
     internal = es384.token(URL)
-    r = client.post("/cds-services/vertebra-patient-view", json=hook_body(),
-                    headers={"Authorization": f"Bearer {internal}"})  # fmt: skip
+    r = client.post(
+        "/cds-services/vertebra-patient-view",
+        json=hook_body(),
+        headers={"Authorization": f"Bearer {internal}"},
+    )
     assert r.status_code == 401
 
 
@@ -284,8 +315,11 @@ def test_token_for_one_service_is_refused_by_another(make_client: Any, es384: Eh
     client = make_client(trusted_issuers=[es384.issuer()])
     body = hook_body() | {"hook": "order-sign"}
     body["context"]["draftOrders"] = {"resourceType": "Bundle", "type": "collection", "entry": []}
-    r = client.post("/cds-services/vertebra-order-sign", json=body,
-                    headers={"Authorization": f"Bearer {es384.token(URL)}"})  # fmt: skip
+    r = client.post(
+        "/cds-services/vertebra-order-sign",
+        json=body,
+        headers={"Authorization": f"Bearer {es384.token(URL)}"},
+    )
     assert r.status_code == 401
 
 

@@ -12,8 +12,9 @@ FACTS: dict[str, Any] = {"age": 81, "sex": "female", "fracture_levels": ["L2"]}
 
 
 def test_app_audits_plan_calls_on_this_database(database_url: str) -> None:
-    client = ASGIClient(create_app(Settings(database_url=database_url, auth="disabled",
-                                            audit_store_facts=True)))  # fmt: skip
+    client = ASGIClient(
+        create_app(Settings(database_url=database_url, auth="disabled", audit_store_facts=True))
+    )
     try:
         assert client.post("/api/plan", json=FACTS).status_code == 200
         assert client.post("/api/plan", json={"age": "old"}).status_code == 422

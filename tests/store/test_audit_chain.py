@@ -16,24 +16,33 @@ from typer.testing import CliRunner
 from vertebra.cli import app
 from vertebra.store import CardRecord, EventRecord, Store
 
-EVENT = EventRecord(caller="api", hook="api.plan", input_kind="facts", input_hash="sha256:ab",
-                    outcome="ok", knowledge_version="k1", pathway="stable",
-                    recommendation_ids=["refer-fls"],
-                    cards=[CardRecord("card-1", "refer-fls")])  # fmt: skip
+EVENT = EventRecord(
+    caller="api",
+    hook="api.plan",
+    input_kind="facts",
+    input_hash="sha256:ab",
+    outcome="ok",
+    knowledge_version="k1",
+    pathway="stable",
+    recommendation_ids=["refer-fls"],
+    cards=[CardRecord("card-1", "refer-fls")],
+)
 
 
 def _fill(store: Store, n: int = 5) -> None:
     for i in range(n):
-        store.record_event(replace(EVENT, cards=[CardRecord(f"card-{i}", "refer-fls")],
-                                   input_hash=f"sha256:{i}"))  # fmt: skip
+        store.record_event(
+            replace(EVENT, cards=[CardRecord(f"card-{i}", "refer-fls")], input_hash=f"sha256:{i}")
+        )
 
 
 def _drop_triggers(store: Store) -> None:
     """What an attacker with write access to the database would do first."""
     with store.engine.begin() as conn:
         if store.dialect == "sqlite":
-            for (name,) in conn.execute(text("SELECT name FROM sqlite_master "
-                                             "WHERE type = 'trigger'")).all():  # fmt: skip
+            for (name,) in conn.execute(
+                text("SELECT name FROM sqlite_master WHERE type = 'trigger'")
+            ).all():
                 conn.execute(text(f"DROP TRIGGER {name}"))
         else:
             for table in ("audit_events", "issued_cards", "card_feedback"):
@@ -119,12 +128,16 @@ def test_postgres_upsert_cannot_overwrite_audit_rows(database_url: str) -> None:
     try:
         _fill(store, 2)
         with pytest.raises(DBAPIError, match="append-only"), store.engine.begin() as conn:
-            conn.execute(text(
-                "INSERT INTO audit_events (id, event_uuid, created_at, caller, hook, input_kind, "
-                "input_hash, outcome, recommendation_ids, card_uuids) SELECT id, event_uuid, "
-                "created_at, 'x', hook, input_kind, input_hash, outcome, recommendation_ids, "
-                "card_uuids FROM audit_events WHERE id = 1 "
-                "ON CONFLICT (id) DO UPDATE SET caller = 'x'"))  # fmt: skip
+            conn.execute(
+                text(
+                    "INSERT INTO audit_events (id, event_uuid, created_at, caller, hook, "
+                    "input_kind, input_hash, outcome, recommendation_ids, card_uuids) "
+                    "SELECT id, event_uuid, "
+                    "created_at, 'x', hook, input_kind, input_hash, outcome, recommendation_ids, "
+                    "card_uuids FROM audit_events WHERE id = 1 "
+                    "ON CONFLICT (id) DO UPDATE SET caller = 'x'"
+                )
+            )
         assert store.verify_chain().ok
     finally:
         store.close()

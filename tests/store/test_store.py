@@ -41,8 +41,13 @@ def test_migrations_create_the_schema_and_are_idempotent(database_url: str) -> N
     try:
         upgrade(store.engine)  # again: nothing to do
         tables = set(inspect(store.engine).get_table_names())
-        assert {"audit_events", "issued_cards", "card_feedback", "used_jti",
-                "alembic_version"} <= tables  # fmt: skip
+        assert {
+            "audit_events",
+            "issued_cards",
+            "card_feedback",
+            "used_jti",
+            "alembic_version",
+        } <= tables
         with store.engine.connect() as conn:
             assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0002"
         downgrade(store.engine)
@@ -81,8 +86,11 @@ def test_audit_tables_are_append_only(database_url: str, statement: str) -> None
     store = Store(database_url)
     try:
         store.record_event(EVENT)
-        store.record_feedback("vertebra-patient-view", "c", [
-            FeedbackRecord("card-2", "overridden", datetime.now(UTC))])  # fmt: skip
+        store.record_feedback(
+            "vertebra-patient-view",
+            "c",
+            [FeedbackRecord("card-2", "overridden", datetime.now(UTC))],
+        )
         with pytest.raises(DBAPIError, match="append-only"), store.engine.begin() as conn:
             conn.execute(text(statement))
         assert len(store.events()) == 1
@@ -101,7 +109,9 @@ def test_feedback_is_all_or_nothing(database_url: str) -> None:
         with pytest.raises(UnknownCardError) as exc:
             store.record_feedback("vertebra-patient-view", "c", [good, bad, wrong])
         assert [e["field"] for e in exc.value.errors] == [
-            "feedback[1].card", "feedback[2].acceptedSuggestions[0].id"]  # fmt: skip
+            "feedback[1].card",
+            "feedback[2].acceptedSuggestions[0].id",
+        ]
         assert store.feedback() == []
         with pytest.raises(UnknownCardError):
             store.record_feedback("vertebra-order-sign", "c", [good])  # not its card
@@ -229,8 +239,10 @@ def test_sqlite_writers_queue_on_a_lock_file_next_to_the_database(tmp_path: Path
         except BaseException as exc:
             failures.append(exc)
 
-    threads = [threading.Thread(target=write, args=(s, p))
-               for s, p in ((first, "a"), (second, "b"), (first, "c"))]  # fmt: skip
+    threads = [
+        threading.Thread(target=write, args=(s, p))
+        for s, p in ((first, "a"), (second, "b"), (first, "c"))
+    ]
     try:
         for t in threads:
             t.start()

@@ -46,8 +46,16 @@ def test_every_line_is_fhir_shaped_json_and_the_manifest_lists_the_files(tmp_pat
 
 def test_prevalence_is_realistic(tmp_path: Path) -> None:
     generate(6000, tmp_path, seed=5)
-    fracture_codes = {"15724005", "S32.010A", "S22.040A", "M80.08XA", "359817006", "65966004",
-                      "263102004", "443165006"}  # fmt: skip
+    fracture_codes = {
+        "15724005",
+        "S32.010A",
+        "S22.040A",
+        "M80.08XA",
+        "359817006",
+        "65966004",
+        "263102004",
+        "443165006",
+    }
     with_fracture = set()
     for line in (tmp_path / "Condition.000.ndjson").read_text(encoding="utf-8").splitlines():
         r = json.loads(line)

@@ -17,11 +17,26 @@ from vertebra.fhir.codes import ingredient_code
 from vertebra.terminology import ATC, ICD10CM, LOINC, RXNORM, SNOMED, YESNO
 
 OWN = (
-    "vertebral-fracture", "osteoporosis", "osteoporosis-medication", "analgesic-medication",
-    "dxa-t-score", "egfr", "pain-score", "body-weight", "patient-conditions", "malignancy",
-    "current-medication", "allergy-substance", "creatinine-clearance", "pregnancy-status",
-    "vte", "pregnancy", "falls", "medication-use", "immobility",
-)  # fmt: skip
+    "vertebral-fracture",
+    "osteoporosis",
+    "osteoporosis-medication",
+    "analgesic-medication",
+    "dxa-t-score",
+    "egfr",
+    "pain-score",
+    "body-weight",
+    "patient-conditions",
+    "malignancy",
+    "current-medication",
+    "allergy-substance",
+    "creatinine-clearance",
+    "pregnancy-status",
+    "vte",
+    "pregnancy",
+    "falls",
+    "medication-use",
+    "immobility",
+)
 MAPS_TO = {
     "osteoporosis-medication": set(DRUGS),
     "analgesic-medication": set(DRUGS),
@@ -42,16 +57,27 @@ BIBLIOGRAPHY = {
 
 # Verhoeff tables (dihedral group D5).
 _D = [
-    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9], [1, 2, 3, 4, 0, 6, 7, 8, 9, 5], [2, 3, 4, 0, 1, 7, 8, 9, 5, 6],
-    [3, 4, 0, 1, 2, 8, 9, 5, 6, 7], [4, 0, 1, 2, 3, 9, 5, 6, 7, 8], [5, 9, 8, 7, 6, 0, 4, 3, 2, 1],
-    [6, 5, 9, 8, 7, 1, 0, 4, 3, 2], [7, 6, 5, 9, 8, 2, 1, 0, 4, 3], [8, 7, 6, 5, 9, 3, 2, 1, 0, 4],
+    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
+    [1, 2, 3, 4, 0, 6, 7, 8, 9, 5],
+    [2, 3, 4, 0, 1, 7, 8, 9, 5, 6],
+    [3, 4, 0, 1, 2, 8, 9, 5, 6, 7],
+    [4, 0, 1, 2, 3, 9, 5, 6, 7, 8],
+    [5, 9, 8, 7, 6, 0, 4, 3, 2, 1],
+    [6, 5, 9, 8, 7, 1, 0, 4, 3, 2],
+    [7, 6, 5, 9, 8, 2, 1, 0, 4, 3],
+    [8, 7, 6, 5, 9, 3, 2, 1, 0, 4],
     [9, 8, 7, 6, 5, 4, 3, 2, 1, 0],
-]  # fmt: skip
+]
 _P = [
-    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9], [1, 5, 7, 6, 2, 8, 3, 0, 9, 4], [5, 8, 0, 3, 7, 9, 6, 1, 4, 2],
-    [8, 9, 1, 6, 0, 4, 3, 5, 2, 7], [9, 4, 5, 3, 1, 2, 6, 8, 7, 0], [4, 2, 8, 6, 5, 7, 3, 9, 0, 1],
-    [2, 7, 9, 3, 8, 0, 6, 4, 1, 5], [7, 0, 4, 6, 9, 1, 3, 2, 5, 8],
-]  # fmt: skip
+    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
+    [1, 5, 7, 6, 2, 8, 3, 0, 9, 4],
+    [5, 8, 0, 3, 7, 9, 6, 1, 4, 2],
+    [8, 9, 1, 6, 0, 4, 3, 5, 2, 7],
+    [9, 4, 5, 3, 1, 2, 6, 8, 7, 0],
+    [4, 2, 8, 6, 5, 7, 3, 9, 0, 1],
+    [2, 7, 9, 3, 8, 0, 6, 4, 1, 5],
+    [7, 0, 4, 6, 9, 1, 3, 2, 5, 8],
+]
 
 
 def verhoeff_ok(number: str) -> bool:
@@ -141,9 +167,16 @@ def test_only_single_vertebra_codes_carry_a_level() -> None:
 
 @pytest.mark.parametrize(
     ("code", "level"),
-    [("S32.010A", "L1"), ("S32.059S", "L5"), ("S22.031A", "T3"), ("S22.081A", None),
-     ("M80.08XA", None), ("M80.88XD", None), ("M48.54XA", None)],
-)  # fmt: skip
+    [
+        ("S32.010A", "L1"),
+        ("S32.059S", "L5"),
+        ("S22.031A", "T3"),
+        ("S22.081A", None),
+        ("M80.08XA", None),
+        ("M80.88XD", None),
+        ("M48.54XA", None),
+    ],
+)
 def test_prefix_matching_of_full_codes(code: str, level: str | None) -> None:
     entry = terminology.load("vertebral-fracture").find(ICD10CM, code)
     assert entry is not None
@@ -163,7 +196,10 @@ def test_bone_drugs_have_an_ingredient_code() -> None:
         assert entry is not None and entry.system == RXNORM, drug
     # ATC only (no RxNorm ingredient code listed): proposals carry no (non-RxNorm) coding
     assert {c.maps_to for c in codes if c.system == ATC} - coded == {
-        "abaloparatide", "romosozumab", "strontium_ranelate", "calcitonin"
+        "abaloparatide",
+        "romosozumab",
+        "strontium_ranelate",
+        "calcitonin",
     }
     assert ingredient_code("strontium_ranelate") is None
     assert ingredient_code("abaloparatide") is None

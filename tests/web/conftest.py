@@ -51,14 +51,20 @@ def axe(page: Any, name: str) -> list[dict[str, Any]]:
         "tags": AXE_TAGS,
         "axe_version": result.get("testEngine", {}).get("version"),
         "violations": [
-            {"id": v["id"], "impact": v["impact"], "help": v["help"],
-             "nodes": [n["target"] for n in v["nodes"]]}
+            {
+                "id": v["id"],
+                "impact": v["impact"],
+                "help": v["help"],
+                "nodes": [n["target"] for n in v["nodes"]],
+            }
             for v in result["violations"]
         ],
         "passes": len(result["passes"]),
-        "incomplete": [{"id": v["id"], "nodes": [n["target"] for n in v["nodes"]]}
-                       for v in result["incomplete"]],
-    }  # fmt: skip
+        "incomplete": [
+            {"id": v["id"], "nodes": [n["target"] for n in v["nodes"]]}
+            for v in result["incomplete"]
+        ],
+    }
     (ARTIFACTS / f"axe-{name}.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     violations: list[dict[str, Any]] = summary["violations"]
     return violations

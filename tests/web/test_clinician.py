@@ -291,16 +291,18 @@ def test_keyboard_only_form_and_plan(tab: Any) -> None:
         c.rsplit("-", 1)[0] for c in controls if c.startswith("f-") and c.count("-") > 1
     }
     missing = [
-        c for c in controls
+        c
+        for c in controls
         if c not in reached and not (c.startswith("f-") and c.rsplit("-", 1)[0] in radios_groups)
-    ]  # fmt: skip
+    ]
     assert not missing, f"not reachable with Tab: {missing[:10]}"
     # a radio group is one Tab stop, operated with the arrow keys
     tab.locator("#f-hospitalised-no").focus()
     tab.keyboard.press("ArrowRight")
-    assert tab.locator("#f-hospitalised-unknown").is_checked() or tab.locator(
-        "#f-hospitalised-yes"
-    ).is_checked()
+    assert (
+        tab.locator("#f-hospitalised-unknown").is_checked()
+        or tab.locator("#f-hospitalised-yes").is_checked()
+    )
     # a "Why" disclosure opens with the keyboard
     why = tab.locator("#plan details.why summary").first
     why.focus()

@@ -35,9 +35,16 @@ def test_every_example_round_trips_through_the_form(path: Any) -> None:
 
 def test_empty_inputs_and_unknown_radios_are_left_out() -> None:
     posted = form.facts_from_form(
-        [("age", "80"), ("sex", "male"), ("fracture_levels", "T12"), ("weight_kg", ""),
-         ("neurological_deficit", ""), ("mechanism", ""), ("conditions__reviewed", "")]
-    )  # fmt: skip
+        [
+            ("age", "80"),
+            ("sex", "male"),
+            ("fracture_levels", "T12"),
+            ("weight_kg", ""),
+            ("neurological_deficit", ""),
+            ("mechanism", ""),
+            ("conditions__reviewed", ""),
+        ]
+    )
     assert posted == {"age": 80, "sex": "male", "fracture_levels": ["T12"]}
 
 
@@ -55,9 +62,15 @@ def test_lists_unknown_unless_reviewed_or_ticked() -> None:
 
 def test_numbers_typed_as_text_are_converted_and_bad_text_kept_for_the_error() -> None:
     posted = form.facts_from_form(
-        [("age", " 72 "), ("t_score", "-2.5"), ("weight_kg", "64"), ("pain_score", "lots"),
-         ("prior_fragility_fractures", "1.5"), ("creatinine_clearance", "nan")]
-    )  # fmt: skip
+        [
+            ("age", " 72 "),
+            ("t_score", "-2.5"),
+            ("weight_kg", "64"),
+            ("pain_score", "lots"),
+            ("prior_fragility_fractures", "1.5"),
+            ("creatinine_clearance", "nan"),
+        ]
+    )
     assert posted["age"] == 72 and posted["t_score"] == -2.5 and posted["weight_kg"] == 64.0
     assert posted["pain_score"] == "lots"
     assert posted["prior_fragility_fractures"] == "1.5"
@@ -67,9 +80,11 @@ def test_numbers_typed_as_text_are_converted_and_bad_text_kept_for_the_error() -
 def test_errors_land_on_their_field() -> None:
     state = form.FormState()
     state.add_errors(
-        [{"field": "fracture_levels[1]", "message": "bad", "allowed": ["T1", "T2"]},
-         {"field": "(body)", "message": "not an object"}]
-    )  # fmt: skip
+        [
+            {"field": "fracture_levels[1]", "message": "bad", "allowed": ["T1", "T2"]},
+            {"field": "(body)", "message": "not an object"},
+        ]
+    )
     assert state.errors == {"fracture_levels": ["bad (allowed: T1, T2)"]}
     assert state.general_errors == ["(body): not an object"]
 

@@ -183,10 +183,14 @@ def test_fls_demo_never_overwrites_real_results_and_needs_same_origin(
     real = fls.folder()
     real.mkdir(parents=True, exist_ok=True)
     (real / "worklist.csv").write_text("patient_id\nreal-1\n", encoding="utf-8")
-    for headers in ({}, {"Origin": "https://evil.example"}, {"Origin": "null"},
-                    {"Origin": "http://testserver.evil.example"},
-                    {"Referer": "https://evil.example/page"},
-                    {"Origin": "null", "Sec-Fetch-Site": "cross-site"}):  # fmt: skip
+    for headers in (
+        {},
+        {"Origin": "https://evil.example"},
+        {"Origin": "null"},
+        {"Origin": "http://testserver.evil.example"},
+        {"Referer": "https://evil.example/page"},
+        {"Origin": "null", "Sec-Fetch-Site": "cross-site"},
+    ):
         assert client.post("/fls/demo", headers=headers).status_code == 403
     assert client.post("/fls/demo", headers={"Origin": "http://testserver"}).status_code == 303
     same = {"Origin": "null", "Sec-Fetch-Site": "same-origin"}  # a browser, no-referrer policy
@@ -199,8 +203,11 @@ def test_fls_demo_can_be_switched_off(tmp_path: Path, data_dir: Path) -> None:
     from vertebra.http import create_app
     from vertebra.settings import Settings
 
-    app = create_app(Settings(database_url=f"sqlite:///{tmp_path / 'a.sqlite3'}",
-                              auth="disabled", web_writes=False))  # fmt: skip
+    app = create_app(
+        Settings(
+            database_url=f"sqlite:///{tmp_path / 'a.sqlite3'}", auth="disabled", web_writes=False
+        )
+    )
     try:
         r = ASGIClient(app).post("/fls/demo", headers={"Origin": "http://testserver"})
         assert r.status_code == 403 and "VERTEBRA_WEB_WRITES" in r.text
@@ -219,9 +226,13 @@ def test_ask_answer_footnotes_render_as_a_reference_list() -> None:
     """Issue 12: the markdown library's footnote plugin renders citations and references."""
     from vertebra.http.routers.web import markdown_html
 
-    html = str(markdown_html("Paracetamol.[^1][^2] Again.[^1]\n\n## References\n\n"
-                             "[^1]: Title one. Org, 2020. <https://example.org>\n"
-                             "[^2]: Title <b>two</b>.\n"))  # fmt: skip
+    html = str(
+        markdown_html(
+            "Paracetamol.[^1][^2] Again.[^1]\n\n## References\n\n"
+            "[^1]: Title one. Org, 2020. <https://example.org>\n"
+            "[^2]: Title <b>two</b>.\n"
+        )
+    )
     assert "[^" not in html
     assert html.count('class="footnote-item"') == 2
     assert '<a href="#fn1" id="fnref1">[1]</a>' in html

@@ -22,4 +22,3 @@ __all__ = [
     "to_text",
     "validate_question",
 ]
-

@@ -722,16 +722,24 @@ def _declined(ex: Extracted, low: str, kb: KnowledgeBase, layout: Layout) -> lis
 
 
 def _declined_answer(
-    question: str, reason: list[str], matches: list[tuple[Statement, float]], kb: KnowledgeBase,
+    question: str,
+    reason: list[str],
+    matches: list[tuple[Statement, float]],
+    kb: KnowledgeBase,
     layout: Layout,
 ) -> tuple[str, list[str]]:
     notes = _Notes()
     text = reason[0]
     if len(reason) > 1:
         row_cites = next(
-            (row.row.references for t in kb.tables for row in t.rows
-             if row.row.id == "scope-high-energy-trauma"), [],
-        )  # fmt: skip
+            (
+                row.row.references
+                for t in kb.tables
+                for row in t.rows
+                if row.row.id == "scope-high-energy-trauma"
+            ),
+            [],
+        )
         text += f" {reason[1]}{notes.cite(row_cites)}"
     # no "nearest topics": for a child, an injury or another site they would be adult
     # osteoporosis treatments, which is what the decline is about
@@ -787,10 +795,13 @@ def answer(question: str, today: dt.date | None = None) -> Answer:
         run = _patient(ex, layout, kb)
         plan = run.plan
         facts = AskFacts(
-            extracted=dict(ex.values), evidence=dict(ex.evidence),
-            assumed=run.assumed, assumptions=run.assumptions,
-            ranges=run.ranges, unreadable=dict(ex.unreadable),
-        )  # fmt: skip
+            extracted=dict(ex.values),
+            evidence=dict(ex.evidence),
+            assumed=run.assumed,
+            assumptions=run.assumptions,
+            ranges=run.ranges,
+            unreadable=dict(ex.unreadable),
+        )
         body, cites = _patient_answer(text, intent, topic_drugs, ex, run, matches, kb, layout)
     elif mode == "fact":
         body, cites = _fact_answer(text, matches, kb, layout, ex.drugs)

@@ -70,8 +70,13 @@ class Report:
                 "precision": round(t.precision, 3),
                 "recall": round(t.recall, 3),
                 "per_field": {
-                    k: {"precision": round(v.precision, 3), "recall": round(v.recall, 3),
-                        "tp": v.tp, "fp": v.fp, "fn": v.fn}
+                    k: {
+                        "precision": round(v.precision, 3),
+                        "recall": round(v.recall, 3),
+                        "tp": v.tp,
+                        "fp": v.fp,
+                        "fn": v.fn,
+                    }
                     for k, v in sorted(self.fields.items())
                 },
             },

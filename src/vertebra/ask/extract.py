@@ -20,9 +20,21 @@ from vertebra.facts import LEVELS, MEDICINE_CLASSES, CurrentBoneDrug
 from vertebra.language import Age, ConceptSet, Finding, Reading, Unreadable, read
 
 _NUMBER_WORDS = {
-    "a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6,
-    "seven": 7, "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12,
-}  # fmt: skip
+    "a": 1,
+    "an": 1,
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+    "ten": 10,
+    "eleven": 11,
+    "twelve": 12,
+}
 _UNIT_DAYS = {"day": 1, "week": 7, "month": 30, "year": 365}
 _NUM = r"(\d+(?:\.\d+)?|an?|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve)"
 
@@ -268,8 +280,9 @@ def _concepts(out: Extracted, found: list[Finding], c: _Compiled) -> None:
         names = list(meds[0])
         specific = [n for n in names if n not in MEDICINE_CLASSES]
         if specific:  # a class word next to a named medicine of that class adds nothing
-            names = specific + [n for n in names if n in MEDICINE_CLASSES and n not in
-                                _classes_of(specific)]  # fmt: skip
+            names = specific + [
+                n for n in names if n in MEDICINE_CLASSES and n not in _classes_of(specific)
+            ]
         out.set("medications", names, "; ".join(meds[1]))
 
 
@@ -302,8 +315,10 @@ def _drugs(out: Extracted, text: str, c: _Compiled) -> None:
         else:
             for p in c.current[drug]:
                 cur = p.search(text)
-                if cur and not re.search(r"\b(not|never|no longer|stopped)\s+(\w+\s+)?$",
-                                         text[max(0, cur.start() - 20) : cur.start()]):  # fmt: skip
+                if cur and not re.search(
+                    r"\b(not|never|no longer|stopped)\s+(\w+\s+)?$",
+                    text[max(0, cur.start() - 20) : cur.start()],
+                ):
                     out.set("osteoporosis_drug", drug, cur.group(0))
                     break
     if allergies:
@@ -349,8 +364,9 @@ def _sanity(out: Extracted) -> None:
     if drug is not None and drug not in _BONE_DRUGS:
         del out.values["osteoporosis_drug"], out.evidence["osteoporosis_drug"]
     if "years_on_osteoporosis_drug" in out.values and out.values.get("osteoporosis_drug") in (
-        None, "none",
-    ):  # fmt: skip
+        None,
+        "none",
+    ):
         del out.values["years_on_osteoporosis_drug"], out.evidence["years_on_osteoporosis_drug"]
     if out.values.get("sex") == "male" and "postmenopausal" in out.values:
         del out.values["postmenopausal"], out.evidence["postmenopausal"]

@@ -10,12 +10,30 @@ from vertebra.ask.lexicon import lexicon
 
 _WORD = re.compile(r"[a-z0-9]+(?:\.[0-9]+)?")
 _SUFFIXES = (
-    ("ational", "ate"), ("ations", "ate"), ("ation", "ate"), ("isation", "ise"),
-    ("ization", "ise"), ("izing", "ise"), ("ising", "ise"), ("ized", "ise"), ("izes", "ise"),
-    ("ize", "ise"), ("ies", "y"), ("ied", "y"), ("ness", ""), ("ments", ""), ("ment", ""),
-    ("ingly", ""), ("ings", ""), ("ing", ""), ("edly", ""), ("ed", ""), ("ly", ""),
-    ("es", "e"), ("s", ""),
-)  # fmt: skip
+    ("ational", "ate"),
+    ("ations", "ate"),
+    ("ation", "ate"),
+    ("isation", "ise"),
+    ("ization", "ise"),
+    ("izing", "ise"),
+    ("ising", "ise"),
+    ("ized", "ise"),
+    ("izes", "ise"),
+    ("ize", "ise"),
+    ("ies", "y"),
+    ("ied", "y"),
+    ("ness", ""),
+    ("ments", ""),
+    ("ment", ""),
+    ("ingly", ""),
+    ("ings", ""),
+    ("ing", ""),
+    ("edly", ""),
+    ("ed", ""),
+    ("ly", ""),
+    ("es", "e"),
+    ("s", ""),
+)
 
 
 def stem(word: str) -> str:

@@ -29,11 +29,17 @@ OVERRIDE_SYSTEM = "urn:vertebra:override-reason"
 OVERRIDE_REASONS: list[dict[str, str]] = [
     {"system": OVERRIDE_SYSTEM, "code": "already-done", "display": "Already done or ordered"},
     {"system": OVERRIDE_SYSTEM, "code": "patient-declined", "display": "Patient declined"},
-    {"system": OVERRIDE_SYSTEM, "code": "not-applicable",
-     "display": "Does not apply to this patient"},
-    {"system": OVERRIDE_SYSTEM, "code": "clinical-judgement",
-     "display": "Clinical judgement differs"},
-]  # fmt: skip
+    {
+        "system": OVERRIDE_SYSTEM,
+        "code": "not-applicable",
+        "display": "Does not apply to this patient",
+    },
+    {
+        "system": OVERRIDE_SYSTEM,
+        "code": "clinical-judgement",
+        "display": "Clinical judgement differs",
+    },
+]
 CARD_CATEGORIES = ("referral", "imaging", "laboratory", "procedure", "bone_health")
 
 ResourceMaker = Callable[[Recommendation, str], "dict[str, Any] | None"]
@@ -68,10 +74,14 @@ class _CitationParts:
             first = next((self.sources[c] for c in citations if c in self.sources), None)
             label = f"vertebra · {first.organisation} {first.year}" if first else "vertebra"
             links = [
-                {"label": shorten(f"{s.title} ({s.organisation} {s.year})", 100), "url": s.url,
-                 "type": "absolute"}
-                for c in unique if (s := self.sources.get(c)) is not None and s.url
-            ]  # fmt: skip
+                {
+                    "label": shorten(f"{s.title} ({s.organisation} {s.year})", 100),
+                    "url": s.url,
+                    "type": "absolute",
+                }
+                for c in unique
+                if (s := self.sources.get(c)) is not None and s.url
+            ]
             text = "; ".join(
                 f"{s.title} ({s.organisation} {s.year})" if (s := self.sources.get(c)) else c
                 for c in unique
@@ -206,8 +216,15 @@ class CardBuilder:
             lines.append("**Cautions:** " + " ".join(rec.cautions))
         lines.append(f"**Evidence:** {rec.strength} — {self._citation_text(rec.citations)}")
         topic = {"system": TOPIC_SYSTEM, "code": rec.id, "display": shorten(rec.title, 100)}
-        return self._card(rec.title, "\n\n".join(lines), indicator(rec), list(rec.citations),
-                          topic, suggestions, rec.id)  # fmt: skip
+        return self._card(
+            rec.title,
+            "\n\n".join(lines),
+            indicator(rec),
+            list(rec.citations),
+            topic,
+            suggestions,
+            rec.id,
+        )
 
     def _summary_card(self, listed: list[Recommendation]) -> dict[str, Any]:
         plan = self.plan
@@ -223,8 +240,11 @@ class CardBuilder:
         citations = [c for r in listed for c in r.citations] or [s.id for s in plan.sources]
         pathway = self.kb.show("pathway", plan.pathway)
         summary = f"Vertebral fracture plan: {pathway} pathway, {plan.phase} phase"
-        ind = "warning" if plan.pathway in ("potentially_unstable", "pathological_suspected") \
-            else "info"  # fmt: skip
+        ind = (
+            "warning"
+            if plan.pathway in ("potentially_unstable", "pathological_suspected")
+            else "info"
+        )
         topic = {"system": TOPIC_SYSTEM, "code": "plan-summary", "display": "Plan summary"}
         return self._card(summary, "\n".join(lines), ind, citations, topic, [], None)
 
@@ -267,10 +287,20 @@ class CardBuilder:
                     ],
                 }
             )
-        topic = {"system": TOPIC_SYSTEM, "code": f"order-check:{conflict.drug}",
-                 "display": f"Order check: {name}"}  # fmt: skip
-        return self._card(summary, "\n\n".join(lines), ind, conflict.references, topic,
-                          suggestions, ",".join(conflict.safety_ids) or None)  # fmt: skip
+        topic = {
+            "system": TOPIC_SYSTEM,
+            "code": f"order-check:{conflict.drug}",
+            "display": f"Order check: {name}",
+        }
+        return self._card(
+            summary,
+            "\n\n".join(lines),
+            ind,
+            conflict.references,
+            topic,
+            suggestions,
+            ",".join(conflict.safety_ids) or None,
+        )
 
     def info_card(self, summary: str, detail: str) -> dict[str, Any]:
         return self._card(summary, detail, "info", [], None, [], None)

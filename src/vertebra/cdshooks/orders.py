@@ -18,8 +18,13 @@ from vertebra.facts import DRUGS, PatientFacts
 from vertebra.knowledge import KnowledgeBase
 
 DRUG_VALUESETS = ("osteoporosis-medication", "analgesic-medication")
-ORDER_TYPES = ("MedicationRequest", "MedicationOrder", "MedicationStatement", "ServiceRequest",
-               "NutritionOrder")  # fmt: skip
+ORDER_TYPES = (
+    "MedicationRequest",
+    "MedicationOrder",
+    "MedicationStatement",
+    "ServiceRequest",
+    "NutritionOrder",
+)
 
 
 @dataclass(frozen=True)
@@ -141,9 +146,10 @@ def with_plan_verdict(conflict: DrugConflict | None, plan: Any, drug: str) -> Dr
     verdict in the plan must show on a draft order for that drug."""
     strength = {"check": 0, "avoid": 1, "contraindicated": 2}
     verdicts = [
-        r for r in (plan.recommendations if plan is not None else [])
+        r
+        for r in (plan.recommendations if plan is not None else [])
         if r.drug == drug and r.action in ("avoid", "contraindicated")
-    ]  # fmt: skip
+    ]
     for rec in verdicts:
         if conflict is None:
             conflict = DrugConflict(drug=drug, action="check")

@@ -89,10 +89,13 @@ def extra(prefetch: dict[str, Any] | None) -> dict[str, Any]:
     fetched. Any other unknown key is ignored, whatever its value (CDS Hooks 2.0.1; the spec's
     own example has ``"user": "123"``)."""
     return {
-        k: v for k, v in (prefetch or {}).items()
-        if k not in PREFETCH and isinstance(v, dict) and isinstance(v.get("resourceType"), str)
+        k: v
+        for k, v in (prefetch or {}).items()
+        if k not in PREFETCH
+        and isinstance(v, dict)
+        and isinstance(v.get("resourceType"), str)
         and not not_available(v)
-    }  # fmt: skip
+    }
 
 
 def check_shapes(given: dict[str, Any]) -> list[FieldError]:
@@ -100,8 +103,9 @@ def check_shapes(given: dict[str, Any]) -> list[FieldError]:
     message = "must be a FHIR resource (object) or null"
     return [
         field_error(f"prefetch.{key}", message, "type_error")
-        for key, value in given.items() if value is not None and not isinstance(value, dict)
-    ]  # fmt: skip
+        for key, value in given.items()
+        if value is not None and not isinstance(value, dict)
+    ]
 
 
 def allowed_server(server: str, settings: Settings) -> bool:
@@ -125,12 +129,15 @@ def resolve(request: Any, http: httpx.Client, settings: Settings) -> dict[str, A
         needed = [key for key in missing if key not in OPTIONAL_PREFETCH]
         if needed:
             raise PrefetchError(
-                412, "prefetch_missing",
+                412,
+                "prefetch_missing",
                 "prefetch keys missing or not available and no fhirServer to fetch them from: "
                 f"{', '.join(needed)}",
-                [field_error(f"prefetch.{k}", "missing or not available", "missing")
-                 for k in needed],
-            )  # fmt: skip
+                [
+                    field_error(f"prefetch.{k}", "missing or not available", "missing")
+                    for k in needed
+                ],
+            )
         missing = []  # only optional keys: read without them
     if missing:
         base = str(request.fhirServer).rstrip("/")
@@ -166,8 +173,9 @@ def _check_patient(patient: Any, patient_id: Any) -> None:
     if not isinstance(patient, dict):
         return
     if patient.get("resourceType") != "Patient":
-        raise InputError.one("prefetch.patient.resourceType", "must be Patient", "literal_error",
-                             ["Patient"])  # fmt: skip
+        raise InputError.one(
+            "prefetch.patient.resourceType", "must be Patient", "literal_error", ["Patient"]
+        )
     if patient.get("id") != patient_id:
         raise InputError.one(
             "prefetch.patient.id",
@@ -180,23 +188,29 @@ def _unavailable(key: str, why: str) -> PrefetchError:
     # The URL holds the patient id: log the prefetch key, never the URL.
     log.warning("FHIR fetch for prefetch key %s failed: %s", key, why)
     return PrefetchError(
-        412, "fhir_fetch_failed", f"could not fetch {key} from the FHIR server ({why})",
-        [field_error(f"prefetch.{key}", "could not be fetched from fhirServer",
-                     "fhir_fetch_failed")],
-    )  # fmt: skip
+        412,
+        "fhir_fetch_failed",
+        f"could not fetch {key} from the FHIR server ({why})",
+        [
+            field_error(
+                f"prefetch.{key}", "could not be fetched from fhirServer", "fhir_fetch_failed"
+            )
+        ],
+    )
 
 
-def _get(http: httpx.Client, url: str, headers: dict[str, str], key: str,
-         deadline: float) -> tuple[int, Any]:  # fmt: skip
+def _get(
+    http: httpx.Client, url: str, headers: dict[str, str], key: str, deadline: float
+) -> tuple[int, Any]:
     try:
-        return get_json(http, url, headers=headers, deadline=deadline,
-                        max_bytes=MAX_RESPONSE_BYTES)  # fmt: skip
+        return get_json(http, url, headers=headers, deadline=deadline, max_bytes=MAX_RESPONSE_BYTES)
     except FetchError as exc:
         raise _unavailable(key, exc.reason) from None
 
 
-def _fetch(http: httpx.Client, base: str, query: str, headers: dict[str, str], key: str,
-           deadline: float) -> Any:  # fmt: skip
+def _fetch(
+    http: httpx.Client, base: str, query: str, headers: dict[str, str], key: str, deadline: float
+) -> Any:
     status, data = _get(http, f"{base}/{query}", headers, key, deadline)
     if status == 404 and "?" not in query:
         return None  # a read of a resource that does not exist

@@ -43,4 +43,3 @@ class Format(StrEnum):
     json = "json"
     text = "text"
     markdown = "markdown"
-

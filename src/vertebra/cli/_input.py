@@ -44,9 +44,7 @@ def normalise(data: Any) -> Any:
         out["sex"] = _SEX[sex.strip().lower()]
     levels = out.get("fracture_levels")
     if isinstance(levels, list):
-        out["fracture_levels"] = [
-            v.strip().upper() if isinstance(v, str) else v for v in levels
-        ]
+        out["fracture_levels"] = [v.strip().upper() if isinstance(v, str) else v for v in levels]
     return out
 
 
@@ -99,4 +97,3 @@ def facts_and_evidence(data: Any) -> tuple[PatientFacts, list[Any]]:
     except FactsError as exc:
         raise FactsError(with_suggestions(exc.errors, data)) from None
     return patient.facts, list(patient.text_evidence)
-

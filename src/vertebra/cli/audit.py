@@ -39,6 +39,9 @@ def verify_command(
     if report.ok:
         typer.echo(f"audit chain OK: {report.checked} events verified{note}")
         return
-    typer.echo(f"audit chain BROKEN at event id {report.broken_at}: {report.problem} "
-               f"({report.checked} events verified before it){note}", err=True)  # fmt: skip
+    typer.echo(
+        f"audit chain BROKEN at event id {report.broken_at}: {report.problem} "
+        f"({report.checked} events verified before it){note}",
+        err=True,
+    )
     raise typer.Exit(1)

@@ -60,15 +60,29 @@ def serve_command(
     if workers == 1:
         from vertebra.http import create_app
 
-        uvicorn.run(create_app(settings), host=host, port=port, log_config=logging_config,
-                    access_log=access_log, server_header=False,
-                    **server_options(settings))  # fmt: skip
+        uvicorn.run(
+            create_app(settings),
+            host=host,
+            port=port,
+            log_config=logging_config,
+            access_log=access_log,
+            server_header=False,
+            **server_options(settings),
+        )
     elif os.name == "posix":
         _serve_balanced(host, port, workers, logging_config, access_log)
     else:  # each worker process builds its own app from the same environment
-        uvicorn.run("vertebra.http:create_app", factory=True, host=host, port=port,
-                    workers=workers, log_config=logging_config, access_log=access_log,
-                    server_header=False, **server_options(settings))  # fmt: skip
+        uvicorn.run(
+            "vertebra.http:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_config=logging_config,
+            access_log=access_log,
+            server_header=False,
+            **server_options(settings),
+        )
 
 
 def _listening_socket(host: str, port: int) -> socket.socket:
@@ -98,9 +112,13 @@ def _worker(
     from vertebra.settings import Settings
 
     settings = Settings.from_env()
-    config = uvicorn.Config(create_app(settings), log_config=logging_config,
-                            access_log=access_log, server_header=False,
-                            **server_options(settings))  # fmt: skip
+    config = uvicorn.Config(
+        create_app(settings),
+        log_config=logging_config,
+        access_log=access_log,
+        server_header=False,
+        **server_options(settings),
+    )
     BalancedServer(config, sock, counts, index).run()
 
 
@@ -120,8 +138,9 @@ def _serve_balanced(
 
     def start(index: int) -> Any:
         counts[index] = 0
-        proc = ctx.Process(target=_worker, args=(sock, counts, index, logging_config,
-                                                 access_log), daemon=False)  # fmt: skip
+        proc = ctx.Process(
+            target=_worker, args=(sock, counts, index, logging_config, access_log), daemon=False
+        )
         proc.start()
         return proc
 
@@ -152,8 +171,13 @@ def _serve_balanced(
                 break
             procs[index] = start(index)
             started[index] = time.monotonic()
-            log.error("worker %d (pid %s) exited with code %s; restarted as pid %s",
-                      index, proc.pid, code, procs[index].pid)  # fmt: skip
+            log.error(
+                "worker %d (pid %s) exited with code %s; restarted as pid %s",
+                index,
+                proc.pid,
+                code,
+                procs[index].pid,
+            )
     for proc in procs:
         proc.join()
     sock.close()

@@ -31,7 +31,8 @@ def synth(
     if workers < 0:
         raise InputError.one("workers", f"must be 0 (automatic) or more (got {workers})")
     n_workers = workers or min(os.cpu_count() or 1, 4)
-    with tqdm(total=patients, desc="synth", unit="patient", disable=not progress,
-              file=sys.stderr) as bar:  # fmt: skip
+    with tqdm(
+        total=patients, desc="synth", unit="patient", disable=not progress, file=sys.stderr
+    ) as bar:
         counts = generate(patients, out, seed, gzip, n_workers, bar.update)
     typer.echo(", ".join(f"{t} {n}" for t, n in counts.items()) + f" -> {out}")

@@ -382,7 +382,9 @@ class _Run:
                             info.row,
                             info,
                             info.action,
-                            list(dict.fromkeys(reasons)) if len(reasons) > 1 else list(reasons)
+                            list(dict.fromkeys(reasons))
+                            if len(reasons) > 1
+                            else list(reasons)
                             if reasons
                             else self._where(),
                             list(info.references),

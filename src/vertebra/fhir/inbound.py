@@ -44,14 +44,21 @@ from vertebra.fhir.report_text import REPORT_TYPES, TextEvidence, read_fracture_
 from vertebra.fhir.resources import Resource, entries, patient_keys, patient_ref_of, reference_id
 
 CONDITION_SETS = (
-    "vertebral-fracture", "osteoporosis", "malignancy", "patient-conditions",
+    "vertebral-fracture",
+    "osteoporosis",
+    "malignancy",
+    "patient-conditions",
     *v2facts.CONDITION_SETS,
-)  # fmt: skip
+)
 DRUG_SETS = ("osteoporosis-medication", "analgesic-medication")
 OBSERVATION_SETS = (
-    "dxa-t-score", "egfr", "pain-score", "body-weight", "creatinine-clearance",
+    "dxa-t-score",
+    "egfr",
+    "pain-score",
+    "body-weight",
+    "creatinine-clearance",
     v2facts.STATUS_SET,
-)  # fmt: skip
+)
 # eGFR fills `egfr` (v2) and, as in v1, also creatinine_clearance when no clearance is recorded
 # (said in the notes). Set to False once every consumer reads `egfr` itself.
 EGFR_AS_CREATININE_CLEARANCE = True
@@ -634,8 +641,10 @@ def _observation_facts(state: _State) -> None:
         state.values[fact] = chosen.value
         when = chosen.when.isoformat() if chosen.when else "undated"
         state.notes.append(f"{fact} {chosen.value} from {chosen.source}, {when}")
-        if fact == "egfr" and EGFR_AS_CREATININE_CLEARANCE and (
-            "creatinine_clearance" not in state.observations
+        if (
+            fact == "egfr"
+            and EGFR_AS_CREATININE_CLEARANCE
+            and ("creatinine_clearance" not in state.observations)
         ):
             state.values["creatinine_clearance"] = chosen.value
             state.notes.append(

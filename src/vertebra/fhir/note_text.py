@@ -77,9 +77,7 @@ def _show(value: Any) -> str:
     return str(value)
 
 
-def read_note_facts(
-    resources: Iterable[Mapping[str, Any]], coded: Mapping[str, Any]
-) -> NoteFacts:
+def read_note_facts(resources: Iterable[Mapping[str, Any]], coded: Mapping[str, Any]) -> NoteFacts:
     """Read the notes of ``resources``; ``coded`` holds the facts coded data already gave (never
     changed). A refuted or entered-in-error resource's notes are not read."""
     from vertebra.language.notes import read_notes  # medspaCy only when a note is present
@@ -101,12 +99,15 @@ def read_note_facts(
             shown = fact.value  # one red flag, or the fact's value
             if coded.get(name) is not None:
                 differs = (
-                    fact.value not in coded[name] if name == "red_flags" and fact.value != []
+                    fact.value not in coded[name]
+                    if name == "red_flags" and fact.value != []
                     else fact.value != coded[name]
-                )  # fmt: skip
+                )
                 if differs:
-                    out.notes.append(f"{said} ({name} {_show(shown)}); the coded value "
-                                     f"{_show(coded[name])} is kept")  # fmt: skip
+                    out.notes.append(
+                        f"{said} ({name} {_show(shown)}); the coded value "
+                        f"{_show(coded[name])} is kept"
+                    )
                 continue
             earlier = out.values.get(name)
             if name == "red_flags" and earlier is not None:
@@ -116,8 +117,10 @@ def read_note_facts(
                 value = sorted(set(earlier) | set(value), key=RED_FLAGS.index)
             elif earlier is not None and earlier != value:
                 if value is not True:  # a deficit affirmed anywhere is kept (the safe reading)
-                    out.notes.append(f"{said} ({name} {_show(value)}); an earlier note's "
-                                     f"{_show(earlier)} is kept")  # fmt: skip
+                    out.notes.append(
+                        f"{said} ({name} {_show(value)}); an earlier note's "
+                        f"{_show(earlier)} is kept"
+                    )
                     continue
                 out.notes.append(f"{said}: {name} true kept over an earlier note's false")
             out.values[name] = value

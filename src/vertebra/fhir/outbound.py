@@ -120,10 +120,22 @@ def _service_request(rec: Recommendation, patient_ref: str | None) -> dict[str, 
 
 
 _ORDER = (
-    "resourceType", "id", "text", "status", "intent", "category", "priority", "doNotPerform",
-    "code", "medicationCodeableConcept", "subject", "performerType", "reasonCode", "note",
+    "resourceType",
+    "id",
+    "text",
+    "status",
+    "intent",
+    "category",
+    "priority",
+    "doNotPerform",
+    "code",
+    "medicationCodeableConcept",
+    "subject",
+    "performerType",
+    "reasonCode",
+    "note",
     "dosageInstruction",
-)  # fmt: skip
+)
 
 
 def _ordered(resource: dict[str, Any]) -> dict[str, Any]:
@@ -208,7 +220,8 @@ def plan_to_fhir(plan: Plan, *, patient_ref: str | None = None) -> dict[str, Any
         "resourceType": "RequestGroup",
         "id": "vertebra-plan",
         "text": narrative(
-            "Vertebral compression fracture management plan (vertebra)", plan.summary,
+            "Vertebral compression fracture management plan (vertebra)",
+            plan.summary,
             *(f"{r.title} ({r.action})" for r in plan.recommendations),
         ),
         "contained": contained,

@@ -57,9 +57,12 @@ def report_texts(resource: dict[str, Any]) -> list[str]:
 
 def _when(resource: dict[str, Any]) -> date | None:
     period = resource.get("effectivePeriod")
-    for value in (resource.get("effectiveDateTime"),
-                  period.get("start") if isinstance(period, dict) else None,
-                  resource.get("issued"), resource.get("date")):  # fmt: skip
+    for value in (
+        resource.get("effectiveDateTime"),
+        period.get("start") if isinstance(period, dict) else None,
+        resource.get("issued"),
+        resource.get("date"),
+    ):
         parsed = parse_date(value)
         if parsed is not None:
             return parsed.latest

@@ -41,8 +41,12 @@ NO_KNOWN_MEDICATIONS = "no-known-medications"
 NO_KNOWN_ALLERGIES = "no-known-allergies"
 # How long a status observation stays current (a data-freshness choice, not a clinical claim):
 # "pregnant" for a full-term pregnancy (42 weeks), "not pregnant" and breastfeeding for 30 days.
-FRESH_DAYS = {("pregnant", True): 294, ("pregnant", False): 30,
-              ("breastfeeding", True): 30, ("breastfeeding", False): 30}  # fmt: skip
+FRESH_DAYS = {
+    ("pregnant", True): 294,
+    ("pregnant", False): 30,
+    ("breastfeeding", True): 30,
+    ("breastfeeding", False): 30,
+}
 _MED_CURRENT = {"active"}
 _NO_DOSE = {"entered-in-error", "cancelled", "draft", "not-taken", "not-done", "stopped-before"}
 _GIVEN = {"completed", "in-progress"}
@@ -429,8 +433,9 @@ def _last_dose(state: V2State, values: dict[str, Any]) -> None:
     an injection that was never given would hide an overdue dose (denosumab rebound), so with
     prescriptions alone the fact stays unknown and the last prescription date is noted."""
     drug = values.get("osteoporosis_drug")
-    doses = [(rank, day, src) for d, day, rank, src in state.doses
-             if d == drug and day <= state.today]  # fmt: skip
+    doses = [
+        (rank, day, src) for d, day, rank, src in state.doses if d == drug and day <= state.today
+    ]
     if drug not in INJECTABLES:
         others = sorted({d for d, _, _, _ in state.doses if d != drug})
         for other in others:

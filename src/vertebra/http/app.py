@@ -116,8 +116,10 @@ class RedactExceptions(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if record.exc_info and record.exc_info[0] is not None:
             kind, _exc, tb = record.exc_info
-            record.msg = (f"{record.getMessage()}: {kind.__name__} (message withheld: it may "
-                          f"hold patient data)\n" + "".join(traceback.format_tb(tb)))  # fmt: skip
+            record.msg = (
+                f"{record.getMessage()}: {kind.__name__} (message withheld: it may "
+                f"hold patient data)\n" + "".join(traceback.format_tb(tb))
+            )
             record.args = None
             record.exc_info = None
             record.exc_text = None
@@ -172,9 +174,11 @@ def _extend_openapi(app: FastAPI) -> None:
         from fastapi.openapi.utils import get_openapi
 
         schema = get_openapi(
-            title=app.title, version=app.version, description=app.description,
+            title=app.title,
+            version=app.version,
+            description=app.description,
             routes=app.routes,
-        )  # fmt: skip
+        )
         components = schema.setdefault("components", {}).setdefault("schemas", {})
         facts = facts_json_schema()
         defs = facts.pop("$defs", {})
@@ -220,8 +224,9 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(BodyTooLarge)
     async def _too_large(_request: Request, exc: BodyTooLarge) -> JSONResponse:
-        return error_response(413, "body_too_large",
-                              f"request body exceeds the limit of {exc.limit} bytes")  # fmt: skip
+        return error_response(
+            413, "body_too_large", f"request body exceeds the limit of {exc.limit} bytes"
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -233,15 +238,22 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
         codes = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}
         return error_response(
-            exc.status_code, codes.get(exc.status_code, "http_error"), str(exc.detail),
+            exc.status_code,
+            codes.get(exc.status_code, "http_error"),
+            str(exc.detail),
             headers=dict(exc.headers) if exc.headers else None,
-        )  # fmt: skip
+        )
 
     @app.exception_handler(Exception)
     async def _internal(request: Request, exc: Exception) -> JSONResponse:
         # Log the type and the route only: request bodies may hold patient data.
         # The exception's message may quote input values, so only its type and frames.
         frames = "".join(traceback.format_tb(exc.__traceback__))
-        log.error("internal error on %s %s: %s\n%s", request.method, request.url.path,
-                  type(exc).__name__, frames)  # fmt: skip
+        log.error(
+            "internal error on %s %s: %s\n%s",
+            request.method,
+            request.url.path,
+            type(exc).__name__,
+            frames,
+        )
         return error_response(500, "internal_error", "internal error; see the server log")

@@ -141,9 +141,11 @@ class BalancedServer(uvicorn.Server):
 
         def protocol() -> asyncio.Protocol:
             made: asyncio.Protocol = _counted(base)(
-                config=config, server_state=self.server_state, app_state=self.lifespan.state,
+                config=config,
+                server_state=self.server_state,
+                app_state=self.lifespan.state,
                 _loop=loop,
-            )  # fmt: skip
+            )
             made._vertebra_acceptor = acceptor  # type: ignore[attr-defined]
             return made
 

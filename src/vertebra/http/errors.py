@@ -53,8 +53,9 @@ def invalid_input(errors: list[FieldError]) -> ApiError:
     """HTTP 422 naming every offending field."""
     fields = list(dict.fromkeys(e["field"] for e in errors))
     noun = "field" if len(fields) == 1 else "fields"
-    return ApiError(422, "invalid_input", f"{len(errors)} invalid {noun}: {', '.join(fields)}",
-                    errors)  # fmt: skip
+    return ApiError(
+        422, "invalid_input", f"{len(errors)} invalid {noun}: {', '.join(fields)}", errors
+    )
 
 
 def validation_errors(exc: Any) -> list[FieldError]:

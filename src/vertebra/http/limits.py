@@ -29,8 +29,11 @@ def check_counts(resources: Any, settings: Settings, field_name: str) -> None:
     than the server considers for one patient (``VERTEBRA_MAX_BUNDLE_RESOURCES`` …)."""
     if isinstance(resources, dict):
         entries = resources.get("entry")
-        items = [e.get("resource") if isinstance(e, dict) else None
-                 for e in entries] if isinstance(entries, list) else []  # fmt: skip
+        items = (
+            [e.get("resource") if isinstance(e, dict) else None for e in entries]
+            if isinstance(entries, list)
+            else []
+        )
     elif isinstance(resources, list):
         items = resources
     else:
@@ -41,16 +44,22 @@ def check_counts(resources: Any, settings: Settings, field_name: str) -> None:
         ("Observation", settings.max_observations, "VERTEBRA_MAX_OBSERVATIONS", "Observations"),
     )
     for rtype, limit, name, noun in limits:
-        count = len(items) if rtype is None else sum(
-            1 for r in items if isinstance(r, dict) and r.get("resourceType") == rtype
+        count = (
+            len(items)
+            if rtype is None
+            else sum(1 for r in items if isinstance(r, dict) and r.get("resourceType") == rtype)
         )
         if count > limit:
             raise ApiError(
-                413, "too_many_resources",
+                413,
+                "too_many_resources",
                 f"{field_name} holds {count} {noun}; the limit is {limit} ({name})",
-                [field_error(field_name, f"more than {limit} {noun} ({name})",
-                             "too_many_resources")],
-            )  # fmt: skip
+                [
+                    field_error(
+                        field_name, f"more than {limit} {noun} ({name})", "too_many_resources"
+                    )
+                ],
+            )
 
 
 class BodyTooLarge(Exception):
@@ -125,8 +134,9 @@ async def _refuse(send: Send, limit: int) -> None:
 
 
 def _raw_response(status: int, reason: str, message: str) -> bytes:
-    body = json.dumps({"error": reason.lower().replace(" ", "_"), "message": message,
-                       "errors": []}).encode()  # fmt: skip
+    body = json.dumps(
+        {"error": reason.lower().replace(" ", "_"), "message": message, "errors": []}
+    ).encode()
     return (
         f"HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\n"
         f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
@@ -164,12 +174,17 @@ def limited_protocol(
                 if self._head_timer is None:  # first bytes of a keep-alive request
                     self._head_timer = self.loop.call_later(header_timeout, self._head_expired)
             super().data_received(data)
-            if self._reading_head and self._head_bytes > max_header_bytes \
-                    and not self.transport.is_closing():  # fmt: skip
-                log.warning("request head over %d bytes: 431, connection closed",
-                            max_header_bytes)  # fmt: skip
-                self._close_with(431, "Request Header Fields Too Large",
-                                 f"request head exceeds {max_header_bytes} bytes")  # fmt: skip
+            if (
+                self._reading_head
+                and self._head_bytes > max_header_bytes
+                and not self.transport.is_closing()
+            ):
+                log.warning("request head over %d bytes: 431, connection closed", max_header_bytes)
+                self._close_with(
+                    431,
+                    "Request Header Fields Too Large",
+                    f"request head exceeds {max_header_bytes} bytes",
+                )
 
         def on_headers_complete(self) -> None:
             self._reading_head = False
@@ -289,8 +304,11 @@ class DocsSecurityHeaders:
                     return
                 body = b"".join(chunks)
                 assert start is not None
-                headers = [(k, v) for k, v in start.get("headers", [])
-                           if k.lower() not in (b"content-length",)]  # fmt: skip
+                headers = [
+                    (k, v)
+                    for k, v in start.get("headers", [])
+                    if k.lower() not in (b"content-length",)
+                ]
                 headers += [
                     (b"content-security-policy", docs_csp(body).encode()),
                     (b"x-content-type-options", b"nosniff"),

@@ -57,8 +57,9 @@ class AppState:
             return store.use_jti(iss, jti, expires_at, now)
 
         verifier = JWTVerifier(settings, use_jti, http=http, clock=time.time)
-        return cls(settings=settings, store=store, verifier=verifier, http=http,
-                   prune_jti=prune_jti)  # fmt: skip
+        return cls(
+            settings=settings, store=store, verifier=verifier, http=http, prune_jti=prune_jti
+        )
 
     def record(self, record: EventRecord, caller: Caller | None = None) -> str:
         """Append an audit event. ``caller``: verified with ``use_jti=False``, its ``jti`` not

@@ -118,4 +118,3 @@ def from_record(data: dict[str, Any]) -> PatientFacts:
     """Facts read from a record (the fracture level may be unknown, see
     :class:`~vertebra.facts.RecordFacts`); raises :class:`~vertebra.facts.FactsError`."""
     return parse_record_facts(data)
-

@@ -29,8 +29,8 @@ Context = Mapping[str, Any]
 key ``_via`` maps a derived fact taken from one of several facts to the fact it came from."""
 
 
-
 _COMBINATORS = ("any", "all", "not")  # the keys that combine conditions
+
 
 class Outcome(NamedTuple):
     """The result of one evaluation (a named tuple: built for every condition test, so cheap to

@@ -70,9 +70,7 @@ def _patterns() -> _Patterns:
             re.compile(rf"\b(?:{_alt(a.subject_before)})\s+{n}\b{not_units}"),
             re.compile(rf"\b(?:{_alt(a.subject_words)}),? (?:of |aged )?{n}\b{not_units}"),
         ),
-        suffixed=re.compile(
-            rf"(?<![\d./-]){n}\s?({sfx})(?![a-z0-9/])(?!\s*(?:{na})\b)"
-        ),
+        suffixed=re.compile(rf"(?<![\d./-]){n}\s?({sfx})(?![a-z0-9/])(?!\s*(?:{na})\b)"),
         not_before=re.compile(rf"\b(?:{nb})\s*$"),
         decade=re.compile(r"\b(?:in (?:her|his|their|the) )?(early |mid |mid-|late )?(\d)0'?s\b"),
         decade_word=re.compile(
@@ -81,14 +79,21 @@ def _patterns() -> _Patterns:
         named=re.compile(rf"\b({_alt(list(a.named_ranges))})\b"),
         children=re.compile(rf"\b({_alt(list(a.children))})s?\b"),
         cue=re.compile(rf"(?:{_alt(a.cues)})"),
-        words_age=re.compile(
-            rf"\b({tens})(?:[- ]({units}))?[- ]years?[- ]old\b"
-        ),
+        words_age=re.compile(rf"\b({tens})(?:[- ]({units}))?[- ]years?[- ]old\b"),
     )
 
 
-_UNITS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
-          "eight": 8, "nine": 9}  # fmt: skip
+_UNITS = {
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+}
 
 
 def _decade(part: str | None, base: int) -> tuple[int, int]:
@@ -123,10 +128,13 @@ def read_age(text: str) -> Age | Unreadable | None:
         if m and (best is None or m.start() < best[0]):
             best = (m.start(), Age(int(m.group(1)), int(m.group(1)), m.group(0)))
     m = next(
-        (x for x in p.suffixed.finditer(text)
-         if not p.not_before.search(text, max(0, x.start() - 12), x.start())),
+        (
+            x
+            for x in p.suffixed.finditer(text)
+            if not p.not_before.search(text, max(0, x.start() - 12), x.start())
+        ),
         None,
-    )  # fmt: skip
+    )
     if m and (best is None or m.start() < best[0]):
         best = (m.start(), Age(int(m.group(1)), int(m.group(1)), m.group(0), _sex(m.group(2))))
     m = p.words_age.search(text)

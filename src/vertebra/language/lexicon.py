@@ -17,9 +17,14 @@ from vertebra import yamlfile
 
 Region = Literal["C", "T", "L", "S"]
 ContextCategory = Literal[
-    "NEGATED_EXISTENCE", "POSSIBLE_EXISTENCE", "HISTORICAL", "HYPOTHETICAL", "FAMILY",
-    "TERMINATE", "PSEUDO",
-]  # fmt: skip
+    "NEGATED_EXISTENCE",
+    "POSSIBLE_EXISTENCE",
+    "HISTORICAL",
+    "HYPOTHETICAL",
+    "FAMILY",
+    "TERMINATE",
+    "PSEUDO",
+]
 Direction = Literal["FORWARD", "BACKWARD", "BIDIRECTIONAL", "TERMINATE", "PSEUDO"]
 
 

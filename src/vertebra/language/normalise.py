@@ -79,9 +79,7 @@ def _correct(word: str, vocabulary: tuple[str, ...]) -> str | None:
     if len(word) < fz.min_length:
         return None
     limit = max(d for n, d in fz.max_distance.items() if len(word) >= n)
-    hit = process.extractOne(
-        word, vocabulary, scorer=Levenshtein.distance, score_cutoff=limit
-    )
+    hit = process.extractOne(word, vocabulary, scorer=Levenshtein.distance, score_cutoff=limit)
     return None if hit is None else str(hit[0])
 
 
@@ -95,9 +93,7 @@ def _vocabulary() -> tuple[tuple[str, ...], frozenset[str]]:
     return vocab, frozenset(known)
 
 
-def normalise(
-    text: str, today: dt.date | None = None, known: Iterable[str] = ()
-) -> Normalised:
+def normalise(text: str, today: dt.date | None = None, known: Iterable[str] = ()) -> Normalised:
     """Lower-case ``text`` with shorthand spelled out; ``known`` words are never "corrected"."""
     lx = lexicon()
     t = _tables()

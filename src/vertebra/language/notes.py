@@ -69,8 +69,12 @@ class NoteRules(_Strict):
 
     def concepts(self) -> dict[str, list[str]]:
         n = self.neurological_deficit
-        out = {"neuro:deficit": n.deficit, "neuro:intact": n.intact, "neuro:sign": n.signs,
-               "red_flags:any": self.any_red_flag}  # fmt: skip
+        out = {
+            "neuro:deficit": n.deficit,
+            "neuro:intact": n.intact,
+            "neuro:sign": n.signs,
+            "red_flags:any": self.any_red_flag,
+        }
         out.update({f"red_flag:{k}": v for k, v in self.red_flags.items()})
         return out
 
@@ -84,8 +88,9 @@ def rules() -> NoteRules:
             try:
                 re.compile(p)
             except re.error as exc:
-                raise ValueError(f"notes.yaml: {label}: {p!r} is not a regular expression "
-                                 f"({exc})") from exc  # fmt: skip
+                raise ValueError(
+                    f"notes.yaml: {label}: {p!r} is not a regular expression ({exc})"
+                ) from exc
     return loaded
 
 
@@ -117,9 +122,13 @@ class NoteReading:
 
 
 def _why_not(f: Finding) -> str | None:
-    for flag, why in ((f.negated, "negated"), (f.uncertain, "uncertain"),
-                      (f.hypothetical, "hypothetical"), (f.family, "about a relative"),
-                      (f.historical, "historical")):  # fmt: skip
+    for flag, why in (
+        (f.negated, "negated"),
+        (f.uncertain, "uncertain"),
+        (f.hypothetical, "hypothetical"),
+        (f.family, "about a relative"),
+        (f.historical, "historical"),
+    ):
         if flag:
             return why
     return None

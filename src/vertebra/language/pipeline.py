@@ -90,9 +90,7 @@ def _one_text_class() -> type:
     return type("_OneTextRegexMatcher", (RegexMatcher,), {"__call__": _one_text_call})
 
 
-def build(
-    concepts: Mapping[str, Sequence[str]] | None = None, *, sections: bool = False
-) -> Any:
+def build(concepts: Mapping[str, Sequence[str]] | None = None, *, sections: bool = False) -> Any:
     """A new pipeline that finds the lexicon's concepts and ``concepts`` (label -> regular
     expressions on the normalised lower-case text), with ConText; ``sections=True`` adds
     medspaCy's sectionizer (default clinical section titles)."""

@@ -54,8 +54,14 @@ class _Strict(BaseModel):
 
 class _Rule(_Strict):
     literal: str
-    category: Literal["NEGATED_EXISTENCE", "POSSIBLE_EXISTENCE", "HISTORICAL", "HYPOTHETICAL",
-                      "PSEUDO", "TERMINATE"]  # fmt: skip
+    category: Literal[
+        "NEGATED_EXISTENCE",
+        "POSSIBLE_EXISTENCE",
+        "HISTORICAL",
+        "HYPOTHETICAL",
+        "PSEUDO",
+        "TERMINATE",
+    ]
     direction: Literal["FORWARD", "BACKWARD", "BIDIRECTIONAL", "PSEUDO", "TERMINATE"]
     max_scope: int | None = None
     pattern: str | None = None
@@ -83,9 +89,15 @@ def rules() -> ReportRules:
     text = resources.files(__package__).joinpath("data").joinpath("reports.yaml")
     data = yamlfile.safe_load(text.read_text(encoding="utf-8"))
     loaded = ReportRules.model_validate(data)
-    checked = [("trigger", loaded.trigger), ("section_headings", loaded.section_headings),
-               ("vertebra_words", loaded.vertebra_words), ("other_sites", loaded.other_sites),
-               *loaded.regions.items(), *loaded.acuity.items(), *loaded.grades.items()]  # fmt: skip
+    checked = [
+        ("trigger", loaded.trigger),
+        ("section_headings", loaded.section_headings),
+        ("vertebra_words", loaded.vertebra_words),
+        ("other_sites", loaded.other_sites),
+        *loaded.regions.items(),
+        *loaded.acuity.items(),
+        *loaded.grades.items(),
+    ]
     for name, rx in checked:
         try:
             re.compile(rx)
@@ -253,9 +265,7 @@ def read_sentence(sentence: str) -> Mention | None:
     found = [f for f in find(text, _nlp()) if f.label in _GENERIC or _is_vertebral(f)]
     if not found:
         return None
-    levels = tuple(
-        lv for m in parse_levels(text) if not m.disc for lv in m.levels if lv in _TL
-    )
+    levels = tuple(lv for m in parse_levels(text) if not m.disc for lv in m.levels if lv in _TL)
     vertebra_named = bool(levels) or bool(c["vertebra"].search(text))
     other_site = bool(c["other"].search(text))
     specific = [f for f in found if _is_vertebral(f)]

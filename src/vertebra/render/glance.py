@@ -33,9 +33,17 @@ _URGENCY = {"immediate": 0, "urgent": 1}
 #: Order of the next steps after urgency (presentation only): one step per category, so the five
 #: lines cover referral, imaging, pain, bone protection and mobilisation before anything else.
 STEP_CATEGORIES = (
-    "referral", "imaging", "analgesia", "bone_health", "mobilisation", "laboratory",
-    "assessment", "procedure", "follow_up", "education",
-)  # fmt: skip
+    "referral",
+    "imaging",
+    "analgesia",
+    "bone_health",
+    "mobilisation",
+    "laboratory",
+    "assessment",
+    "procedure",
+    "follow_up",
+    "education",
+)
 #: Bone-protection medicines: the contract's vocabulary for ``osteoporosis_drug``.
 BONE_DRUGS = frozenset(get_args(BoneDrug))
 _ALTERNATIVE = "Alternative: "

@@ -123,8 +123,10 @@ class DuckDBEngine:
                     t = time.perf_counter()
                     found = read_reports(con.sql(reports.CANDIDATES_SQL).to_arrow_table())
                     con.register("report_findings_arrow", found)
-                    con.execute(f"CREATE TEMP TABLE {reports.FINDINGS_TABLE} AS "
-                                "SELECT * FROM report_findings_arrow")  # fmt: skip
+                    con.execute(
+                        f"CREATE TEMP TABLE {reports.FINDINGS_TABLE} AS "
+                        "SELECT * FROM report_findings_arrow"
+                    )
                     timings[READING] = round(time.perf_counter() - t, 3)
             t = time.perf_counter()
             result = EngineResult(
@@ -295,9 +297,7 @@ def _spark_schema(arrow: pa.Schema) -> str:
     return ", ".join(f"`{f.name}` {names[f.type]}" for f in arrow)
 
 
-def make_engine(
-    name: str, master: str | None = None, conf: dict[str, str] | None = None
-) -> Engine:
+def make_engine(name: str, master: str | None = None, conf: dict[str, str] | None = None) -> Engine:
     if name == "duckdb":
         return DuckDBEngine()
     if name == "spark":

@@ -22,9 +22,15 @@ InputsFn = Callable[[str], Iterable[str]]
 
 # The row fields that facts_for reads (with the cut-off date, they determine the facts).
 FACT_INPUTS = (
-    "sex", "birth_date", "fracture_levels", "days_since_fracture", "current_drug", "egfr",
-    "t_score_lowest", "prior_fracture_count",
-)  # fmt: skip
+    "sex",
+    "birth_date",
+    "fracture_levels",
+    "days_since_fracture",
+    "current_drug",
+    "egfr",
+    "t_score_lowest",
+    "prior_fracture_count",
+)
 
 
 # A vertebral fracture described in report text with no coded vertebral fracture.

@@ -63,10 +63,20 @@ COLUMNS: dict[str, tuple[str, str]] = {
 
 #: Columns the web page and the report show, in this order: who, what is missing, then context.
 SHOWN: tuple[str, ...] = (
-    "priority", "patient_name", "mrn", "patient_id", "gaps", "plan_safety_gaps", "sex",
-    "age_at_fracture", "index_fracture_site", "index_fracture_date", "days_since_fracture",
-    "t_score_lowest", "current_drug",
-)  # fmt: skip
+    "priority",
+    "patient_name",
+    "mrn",
+    "patient_id",
+    "gaps",
+    "plan_safety_gaps",
+    "sex",
+    "age_at_fracture",
+    "index_fracture_site",
+    "index_fracture_date",
+    "days_since_fracture",
+    "t_score_lowest",
+    "current_drug",
+)
 
 GAP_WORDS: dict[str, str] = {
     "no_dxa_within_12_weeks": "No DXA within 12 weeks",
@@ -144,7 +154,5 @@ def priority_order(gaps: Sequence[Any], safety: Sequence[Any]) -> list[int]:
 
 def by_priority(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """The rows in priority order, each with its ``priority`` (1 = first)."""
-    order = priority_order(
-        [r.get("gaps") for r in rows], [r.get("plan_safety_gaps") for r in rows]
-    )
+    order = priority_order([r.get("gaps") for r in rows], [r.get("plan_safety_gaps") for r in rows])
     return [{**rows[i], "priority": n} for n, i in enumerate(order, start=1)]

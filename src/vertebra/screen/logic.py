@@ -19,8 +19,15 @@ from vertebra import terminology
 from vertebra.screen.config import FlsDefinition, load_definition
 
 CODE_COLUMNS: tuple[str, ...] = (
-    "category", "system", "code", "match_kind", "site", "site_rank", "level", "drug",
-)  # fmt: skip
+    "category",
+    "system",
+    "code",
+    "match_kind",
+    "site",
+    "site_rank",
+    "level",
+    "drug",
+)
 
 
 @dataclass(frozen=True)
@@ -148,8 +155,10 @@ def statements(as_of: date) -> list[Statement]:
         if m is None and not _without_comment_lines(st.query):
             continue  # a statement of comments only
         if m is None:
-            raise ValueError(f"screen.sql: only CREATE TEMP TABLE|VIEW name AS SELECT is allowed: "
-                             f"{_without_comment_lines(st.query)[:80]}")  # fmt: skip
+            raise ValueError(
+                f"screen.sql: only CREATE TEMP TABLE|VIEW name AS SELECT is allowed: "
+                f"{_without_comment_lines(st.query)[:80]}"
+            )
         out.append(Statement(m.group(2), m.group(1) == "TABLE", m.group(3)))
     return out
 
@@ -178,8 +187,16 @@ def _code_rows(d: FlsDefinition) -> tuple[tuple[object, ...], ...]:
         for c in terminology.load(vs_id).codes:
             site = site_of or c.maps_to if category == "fracture" else None
             rank = ranks.get(site, len(ranks)) if site else None
-            row = (category, c.system, _norm(c.system, c.code), c.match, site, rank, c.level,
-                   c.maps_to if drug else None)  # fmt: skip
+            row = (
+                category,
+                c.system,
+                _norm(c.system, c.code),
+                c.match,
+                site,
+                rank,
+                c.level,
+                c.maps_to if drug else None,
+            )
             rows[(category, c.system, _norm(c.system, c.code))] = row
 
     add("fracture", d.value_sets.vertebral_fracture, site_of="vertebral")

@@ -109,12 +109,21 @@ def finish_worklist(raw: pa.Table, as_of: date, plan_gaps: PlanGaps) -> pa.Table
     n = raw.num_rows
     col = _column_values(raw)
     levels = [_levels(v) for v in col("fracture_levels")]
-    gap_inputs = ("patient_record_found", "vertebral_fracture", "vertebral_fracture_coded",
-                  "dxa_within_12_weeks", "medication_started_within_16_weeks",
-                  "medication_at_52_weeks", "current_drug", "deceased")  # fmt: skip
+    gap_inputs = (
+        "patient_record_found",
+        "vertebral_fracture",
+        "vertebral_fracture_coded",
+        "dxa_within_12_weeks",
+        "medication_started_within_16_weeks",
+        "medication_at_52_weeks",
+        "current_drug",
+        "deceased",
+    )
     gap_cols = [col(c) for c in gap_inputs]
-    gaps = [";".join(coded_gaps(dict(zip(gap_inputs, vals, strict=True))))
-            for vals in zip(*gap_cols, strict=True)]  # fmt: skip
+    gaps = [
+        ";".join(coded_gaps(dict(zip(gap_inputs, vals, strict=True))))
+        for vals in zip(*gap_cols, strict=True)
+    ]
     drugs = col("current_drug")
     with_drug = [i for i, d in enumerate(drugs) if d is not None]
     fact_cols = {c: col(c) for c in FACT_INPUTS if c != "fracture_levels"}
@@ -177,8 +186,11 @@ def compute_kpis(
     def evaluable(name: str) -> int:
         return sum(1 for v in col(name) if v is not None)
 
-    drug_gap = [g for drug, g in zip(col("current_drug"), col("plan_safety_gaps"), strict=True)
-                if drug is not None]  # fmt: skip
+    drug_gap = [
+        g
+        for drug, g in zip(col("current_drug"), col("plan_safety_gaps"), strict=True)
+        if drug is not None
+    ]
     figures = {
         "vertebral_fracture_identified": (count("vertebral_fracture"), n),
         "dxa_within_12_weeks": (count("dxa_within_12_weeks"), evaluable("dxa_within_12_weeks")),
@@ -209,10 +221,12 @@ def compute_kpis(
         indicators.append(entry)
     pop = result.population.to_pylist()[0]
     issues = sorted(
-        ({"resource_type": r["resource_type"], "problem": r["flag"], "lines": int(r["n"])}
-         for r in result.issues.to_pylist()),
+        (
+            {"resource_type": r["resource_type"], "problem": r["flag"], "lines": int(r["n"])}
+            for r in result.issues.to_pylist()
+        ),
         key=lambda r: (r["resource_type"], r["problem"]),
-    )  # fmt: skip
+    )
     not_coded = sum(1 for g in col("gaps") if g and REPORTED_NOT_CODED in g.split(";"))
     sites: dict[str, int] = {}
     for site in col("index_fracture_site"):

@@ -87,15 +87,27 @@ def funnel(kpis: dict[str, Any]) -> Markup:
 
     items = [
         ("Fragility fracture (aged 50+)", n, str(n)),
-        ("  of which vertebral", pop["vertebral_fracture_patients"],
-         cap(ind["vertebral_fracture_identified"])),
-        ("DXA within 12 weeks", ind["dxa_within_12_weeks"]["numerator"],
-         cap(ind["dxa_within_12_weeks"])),
-        ("Medication within 16 weeks", ind["medication_started_within_16_weeks"]["numerator"],
-         cap(ind["medication_started_within_16_weeks"])),
-        ("On medication at 52 weeks", ind["medication_at_52_weeks"]["numerator"],
-         cap(ind["medication_at_52_weeks"])),
-    ]  # fmt: skip
+        (
+            "  of which vertebral",
+            pop["vertebral_fracture_patients"],
+            cap(ind["vertebral_fracture_identified"]),
+        ),
+        (
+            "DXA within 12 weeks",
+            ind["dxa_within_12_weeks"]["numerator"],
+            cap(ind["dxa_within_12_weeks"]),
+        ),
+        (
+            "Medication within 16 weeks",
+            ind["medication_started_within_16_weeks"]["numerator"],
+            cap(ind["medication_started_within_16_weeks"]),
+        ),
+        (
+            "On medication at 52 weeks",
+            ind["medication_at_52_weeks"]["numerator"],
+            cap(ind["medication_at_52_weeks"]),
+        ),
+    ]
     return bar_chart(items, n)
 
 

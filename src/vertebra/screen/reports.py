@@ -127,8 +127,10 @@ def read_candidates(candidates: pa.Table, workers: int | None = None) -> pa.Tabl
             if key in seen:  # a report's conclusion is repeated with each of its attachments
                 continue
             seen.add(key)
-            for name, value in zip(FINDINGS_SCHEMA.names,
-                                   (pid, rid, when, status, level, acuity, sentence),
-                                   strict=True):  # fmt: skip
+            for name, value in zip(
+                FINDINGS_SCHEMA.names,
+                (pid, rid, when, status, level, acuity, sentence),
+                strict=True,
+            ):
                 cols[name].append(value)
     return pa.table(cols, schema=FINDINGS_SCHEMA)

@@ -87,8 +87,9 @@ def get_json(
     timeout = httpx.Timeout(remaining)
     sent = {"Accept-Encoding": "identity", **(headers or {})}
     try:
-        with client.stream("GET", url, headers=sent, timeout=timeout,
-                           follow_redirects=False) as response:  # fmt: skip
+        with client.stream(
+            "GET", url, headers=sent, timeout=timeout, follow_redirects=False
+        ) as response:
             chunks: list[bytes] = []
             size = 0
             for chunk in response.iter_raw():

@@ -328,8 +328,13 @@ class JWTVerifier:
         client = self._http or httpx.Client()
         deadline = time.monotonic() + self.settings.jwks_timeout_seconds
         try:
-            status, data = get_json(client, url, headers={"Accept": "application/json"},
-                                    deadline=deadline, max_bytes=self.MAX_JWKS_BYTES)  # fmt: skip
+            status, data = get_json(
+                client,
+                url,
+                headers={"Accept": "application/json"},
+                deadline=deadline,
+                max_bytes=self.MAX_JWKS_BYTES,
+            )
         except FetchError as exc:
             log.error("JWKS fetch from %s failed: %s", url, exc.reason)
             raise AuthError(

@@ -224,10 +224,12 @@ class _SqliteWriter:
         self.card_names = [c.name for c in card_columns]
         self.event_sql = _insert_sql("audit_events", self.event_names)
         self.card_sql = _insert_sql("issued_cards", self.card_names)
-        self.event_processors = [c.type.dialect_impl(dialect).bind_processor(dialect)
-                                 for c in event_columns]  # fmt: skip
-        self.card_processors = [c.type.dialect_impl(dialect).bind_processor(dialect)
-                                for c in card_columns]  # fmt: skip
+        self.event_processors = [
+            c.type.dialect_impl(dialect).bind_processor(dialect) for c in event_columns
+        ]
+        self.card_processors = [
+            c.type.dialect_impl(dialect).bind_processor(dialect) for c in card_columns
+        ]
         self.writes = 0  # committed transactions, read by the checkpointer
 
     def write(
@@ -243,15 +245,22 @@ class _SqliteWriter:
             if event is not None:
                 last = conn.execute(_LAST_HASH_SQL).fetchone()
                 event = chained(event, last[0] if last else None)
-                cursor = conn.execute(self.event_sql, _row(event, self.event_names,
-                                                           self.event_processors))  # fmt: skip
+                cursor = conn.execute(
+                    self.event_sql, _row(event, self.event_names, self.event_processors)
+                )
                 if cards:
                     event_id = cursor.lastrowid
                     conn.executemany(
                         self.card_sql,
-                        [_row({**card, "event_id": event_id}, self.card_names,
-                              self.card_processors) for card in cards],
-                    )  # fmt: skip
+                        [
+                            _row(
+                                {**card, "event_id": event_id},
+                                self.card_names,
+                                self.card_processors,
+                            )
+                            for card in cards
+                        ],
+                    )
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
@@ -318,21 +327,22 @@ class _Checkpointer:
     the database as usual: nothing committed is put at risk.
     """
 
-    def __init__(self, database: Path, writer: _SqliteWriter, lock: WriteLock,
-                 interval: float = 0.5) -> None:  # fmt: skip
+    def __init__(
+        self, database: Path, writer: _SqliteWriter, lock: WriteLock, interval: float = 0.5
+    ) -> None:
         self._database = database
         self._writer = writer
         self._lock = lock
         self._interval = interval
         self._stop = threading.Event()
         self.done = 0  # checkpoints completed
-        self._thread = threading.Thread(target=self._run, name="vertebra-checkpoint",
-                                        daemon=True)  # fmt: skip
+        self._thread = threading.Thread(target=self._run, name="vertebra-checkpoint", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
-        conn = sqlite3.connect(str(self._database), timeout=5, isolation_level=None,
-                               check_same_thread=False)  # fmt: skip
+        conn = sqlite3.connect(
+            str(self._database), timeout=5, isolation_level=None, check_same_thread=False
+        )
         try:
             seen = self._writer.writes
             while not self._stop.wait(self._interval):
@@ -560,15 +570,24 @@ class Store:
 
     def verify_chain(self, batch: int = 1000) -> chain.ChainReport:
         """Recompute the audit events' hash chain (``vertebra audit verify``)."""
-        columns = [AuditEvent.__table__.c[n] for n in ("id", *chain.FIELDS, "prev_hash",
-                                                       "event_hash")]  # fmt: skip
+        columns = [
+            AuditEvent.__table__.c[n] for n in ("id", *chain.FIELDS, "prev_hash", "event_hash")
+        ]
 
         def rows() -> Iterator[dict[str, Any]]:
             last = 0
             with self.engine.connect() as conn:
                 while True:
-                    got = conn.execute(select(*columns).where(AuditEvent.id > last)
-                                       .order_by(AuditEvent.id).limit(batch)).mappings().all()
+                    got = (
+                        conn.execute(
+                            select(*columns)
+                            .where(AuditEvent.id > last)
+                            .order_by(AuditEvent.id)
+                            .limit(batch)
+                        )
+                        .mappings()
+                        .all()
+                    )
                     if not got:
                         return
                     for row in got:

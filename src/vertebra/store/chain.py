@@ -19,10 +19,21 @@ GENESIS = "0" * 64
 
 #: The fields hashed, in this order (everything but the database id and the hashes).
 FIELDS = (
-    "event_uuid", "created_at", "caller", "hook", "service", "hook_instance", "input_kind",
-    "input_hash", "input_facts", "knowledge_version", "outcome", "pathway",
-    "recommendation_ids", "card_uuids",
-)  # fmt: skip
+    "event_uuid",
+    "created_at",
+    "caller",
+    "hook",
+    "service",
+    "hook_instance",
+    "input_kind",
+    "input_hash",
+    "input_facts",
+    "knowledge_version",
+    "outcome",
+    "pathway",
+    "recommendation_ids",
+    "card_uuids",
+)
 
 
 def _instant(value: Any) -> str:
@@ -59,17 +70,26 @@ def verify(rows: Iterable[dict[str, Any]]) -> ChainReport:
     for row in rows:
         if row.get("event_hash") is None:
             if checked:
-                return ChainReport(checked, unchained, row["id"], "event without a hash "
-                                   "after the chain began")  # fmt: skip
+                return ChainReport(
+                    checked, unchained, row["id"], "event without a hash after the chain began"
+                )
             unchained += 1
             continue
         if row.get("prev_hash") != prev:
-            return ChainReport(checked, unchained, row["id"],
-                               "prev_hash is not the previous event's hash (an event was "
-                               "removed, inserted or reordered)")  # fmt: skip
+            return ChainReport(
+                checked,
+                unchained,
+                row["id"],
+                "prev_hash is not the previous event's hash (an event was "
+                "removed, inserted or reordered)",
+            )
         if event_hash(prev, row) != row["event_hash"]:
-            return ChainReport(checked, unchained, row["id"],
-                               "event_hash does not match the event (it was altered)")  # fmt: skip
+            return ChainReport(
+                checked,
+                unchained,
+                row["id"],
+                "event_hash does not match the event (it was altered)",
+            )
         prev = row["event_hash"]
         checked += 1
     return ChainReport(checked, unchained)

@@ -77,4 +77,3 @@ class UsedJti(Base):
     iss: Mapped[str] = mapped_column(String(512), primary_key=True)
     jti: Mapped[str] = mapped_column(String(256), primary_key=True)
     expires_at: Mapped[int] = mapped_column(Integer, nullable=False, index=True)
-

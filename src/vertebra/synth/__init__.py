@@ -25,8 +25,16 @@ from typing import IO
 
 REFERENCE_DATE = date(2025, 6, 30)
 CHUNK = 100_000
-TYPES = ("Patient", "Encounter", "Condition", "Observation", "MedicationRequest",
-         "Procedure", "ServiceRequest", "DiagnosticReport")  # fmt: skip
+TYPES = (
+    "Patient",
+    "Encounter",
+    "Condition",
+    "Observation",
+    "MedicationRequest",
+    "Procedure",
+    "ServiceRequest",
+    "DiagnosticReport",
+)
 
 SCT = "http://snomed.info/sct"
 ICD = "http://hl7.org/fhir/sid/icd-10-cm"
@@ -39,20 +47,31 @@ FRACTURES = [
     (SCT, "15724005", "Fracture of vertebral column without spinal cord injury", "vertebral", None),
     (ICD, "S32.010A", "Wedge compression fracture of first lumbar vertebra", "vertebral", "L1"),
     (ICD, "S22.040A", "Wedge compression fracture of fourth thoracic vertebra", "vertebral", "T4"),
-    (ICD, "M80.08XA", "Age-related osteoporosis with current pathological fracture, vertebra(e)",
-     "vertebral", None),
+    (
+        ICD,
+        "M80.08XA",
+        "Age-related osteoporosis with current pathological fracture, vertebra(e)",
+        "vertebral",
+        None,
+    ),
     (SCT, "359817006", "Closed fracture of hip", "hip", None),
     (SCT, "65966004", "Fracture of forearm", "forearm", None),
     (SCT, "263102004", "Fracture subluxation of wrist", "wrist", None),
     (SCT, "443165006", "Pathological fracture due to osteoporosis (disorder)", "unspecified", None),
-]  # fmt: skip
+]
 FRACTURE_WEIGHTS = [18, 8, 4, 6, 20, 20, 10, 14]
 BACKGROUND_CONDITIONS = [
-    ("15777000", "Prediabetes"), ("55822004", "Hyperlipidemia"),
-    ("444814009", "Viral sinusitis (disorder)"), ("73595000", "Stress (finding)"),
-]  # fmt: skip
-DRUGS = [("904419", "Alendronic acid 10 MG Oral Tablet"), ("77655", "zoledronic acid"),
-         ("993449", "denosumab"), ("73056", "risedronate")]  # fmt: skip
+    ("15777000", "Prediabetes"),
+    ("55822004", "Hyperlipidemia"),
+    ("444814009", "Viral sinusitis (disorder)"),
+    ("73595000", "Stress (finding)"),
+]
+DRUGS = [
+    ("904419", "Alendronic acid 10 MG Oral Tablet"),
+    ("77655", "zoledronic acid"),
+    ("993449", "denosumab"),
+    ("73056", "risedronate"),
+]
 DRUG_WEIGHTS = [60, 15, 15, 10]
 
 
@@ -116,8 +135,9 @@ class _Writer:
             f'"onsetDateTime":"{ts}","recordedDate":"{ts}"}}'
         )
 
-    def observation(self, pid: str, eid: str, code: tuple[str, str, str], when: date,
-                    value: float, unit: str) -> None:  # fmt: skip
+    def observation(
+        self, pid: str, eid: str, code: tuple[str, str, str], when: date, value: float, unit: str
+    ) -> None:
         ts = _ts(when, self.rng)
         self.out["Observation"].append(
             f'{{"resourceType":"Observation","id":"{_uuid(self.rng)}",{_meta("us-core-observation-lab")},'
@@ -128,8 +148,9 @@ class _Writer:
             f'"unit":"{unit}","system":"http://unitsofmeasure.org","code":"{unit}"}}}}'
         )
 
-    def medication(self, pid: str, eid: str, code: tuple[str, str], when: date,
-                   status: str) -> None:  # fmt: skip
+    def medication(
+        self, pid: str, eid: str, code: tuple[str, str], when: date, status: str
+    ) -> None:
         ts = _ts(when, self.rng)
         self.out["MedicationRequest"].append(
             f'{{"resourceType":"MedicationRequest","id":"{_uuid(self.rng)}",'
@@ -164,24 +185,42 @@ class _Writer:
 # vertebral fracture (mostly in people aged 50+), about 12 % carry decoys with fracture or spine
 # words (negations, normal heights, rib fractures, "wedge-shaped opacity", degenerative
 # changes). Phrasing as in tests/screen/data (public reporting guidance, Genant grades).
-REPORT_STUDIES = [("36643-5", "XR Chest 2 Views"), ("24972-2", "XR Thoracic spine"),
-                  ("24979-7", "XR Lumbar spine"), ("30746-2", "CT Chest"),
-                  ("24558-9", "CT Abdomen and Pelvis"), ("24596-9", "MR Lumbar spine")]  # fmt: skip
+REPORT_STUDIES = [
+    ("36643-5", "XR Chest 2 Views"),
+    ("24972-2", "XR Thoracic spine"),
+    ("24979-7", "XR Lumbar spine"),
+    ("30746-2", "CT Chest"),
+    ("24558-9", "CT Abdomen and Pelvis"),
+    ("24596-9", "MR Lumbar spine"),
+]
 NORMAL_SENTENCES = [
-    "Lungs are clear.", "No pleural effusion or pneumothorax.", "Heart size is normal.",
-    "No focal consolidation.", "Mediastinal contours are within normal limits.",
-    "No acute abnormality.", "Liver, spleen and pancreas are unremarkable.",
-    "No free fluid.", "Mild aortic atherosclerosis.", "Stable appearance since [DATE].",
-]  # fmt: skip
+    "Lungs are clear.",
+    "No pleural effusion or pneumothorax.",
+    "Heart size is normal.",
+    "No focal consolidation.",
+    "Mediastinal contours are within normal limits.",
+    "No acute abnormality.",
+    "Liver, spleen and pancreas are unremarkable.",
+    "No free fluid.",
+    "Mild aortic atherosclerosis.",
+    "Stable appearance since [DATE].",
+]
 DECOY_SENTENCES = [
-    "No acute fracture.", "Vertebral body heights are maintained.", "No compression deformity.",
-    "Healed fractures of the left {n}th and {m}th ribs.", "Degenerative changes of the spine.",
-    "Wedge-shaped opacity in the right upper lobe.", "No evidence of vertebral fracture.",
-    "Nondisplaced fracture of the right clavicle.", "Schmorl's node at {lv}. No fracture.",
+    "No acute fracture.",
+    "Vertebral body heights are maintained.",
+    "No compression deformity.",
+    "Healed fractures of the left {n}th and {m}th ribs.",
+    "Degenerative changes of the spine.",
+    "Wedge-shaped opacity in the right upper lobe.",
+    "No evidence of vertebral fracture.",
+    "Nondisplaced fracture of the right clavicle.",
+    "Schmorl's node at {lv}. No fracture.",
     "Disc space narrowing at L4-L5 with endplate sclerosis.",
-]  # fmt: skip
-UNCERTAIN_SENTENCES = ["Cannot exclude a subtle {lv} compression fracture.",
-                       "Possible mild compression fracture of {lv}."]  # fmt: skip
+]
+UNCERTAIN_SENTENCES = [
+    "Cannot exclude a subtle {lv} compression fracture.",
+    "Possible mild compression fracture of {lv}.",
+]
 FRACTURE_SENTENCES = [
     "{acuity} {lv} compression fracture with approximately {pct}% loss of height.",
     "{acuity} anterior wedge deformity of {lv}.",
@@ -191,17 +230,22 @@ FRACTURE_SENTENCES = [
     "Age-indeterminate anterior wedge deformity of a midthoracic vertebra.",
     "Vertebra plana of {lv}.",
     "{grade} wedge compression deformity of {lv}, unchanged.",
-]  # fmt: skip
+]
 REPORT_LEVELS = ["T4", "T5", "T6", "T7", "T8", "T9", "T10", "T11", "T12", "L1", "L2", "L3", "L4"]
 _NEXT = dict(itertools.pairwise(REPORT_LEVELS))
 
 
 def _report_text(rng: random.Random, kind: str) -> str:
     lv = rng.choice(REPORT_LEVELS)
-    fill = {"lv": lv, "lv2": _NEXT.get(lv, "L5"), "n": rng.randrange(4, 8),
-            "m": rng.randrange(8, 11), "pct": rng.randrange(20, 60, 5),
-            "acuity": rng.choice(["Acute", "Chronic", "Old", "Healed", "Age-indeterminate"]),
-            "grade": rng.choice(["Mild", "Moderate", "Severe"])}  # fmt: skip
+    fill = {
+        "lv": lv,
+        "lv2": _NEXT.get(lv, "L5"),
+        "n": rng.randrange(4, 8),
+        "m": rng.randrange(8, 11),
+        "pct": rng.randrange(20, 60, 5),
+        "acuity": rng.choice(["Acute", "Chronic", "Old", "Healed", "Age-indeterminate"]),
+        "grade": rng.choice(["Mild", "Moderate", "Severe"]),
+    }
     sentences = rng.sample(NORMAL_SENTENCES, rng.randrange(1, 4))
     if kind == "fracture":
         sentences.insert(rng.randrange(len(sentences) + 1), rng.choice(FRACTURE_SENTENCES))
@@ -217,8 +261,15 @@ def _reports(w: _Writer, pid: str, age: int, visits: list[date]) -> None:
     p_fracture = 0.05 if age >= 50 else 0.005
     for _ in range(rng.choice((1, 2, 2, 3))):
         u = rng.random()
-        kind = ("fracture" if u < p_fracture else "uncertain" if u < p_fracture + 0.005
-                else "decoy" if u < p_fracture + 0.125 else "normal")  # fmt: skip
+        kind = (
+            "fracture"
+            if u < p_fracture
+            else "uncertain"
+            if u < p_fracture + 0.005
+            else "decoy"
+            if u < p_fracture + 0.125
+            else "normal"
+        )
         text = _report_text(rng, kind)
         when = rng.choice(visits)
         loinc, title = rng.choice(REPORT_STUDIES)
@@ -259,8 +310,9 @@ def _patient(w: _Writer, index: int) -> None:
         f'"gender":"{"female" if female else "male"}","birthDate":"{birth.isoformat()}"{dec},'
         f'"address":[{{"city":"Olathe","state":"Kansas","country":"US"}}]}}'
     )
-    visits = sorted(REFERENCE_DATE - timedelta(days=rng.randrange(1, 3650))
-                    for _ in range(rng.randrange(2, 6)))  # fmt: skip
+    visits = sorted(
+        REFERENCE_DATE - timedelta(days=rng.randrange(1, 3650)) for _ in range(rng.randrange(2, 6))
+    )
     eids = [w.encounter(pid, d) for d in visits]
     for _ in range(rng.randrange(0, 3)):
         code, display = rng.choice(BACKGROUND_CONDITIONS)
@@ -299,8 +351,14 @@ def _fracture(w: _Writer, pid: str, age: int) -> None:
     if dxa_day is not None and dxa_day <= REFERENCE_DATE:
         e = w.encounter(pid, dxa_day)
         w.procedure(pid, e, ("312681000", "Bone density scan (procedure)"), dxa_day)
-        w.observation(pid, e, (LNC, "38265-5", "DXA [T-score] Bone density"), dxa_day,
-                      round(rng.uniform(-4.2, -0.5), 1), "{T-score}")  # fmt: skip
+        w.observation(
+            pid,
+            e,
+            (LNC, "38265-5", "DXA [T-score] Bone density"),
+            dxa_day,
+            round(rng.uniform(-4.2, -0.5), 1),
+            "{T-score}",
+        )
     if rng.random() < 0.4:
         egfr_day = when + timedelta(days=rng.randrange(-200, 200))
         if egfr_day <= REFERENCE_DATE:
@@ -309,9 +367,14 @@ def _fracture(w: _Writer, pid: str, age: int) -> None:
                 if rng.random() < 0.25
                 else round(rng.uniform(35, 110), 1)
             )
-            w.observation(pid, w.encounter(pid, egfr_day), (LNC, "33914-3",
-                          "Glomerular filtration rate/1.73 sq M.predicted"), egfr_day, value,
-                          "mL/min/{1.73_m2}")  # fmt: skip
+            w.observation(
+                pid,
+                w.encounter(pid, egfr_day),
+                (LNC, "33914-3", "Glomerular filtration rate/1.73 sq M.predicted"),
+                egfr_day,
+                value,
+                "mL/min/{1.73_m2}",
+            )
     u = rng.random()
     if u < 0.30:
         start = when + timedelta(days=rng.randrange(5, 112))

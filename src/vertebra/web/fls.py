@@ -77,9 +77,10 @@ def read(where: Path) -> Screen:
         result.total_rows = len(rows)
         result.rows = rows[:MAX_ROWS]
         result.columns = [
-            c for c in labels.SHOWN
+            c
+            for c in labels.SHOWN
             if c in present and (c not in ("patient_name", "mrn") or any(r.get(c) for r in rows))
-        ]  # fmt: skip
+        ]
     return result
 
 

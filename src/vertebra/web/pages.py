@@ -75,8 +75,9 @@ def demos() -> tuple[Demo, ...]:
             continue
         stem = item.name[: -len(".json")]
         facts = json.loads(item.read_text(encoding="utf-8"))
-        title = " ".join(w.upper() if w[:1] in "tl" and w[1:].isdigit() else w
-                         for w in stem.split("-"))  # fmt: skip
+        title = " ".join(
+            w.upper() if w[:1] in "tl" and w[1:].isdigit() else w for w in stem.split("-")
+        )
         out.append(Demo(stem, title[:1].upper() + title[1:], facts))
     out.sort(key=lambda d: (d.id != DEFAULT_DEMO, d.id))
     return tuple(out)

@@ -239,8 +239,9 @@ def derived_cases(kb: KnowledgeBase) -> list[tuple[Any, list[tuple[str, str, str
 
     out: list[tuple[Any, list[tuple[str, str, str | None]]]] = []
     for d in kb.derived:
-        cases = [(describe(c.when, kb.label, kb.show), kb.show("", c.value), c.why)
-                 for c in d.spec.cases]  # fmt: skip
+        cases = [
+            (describe(c.when, kb.label, kb.show), kb.show("", c.value), c.why) for c in d.spec.cases
+        ]
         out.append((d.spec, cases))
     return out
 
@@ -262,12 +263,19 @@ def row_text(kb: KnowledgeBase, r: Any) -> str:
     return " ".join(
         str(x)
         for x in (
-            r.row.id, then.title, then.detail, r.text, r.row.annotation, then.dose,
-            kb.drug_name(then.drug) if then.drug else "", " ".join(then.cautions),
-            then.target or "", then.category,
+            r.row.id,
+            then.title,
+            then.detail,
+            r.text,
+            r.row.annotation,
+            then.dose,
+            kb.drug_name(then.drug) if then.drug else "",
+            " ".join(then.cautions),
+            then.target or "",
+            then.category,
         )
         if x
-    )  # fmt: skip
+    )
 
 
 def safety_text(kb: KnowledgeBase, s: Any) -> str:

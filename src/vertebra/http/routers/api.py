@@ -87,8 +87,12 @@ def _plan_and_audit(state: AppState, data: Any) -> bytes:
             recommendation_ids=[r.id for r in plan.recommendations],
         )
     )
-    log.info("plan: input=%s pathway=%s recommendations=%d", patient.kind, plan.pathway,
-             len(plan.recommendations))  # fmt: skip
+    log.info(
+        "plan: input=%s pathway=%s recommendations=%d",
+        patient.kind,
+        plan.pathway,
+        len(plan.recommendations),
+    )
     return text
 
 

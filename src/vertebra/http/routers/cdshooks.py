@@ -38,8 +38,9 @@ _AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"description": "Missing or invalid CDS Hooks JWT"},
     404: {"description": "No such service"},
     400: {"description": "context.draftOrders is not a Bundle"},
-    412: {"description": "Needed data missing from the prefetch and not obtainable from "
-                         "fhirServer"},
+    412: {
+        "description": "Needed data missing from the prefetch and not obtainable from fhirServer"
+    },
     413: {"description": "More resources than the configured limits"},
 }
 
@@ -202,9 +203,14 @@ def _record_refusal(
 ) -> None:
     payload = raw[: 4 * 1024 * 1024]
     digest = input_hash(payload.decode("utf-8", "replace"), state.settings)
-    event = EventRecord(caller=caller.label, hook=service.hook, service=service.id,
-                        input_kind="fhir", input_hash=digest,
-                        outcome=f"refused:{exc.status}:{exc.code}"[:32])  # fmt: skip
+    event = EventRecord(
+        caller=caller.label,
+        hook=service.hook,
+        service=service.id,
+        input_kind="fhir",
+        input_hash=digest,
+        outcome=f"refused:{exc.status}:{exc.code}"[:32],
+    )
     record(state, event, caller)
 
 
@@ -236,13 +242,25 @@ def _validate(service: Service, body: HookRequest) -> None:
     if errors:
         raise invalid_input(errors)
     drafts = body.context.get("draftOrders")
-    if "draftOrders" in service.required_context and isinstance(drafts, dict) and (
-        drafts.get("resourceType") != "Bundle" or not isinstance(drafts.get("entry", []), list)
+    if (
+        "draftOrders" in service.required_context
+        and isinstance(drafts, dict)
+        and (
+            drafts.get("resourceType") != "Bundle" or not isinstance(drafts.get("entry", []), list)
+        )
     ):
         raise ApiError(
-            400, "invalid_request", "context.draftOrders must be a FHIR Bundle of draft orders",
-            [field_error("context.draftOrders.resourceType", "must be Bundle", "literal_error",
-                         ["Bundle"])],
+            400,
+            "invalid_request",
+            "context.draftOrders must be a FHIR Bundle of draft orders",
+            [
+                field_error(
+                    "context.draftOrders.resourceType",
+                    "must be Bundle",
+                    "literal_error",
+                    ["Bundle"],
+                )
+            ],
         )
 
 
@@ -263,7 +281,8 @@ def _report_text_card(builder: CardBuilder, evidence: list[Any]) -> dict[str, An
     return builder.info_card(
         "Vertebral fracture read from a report, not coded",
         "The plan's fracture facts (levels, acuity) were read from report text:\n"
-        + "\n".join(lines) + "\nConsider coding the fracture in the problem list.",
+        + "\n".join(lines)
+        + "\nConsider coding the fracture in the problem list.",
     )
 
 
@@ -273,7 +292,8 @@ def _note_text_card(builder: CardBuilder, evidence: list[Any]) -> dict[str, Any]
     return builder.info_card(
         "Facts read from clinical notes, not coded",
         "These facts were read from free-text notes (coded data gave none):\n"
-        + "\n".join(lines) + "\nCheck them with the patient's record.",
+        + "\n".join(lines)
+        + "\nCheck them with the patient's record.",
     )
 
 

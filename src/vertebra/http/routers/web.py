@@ -162,12 +162,20 @@ def same_origin(request: Request) -> bool:
 @router.post("/fls/demo")
 async def fls_demo(request: Request) -> Response:
     if not request.app.state.vertebra.settings.web_writes:
-        return html(pages.not_found_page("State-changing pages are switched off on this "
-                                         "server (VERTEBRA_WEB_WRITES=false)."), 403)  # fmt: skip
+        return html(
+            pages.not_found_page(
+                "State-changing pages are switched off on this server (VERTEBRA_WEB_WRITES=false)."
+            ),
+            403,
+        )
     if not same_origin(request):
         log.warning("POST /fls/demo refused: not sent from this server's pages")
-        return html(pages.not_found_page("Refused: this form must be sent from this server's "
-                                         "own page (Origin check)."), 403)  # fmt: skip
+        return html(
+            pages.not_found_page(
+                "Refused: this form must be sent from this server's own page (Origin check)."
+            ),
+            403,
+        )
     await run_in_threadpool(fls.run_demo, fls.demo_folder())
     return RedirectResponse("/fls?source=demo", status_code=303)
 
@@ -210,7 +218,6 @@ def markdown_html(text: str) -> Markup:
     return Markup(_markdown().render(text))
 
 
-
 @router.get("/ask", response_class=HTMLResponse)
 async def ask_view() -> HTMLResponse:
     return html(pages.ask_page("", None, None))
@@ -224,9 +231,14 @@ async def ask_post(request: Request) -> HTMLResponse:
         return html(pages.ask_page("", None, "question: please type a question"), 422)
     limit = request.app.state.vertebra.settings.max_question_chars
     if len(question) > limit:  # the same cap as POST /api/ask
-        return html(pages.ask_page(question[:limit], None,
-                                   f"question: is too long ({len(question)} characters; at most "
-                                   f"{limit})"), 422)  # fmt: skip
+        return html(
+            pages.ask_page(
+                question[:limit],
+                None,
+                f"question: is too long ({len(question)} characters; at most {limit})",
+            ),
+            422,
+        )
     try:
         result = await run_in_threadpool(answer, question)
     except InputError as exc:  # AskError names the field
