@@ -92,47 +92,9 @@ BoneDrug = Literal[
     "strontium_ranelate",
     "calcitonin",
 ]
-CurrentBoneDrug = Literal[
-    "alendronate",
-    "risedronate",
-    "ibandronate",
-    "zoledronic_acid",
-    "denosumab",
-    "teriparatide",
-    "abaloparatide",
-    "romosozumab",
-    "raloxifene",
-    "strontium_ranelate",
-    "calcitonin",
-    "none",
-]
+CurrentBoneDrug = Literal[BoneDrug, "none"]  # "none" = known to take none
 AllergyClass = Literal["nsaid", "opioid", "bisphosphonate"]
-Allergen = Literal[
-    "paracetamol",
-    "naproxen",
-    "diclofenac",
-    "ibuprofen",
-    "oxycodone",
-    "laxative",
-    "amitriptyline",
-    "gabapentin",
-    "calcitonin",
-    "calcium",
-    "vitamin_d",
-    "alendronate",
-    "risedronate",
-    "ibandronate",
-    "zoledronic_acid",
-    "denosumab",
-    "teriparatide",
-    "abaloparatide",
-    "romosozumab",
-    "raloxifene",
-    "strontium_ranelate",
-    "nsaid",
-    "opioid",
-    "bisphosphonate",
-]
+Allergen = Literal[Drug, AllergyClass]  # a drug, or a class (cross-reactivity)
 # Other current medicines (v2): a medicine or a class. Each medicine's classes are knowledge data
 # (``knowledge/data/medicines.yaml``); the loader fails when this list and that file disagree.
 MedicineClass = Literal[
@@ -146,7 +108,7 @@ MedicineClass = Literal[
     "opioid",
     "benzodiazepine",
 ]
-Medicine = Literal[
+_MedicineName = Literal[
     "warfarin",
     "apixaban",
     "rivaroxaban",
@@ -195,16 +157,8 @@ Medicine = Literal[
     "lorazepam",
     "temazepam",
     "zopiclone",
-    "anticoagulant",
-    "antiplatelet",
-    "ssri_snri",
-    "glucocorticoid",
-    "aromatase_inhibitor",
-    "androgen_deprivation",
-    "proton_pump_inhibitor",
-    "opioid",
-    "benzodiazepine",
 ]
+Medicine = Literal[_MedicineName, MedicineClass]  # a medicine, or a class word
 RedFlag = Literal[
     "night_pain",
     "unexplained_weight_loss",
