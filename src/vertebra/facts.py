@@ -260,6 +260,9 @@ class RecordFacts(PatientFacts):
     its level. ``fracture_levels`` may then be unknown; the plan asks for it to be confirmed.
     Patient facts sent as JSON (docs/contract.md §1) always need at least one level."""
 
+    # Built on first use (FHIR input), not at every start of `vertebra plan FACTS.json`.
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, defer_build=True)
+
     fracture_levels: Annotated[list[Level], Field(min_length=1)] | None = None  # type: ignore[assignment]
 
 

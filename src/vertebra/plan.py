@@ -54,7 +54,10 @@ def is_urgent(urgency: str | None) -> bool:
 
 
 class _Out(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # The engine builds plans from validated knowledge without validating them again
+    # (engine/core.py ``_build``): the validators and serialisers are built on first use only
+    # (an HTTP response model, ``model_dump``), not at every CLI start.
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class Recommendation(_Out):

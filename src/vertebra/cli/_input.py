@@ -15,10 +15,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from vertebra import fhir
 from vertebra.errors import BODY, FieldError, InputError
 from vertebra.facts import FACT_NAMES, FactsError, PatientFacts
-from vertebra.intake import load_json, read_patient
+from vertebra.intake import is_fhir_input, load_json, read_patient
 
 _SEX = {"f": "female", "m": "male", "female": "female", "male": "male"}
 _PATH = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
@@ -36,7 +35,7 @@ def read_json(source: str) -> Any:
 
 def normalise(data: Any) -> Any:
     """Case-insensitive fracture levels and sex; everything else is left for validation."""
-    if not isinstance(data, dict) or fhir.is_fhir(data):
+    if not isinstance(data, dict) or is_fhir_input(data):
         return data
     out = dict(data)
     sex = out.get("sex")

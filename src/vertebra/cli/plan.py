@@ -12,7 +12,6 @@ from vertebra.cli._app import Format, app
 from vertebra.cli._input import facts_and_evidence, read_json
 from vertebra.engine import plan as make_plan
 from vertebra.facts import facts_json_schema
-from vertebra.render import to_markdown, to_text
 
 
 @app.command("plan")
@@ -43,8 +42,12 @@ def plan_command(
     if format is Format.json:
         typer.echo(result.to_json())
     elif format is Format.text:
+        from vertebra.render import to_text
+
         typer.echo(to_text(result), nl=False)
     else:
+        from vertebra.render import to_markdown
+
         typer.echo(to_markdown(result), nl=False)
 
 

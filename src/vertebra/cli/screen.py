@@ -4,13 +4,11 @@
 from __future__ import annotations
 
 import sys
-import tempfile
 from datetime import date
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from tqdm import tqdm
 
 from vertebra.cli._app import app
 from vertebra.errors import InputError
@@ -55,6 +53,8 @@ def screen(
     ] = False,
 ) -> None:
     """Find patients with fragility fractures and measure fracture liaison care gaps."""
+    from tqdm import tqdm
+
     from vertebra.screen.engines import SparkJobError, make_engine
     from vertebra.screen.inputs import ExportError, discover
     from vertebra.screen.logic import statements
@@ -125,6 +125,8 @@ def screen(
 
 def _check_out(out: Path) -> None:
     """``--out`` must be a folder this process can create and write (exit 2 otherwise)."""
+    import tempfile
+
     if out.exists() and not out.is_dir():
         raise InputError.one("out", f"{out} exists and is not a folder")
     try:

@@ -2,24 +2,25 @@
 
 from __future__ import annotations
 
-import copy
-import logging.config
-import multiprocessing
 import os
-import signal
-import socket
-import time
-from multiprocessing.connection import wait
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from vertebra.cli._app import app
 from vertebra.errors import InputError
 
+if TYPE_CHECKING:
+    import socket
+
+# The standard-library modules for serving are imported inside the functions below, so that
+# registering this command costs `vertebra plan` nothing at start-up.
+
 
 def log_config(level: str) -> dict[str, Any]:
     """uvicorn's logging plus the ``vertebra`` loggers on the same handler."""
+    import copy
+
     from uvicorn.config import LOGGING_CONFIG
 
     config: dict[str, Any] = copy.deepcopy(LOGGING_CONFIG)
@@ -39,6 +40,8 @@ def serve_command(
     access_log: Annotated[bool, typer.Option(help="Log each request line")] = True,
 ) -> None:
     """Serve the web app, the JSON API (/api) and the CDS Hooks services (/cds-services)."""
+    import logging.config
+
     import uvicorn
 
     from vertebra.settings import Settings, SettingsError
@@ -86,6 +89,8 @@ def serve_command(
 
 
 def _listening_socket(host: str, port: int) -> socket.socket:
+    import socket
+
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -131,6 +136,12 @@ def _serve_balanced(
 
     The parent supervises: a worker that exits (killed, crashed) is logged and restarted on
     the same socket; SIGTERM/SIGINT stop them all."""
+    import logging
+    import multiprocessing
+    import signal
+    import time
+    from multiprocessing.connection import wait
+
     sock = _listening_socket(host, port)  # kept open here: a restarted worker needs it
     ctx = multiprocessing.get_context("spawn")
     counts = ctx.RawArray("l", workers)  # open connections per worker, in shared memory

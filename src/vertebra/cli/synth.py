@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from tqdm import tqdm
 
 from vertebra.cli._app import app
 from vertebra.errors import InputError
@@ -24,6 +23,8 @@ def synth(
     progress: Annotated[bool, typer.Option(help="Show a progress bar")] = True,
 ) -> None:
     """Write a synthetic bulk export with fragility fractures, DXA and treatment gaps."""
+    from tqdm import tqdm
+
     from vertebra.synth import generate
 
     if patients < 1:

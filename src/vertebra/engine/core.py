@@ -249,23 +249,32 @@ def _static(kb: KnowledgeBase) -> tuple[dict[str, Source], dict[str, Conflict]]:
     cached = _STATIC.get(id(kb))
     if cached is None or cached[0] is not kb:
         sources = {
-            s.id: Source(
-                id=s.id,
-                title=s.title,
-                organisation=s.organisation,
-                year=s.year,
-                url=s.url,
-                kind=s.kind,
+            s.id: _build(
+                Source,
+                {
+                    "id": s.id,
+                    "title": s.title,
+                    "organisation": s.organisation,
+                    "year": s.year,
+                    "url": s.url,
+                    "kind": s.kind,
+                },
             )
             for s in kb.sources
         }
         conflicts = {
-            c.id: Conflict(
-                id=c.id,
-                topic=c.topic,
-                summary=c.summary,
-                positions=[Position(source=p.source, position=p.position) for p in c.positions],
-                followed=c.followed,
+            c.id: _build(
+                Conflict,
+                {
+                    "id": c.id,
+                    "topic": c.topic,
+                    "summary": c.summary,
+                    "positions": [
+                        _build(Position, {"source": p.source, "position": p.position})
+                        for p in c.positions
+                    ],
+                    "followed": c.followed,
+                },
             )
             for c in kb.conflicts.values()
         }

@@ -83,10 +83,16 @@ class Input:
     text_evidence: list[Any] = field(default_factory=list)
 
 
+def is_fhir_input(data: Any) -> bool:
+    """Whether :func:`read_patient` reads ``data`` as FHIR (a JSON object with a
+    ``resourceType``) rather than as patient facts."""
+    return isinstance(data, dict) and "resourceType" in data
+
+
 def read_patient(data: Any) -> Input:
     """Patient facts or a FHIR R4 resource/Bundle → facts; raises
     :class:`~vertebra.facts.FactsError` naming every offending field."""
-    if isinstance(data, dict) and "resourceType" in data:
+    if is_fhir_input(data):
         from vertebra import fhir  # on first use: `vertebra plan FACTS.json` starts without it
 
         mapped = fhir.to_facts(data)
