@@ -3,7 +3,9 @@
 ``python -m vertebra.docgen`` rewrites ``docs/cli.md`` (every command and option, from the CLI
 itself) and ``docs/knowledge.md`` (every decision table, row, safety rule, conflict and source).
 ``tests/test_docs.py`` fails when the committed files are out of date, so a command, option or rule
-cannot ship undocumented.
+cannot ship undocumented. It also rewrites ``src/vertebra/knowledge/parsed.json``, the shipped
+knowledge files parsed once (see :data:`vertebra.knowledge.loader.PARSED`;
+``tests/knowledge/test_parsed.py`` fails when it is out of date).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 import typer
 
 from vertebra.cli import app
-from vertebra.knowledge import KnowledgeBase, load
+from vertebra.knowledge import KnowledgeBase, load, loader
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 
@@ -223,6 +225,9 @@ def main() -> None:
         (DOCS / name).parent.mkdir(parents=True, exist_ok=True)
         (DOCS / name).write_text(make(), encoding="utf-8")
         print(f"wrote docs/{name}", file=sys.stderr)
+    parsed = Path(loader.__file__).with_name(loader.PARSED)
+    parsed.write_bytes(loader.parsed_json())
+    print(f"wrote {parsed.relative_to(DOCS.parent)}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from importlib import resources
 from importlib.resources.abc import Traversable
 from typing import Any, get_args
 
+import orjson
 import yaml
 from pydantic import ValidationError
 
@@ -184,12 +185,74 @@ class KnowledgeBase:
             yield from table.rows
 
 
-def _read(folder: Traversable, name: str) -> tuple[Any, bytes]:
-    raw = folder.joinpath(name).read_bytes()
+def _parse(name: str, raw: bytes) -> Any:
     try:
-        return yamlfile.safe_load(raw), raw
+        return yamlfile.safe_load(raw)
     except yaml.YAMLError as exc:
         raise KnowledgeError(f"{name}: not valid YAML: {exc}") from None
+
+
+PARSED = "parsed.json"
+"""The shipped knowledge files as parsed YAML (JSON, beside this module), written by
+``python -m vertebra.docgen``. Parsing the YAML is about half of a cold ``vertebra plan``'s
+knowledge load: when the files read are exactly the files this was made from (their SHA-256,
+and the PyYAML version that parsed them), the loader takes the parsed values from here instead.
+Everything is validated all the same. Never used for other files: a changed file, a candidate
+folder or a stale ``parsed.json`` (tests/knowledge/test_parsed.py fails) means parsing the YAML."""
+
+
+def _file_names(folder: Traversable) -> list[str]:
+    tables = sorted(p.name for p in folder.joinpath("tables").iterdir() if p.name.endswith(".yaml"))
+    return [*_FILES, *(f"tables/{name}" for name in tables)]
+
+
+_FILES = (
+    "manifest.yaml",
+    "bibliography.yaml",
+    "vocabulary.yaml",
+    "medicines.yaml",
+    "derived.yaml",
+    "conflicts.yaml",
+    "safety.yaml",
+)
+
+
+def _key(digest: str) -> str:
+    return f"sha256:{digest} pyyaml:{yaml.__version__}"
+
+
+def _parsed(key: str) -> dict[str, Any] | None:
+    """The parsed files of :data:`PARSED` when they were made from exactly these files."""
+    try:
+        raw = resources.files(__package__).joinpath(PARSED).read_bytes()
+    except OSError:
+        return None
+    parsed = orjson.loads(raw)
+    if not isinstance(parsed, dict) or parsed.get("key") != key:
+        return None
+    files: dict[str, Any] = parsed["files"]
+    return files
+
+
+def parsed_json(folder: Traversable | None = None) -> bytes:
+    """The content of :data:`PARSED` for ``folder`` (default: the shipped knowledge)."""
+    folder = folder or resources.files(__package__).joinpath(DATA)
+    names = _file_names(folder)
+    raws = {name: folder.joinpath(name).read_bytes() for name in names}
+    files = {name: _parse(name, raws[name]) for name in names}
+    text = orjson.dumps(
+        {"key": _key(_digest(raws)), "files": files}, option=orjson.OPT_INDENT_2
+    )
+    if orjson.loads(text)["files"] != files:  # e.g. a YAML date, which JSON cannot hold
+        raise KnowledgeError(f"{PARSED}: the knowledge files do not survive JSON unchanged")
+    return text + b"\n"
+
+
+def _digest(raws: dict[str, bytes]) -> str:
+    digest = hashlib.sha256()
+    for name, raw in raws.items():
+        digest.update(name.encode() + b"\0" + raw)
+    return digest.hexdigest()
 
 
 def _model(kind: Any, data: Any, where: str) -> Any:
@@ -288,12 +351,13 @@ def load_from(folder: Traversable) -> KnowledgeBase:
 
 
 def _load_from(folder: Traversable) -> KnowledgeBase:
-    digest = hashlib.sha256()
+    names = _file_names(folder)
+    raws = {name: folder.joinpath(name).read_bytes() for name in names}
+    digest = _digest(raws)
+    parsed = _parsed(_key(digest))
 
     def read(name: str) -> Any:
-        data, raw = _read(folder, name)
-        digest.update(name.encode() + b"\0" + raw)
-        return data
+        return parsed[name] if parsed is not None else _parse(name, raws[name])
 
     manifest: Manifest = _model(Manifest, read("manifest.yaml"), "manifest.yaml")
     bib: Bibliography = _model(Bibliography, read("bibliography.yaml"), "bibliography.yaml")
@@ -303,12 +367,9 @@ def _load_from(folder: Traversable) -> KnowledgeBase:
     derived_file: DerivedFile = _model(DerivedFile, read("derived.yaml"), "derived.yaml")
     conflict_file: ConflictFile = _model(ConflictFile, read("conflicts.yaml"), "conflicts.yaml")
     safety: SafetyTable = _model(SafetyTable, read("safety.yaml"), "safety.yaml")
-    table_dir = folder.joinpath("tables")
-    names = sorted(p.name for p in table_dir.iterdir() if p.name.endswith(".yaml"))
     tables: list[tuple[str, Table]] = []
-    for name in names:
-        data = read(f"tables/{name}")
-        tables.append((name, _model(Table, data, f"tables/{name}")))
+    for path in names[len(_FILES) :]:
+        tables.append((path.removeprefix("tables/"), _model(Table, read(path), path)))
 
     source_ids = [s.id for s in bib.sources]
     _unique(source_ids, "bibliography.yaml: source id")
@@ -442,7 +503,7 @@ def _load_from(folder: Traversable) -> KnowledgeBase:
             )
         )
 
-    version = f"{manifest.version}+{digest.hexdigest()[:10]}"
+    version = f"{manifest.version}+{digest[:10]}"
     return KnowledgeBase(
         manifest=manifest,
         version=version,
