@@ -11,6 +11,11 @@ through the same pydantic serialiser ``model_dump_json`` uses, without its decod
 Reports plans/s, median and p99 latency per plan, and the ratio plan/baseline. Target: median
 under 0.5 ms per plan including JSON serialisation. Writes bench/plan/results.json.
 
+It also times the plan with the engine's ``_build`` fast path off (issue 15: it must earn its
+place with a figure): the same plans, each output model validated by pydantic
+(``model_validate``) instead of assembled from already-validated knowledge. The two give the
+same JSON (checked before timing); rounds alternate between them.
+
     uv run --frozen python bench/plan/run.py [--rounds 300]
 """
 
@@ -24,9 +29,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from vertebra.engine import plan
+from vertebra.engine import core, plan
 from vertebra.facts import parse_facts
 from vertebra.knowledge import load
+from vertebra.plan import Recommendation
 
 ROOT = Path(__file__).resolve().parents[2]
 TARGET_MEDIAN_MS = 0.5
@@ -76,6 +82,22 @@ def full(text: str) -> bytes:
     return plan(parse_facts(json.loads(text))).to_json_bytes()
 
 
+def _validated(cls: Any, values: dict[str, Any]) -> Any:
+    return cls.model_validate(values)
+
+
+def _validated_rec(values: dict[str, Any]) -> Any:
+    return Recommendation.model_validate(values)
+
+
+FAST = (core._build, core._build_rec)
+VALIDATED = (_validated, _validated_rec)
+
+
+def _use(builders: tuple[Any, Any]) -> None:
+    core._build, core._build_rec = builders
+
+
 def summary(samples: list[float]) -> dict[str, float]:
     ordered = sorted(samples)
     return {
@@ -95,8 +117,23 @@ def main() -> None:
     load()  # knowledge loading is start-up work, not per plan
     for text in inputs:  # warm up
         full(text)
-    base = summary(_time(baseline, inputs, args.rounds))
-    planned = summary(_time(full, inputs, args.rounds))
+    _use(VALIDATED)
+    checked = [full(text) for text in inputs]
+    _use(FAST)
+    if checked != [full(text) for text in inputs]:
+        raise SystemExit("the _build fast path and validated models give different plans")
+    base_samples: list[float] = []
+    plan_samples: list[float] = []
+    validated_samples: list[float] = []
+    for _ in range(args.rounds):  # alternate, so the machine's load falls on all three alike
+        base_samples += _time(baseline, inputs, 1)
+        plan_samples += _time(full, inputs, 1)
+        _use(VALIDATED)
+        validated_samples += _time(full, inputs, 1)
+        _use(FAST)
+    base = summary(base_samples)
+    planned = summary(plan_samples)
+    validated = summary(validated_samples)
     result = {
         "command": f"uv run --frozen python bench/plan/run.py --rounds {args.rounds}",
         "date": time.strftime("%Y-%m-%d"),
@@ -106,6 +143,13 @@ def main() -> None:
         "baseline_validate_and_serialise_facts": base,
         "plan_validate_plan_serialise": planned,
         "ratio_plan_to_baseline_median": round(planned["median_ms"] / base["median_ms"], 1),
+        "plan_without_build_fast_path": validated,
+        "ratio_without_to_with_build_median": round(
+            validated["median_ms"] / planned["median_ms"], 2
+        ),
+        "ratio_without_build_to_baseline_median": round(
+            validated["median_ms"] / base["median_ms"], 1
+        ),
         "target_median_ms": TARGET_MEDIAN_MS,
         "target_met": planned["median_ms"] < TARGET_MEDIAN_MS,
         "target_ratio": TARGET_RATIO,
@@ -117,8 +161,13 @@ def main() -> None:
     for name, row in (
         ("baseline (validate + serialise facts)", base),
         ("plan (validate + plan + JSON)", planned),
+        ("plan, output models validated (no _build)", validated),
     ):
         print(f"{name:<40}{row['median_ms']:>10}{row['p99_ms']:>10}{row['per_second']:>10}")
+    print(
+        f"_build fast path off: {result['ratio_without_to_with_build_median']}x the plan's median "
+        f"({result['ratio_without_build_to_baseline_median']}x the baseline)"
+    )
     print(
         f"ratio plan/baseline (median): {result['ratio_plan_to_baseline_median']}x; "
         f"target median < {TARGET_MEDIAN_MS} ms: {'met' if result['target_met'] else 'NOT met'}"
