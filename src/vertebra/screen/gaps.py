@@ -129,7 +129,7 @@ class PlanGaps:
     """
 
     def __init__(
-        self, plan_fn: PlanFn | None, as_of: date, inputs_fn: InputsFn | None = None
+        self, plan_fn: PlanFn, as_of: date, inputs_fn: InputsFn | None = None
     ) -> None:
         self.plan_fn = plan_fn
         self.as_of = as_of
@@ -138,10 +138,6 @@ class PlanGaps:
         self.evaluated = 0
         self._cache: dict[tuple[Any, ...], list[str]] = {}
         self._inputs: dict[str, tuple[str, ...] | None] = {}
-
-    @property
-    def available(self) -> bool:
-        return self.plan_fn is not None
 
     def _key(self, facts: PatientFacts, drug: str) -> tuple[Any, ...]:
         if drug not in self._inputs:
@@ -157,7 +153,7 @@ class PlanGaps:
         out: list[list[str]] = []
         for row in rows:
             drug = row.get("current_drug")
-            facts = None if self.plan_fn is None or drug is None else facts_for(row, self.as_of)
+            facts = None if drug is None else facts_for(row, self.as_of)
             if facts is None or drug is None:
                 out.append([])
                 continue
@@ -172,7 +168,6 @@ class PlanGaps:
         return self.many([row])[0]
 
     def _ask(self, facts: PatientFacts, drug: str) -> list[str]:
-        assert self.plan_fn is not None
         self.evaluated += 1
         try:
             findings = self.plan_fn(facts, drug)

@@ -173,9 +173,7 @@ def _pct(num: int, den: int) -> float | None:
     return round(100.0 * num / den, 1) if den else None
 
 
-def compute_kpis(
-    worklist: pa.Table, result: EngineResult, as_of: date, plan_available: bool
-) -> dict[str, Any]:
+def compute_kpis(worklist: pa.Table, result: EngineResult, as_of: date) -> dict[str, Any]:
     d = load_definition()
     n = worklist.num_rows
     col = _column_values(worklist)
@@ -216,8 +214,6 @@ def compute_kpis(
             "percentage": _pct(num, den),
             "references": ind.references,
         }
-        if ind.id == "drug_safety_gap" and not plan_available:
-            entry.update(numerator=None, percentage=None, note="plan engine not available")
         indicators.append(entry)
     pop = result.population.to_pylist()[0]
     issues = sorted(
@@ -350,11 +346,10 @@ def screen(
         result = engine.run(export, as_of, progress or (lambda _name: None))
     plan_gaps = PlanGaps(load_plan_engine(), as_of, load_safety_inputs())
     worklist = finish_worklist(result.worklist, as_of, plan_gaps)
-    kpis = compute_kpis(worklist, result, as_of, plan_gaps.available)
+    kpis = compute_kpis(worklist, result, as_of)
     kpis["run"] = {
         "engine": engine.name,
         "seconds": round(time.perf_counter() - started, 3),
-        "plan_engine": "available" if plan_gaps.available else "not available",
         "plan_engine_errors": plan_gaps.errors,
         "engine_seconds": result.timings,
     }
