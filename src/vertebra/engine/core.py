@@ -501,12 +501,11 @@ class _Run:
                     if draft.action == "do" and row.action != "caution":
                         draft.action = "consider"
                         draft.rationale.append(f"Not yet confirmed safe: {labels} unknown")
-            if drug is not None and allergies is not None:
-                allergic = kb.allergy_reason(drug, allergies)
-                if allergic is not None:
-                    verdict, why_title = "contraindicated", allergic[1]
-                    draft.cautions.append(allergic[0])
-                    draft.rationale.append(f"Allergies: {kb.show('allergies', allergies)}")
+            allergy = kb.allergy(drug, allergies) if drug is not None else None
+            if allergy is not None:
+                verdict, why_title = allergy.action, allergy.title
+                draft.cautions.append(allergy.caution)
+                draft.rationale.append(allergy.rationale)
             if verdict is not None:
                 self._against(draft, verdict, why_title)
             elif adjusted is not None:

@@ -42,15 +42,15 @@ def drug_safety(
     kb = kb or load()
     ctx = context(facts, kb)
     found: list[SafetyFinding] = []
-    allergic = kb.allergy_reason(drug, facts.allergies) if facts.allergies is not None else None
-    if allergic is not None:
+    allergy = kb.allergy(drug, facts.allergies)  # the plan's own allergy rule
+    if allergy is not None:
         found.append(
             SafetyFinding(
                 rule="allergy",
                 action="contraindicated",
-                reason=allergic[0],
+                reason=allergy.caution,
                 alternative=None,
-                rationale=(f"Allergies: {kb.show('allergies', facts.allergies)}",),
+                rationale=(allergy.rationale,),
                 unknown=(),
                 references=(),
             )

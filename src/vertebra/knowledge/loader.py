@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gc
 import hashlib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -91,6 +91,19 @@ class CompiledDerived:
     ask_when: Evaluator | None = None
 
 
+@dataclass(frozen=True)
+class Allergy:
+    """A recorded allergy that rules a drug out: always ``contraindicated``."""
+
+    caution: str
+    """Why, as a sentence ("Recorded allergy to NSAIDs: naproxen is one of them.")."""
+    title: str
+    """Why, as a title phrase ("recorded allergy to NSAIDs")."""
+    rationale: str
+    """The facts it read ("Allergies: NSAIDs")."""
+    action: str = "contraindicated"
+
+
 @dataclass
 class KnowledgeBase:
     manifest: Manifest
@@ -149,32 +162,36 @@ class KnowledgeBase:
         """The safety rows that name a recommendation (e.g. a procedure) by its row id."""
         return self._safety_by_rec.get(row_id, ())
 
-    def allergy_reason(self, drug: str, allergies: Iterable[str]) -> tuple[str, str] | None:
-        """Why a recorded allergy rules ``drug`` out, as (caution, short title phrase);
-        None when it does not."""
+    def allergy(self, drug: str, allergies: Sequence[str] | None) -> Allergy | None:
+        """The allergy rule, for the plan and for a single drug alike: a recorded allergy to
+        ``drug``, to its allergy class or to a member of a cross-reactive class it belongs to
+        (``medicines.yaml``) contraindicates it. None when the allergies do not rule it out
+        (or are unknown: the plan then names them as missing information)."""
+        if allergies is None:
+            return None
         for word in allergies:
             if drug not in self.allergy_drugs.get(word, ()):
                 continue
             name = self.drug_name(drug)
-            if word == drug:
-                return f"Recorded allergy to {name}.", f"recorded allergy to {name}"
             cls = self.medicines.allergy_classes.get(word)
-            if cls is not None:
-                return (
-                    f"Recorded allergy to {cls.label}: {name} is one of them.",
-                    f"recorded allergy to {cls.label}",
+            if word == drug:
+                caution, title = f"Recorded allergy to {name}.", f"recorded allergy to {name}"
+            elif cls is not None:
+                caution = f"Recorded allergy to {cls.label}: {name} is one of them."
+                title = f"recorded allergy to {cls.label}"
+            else:
+                labels = ", ".join(
+                    c.label
+                    for c in self.medicines.allergy_classes.values()
+                    if c.cross_reactive and word in c.members and drug in c.members
                 )
-            labels = [
-                c.label
-                for c in self.medicines.allergy_classes.values()
-                if c.cross_reactive and word in c.members and drug in c.members
-            ]
-            other = self.drug_name(word)
-            return (
-                f"Recorded allergy to {other}: allergic-type reactions cross-react within "
-                f"{', '.join(labels)}, so {name} is ruled out too.",
-                f"recorded allergy to {other} ({', '.join(labels)} cross-react)",
-            )
+                other = self.drug_name(word)
+                caution = (
+                    f"Recorded allergy to {other}: allergic-type reactions cross-react within "
+                    f"{labels}, so {name} is ruled out too."
+                )
+                title = f"recorded allergy to {other} ({labels} cross-react)"
+            return Allergy(caution, title, f"Allergies: {self.show('allergies', allergies)}")
         return None
 
     def drug_name(self, drug: str) -> str:
