@@ -18,50 +18,9 @@ from typing import Any, get_args
 from vertebra.ask.lexicon import extraction
 from vertebra.facts import LEVELS, MEDICINE_CLASSES, CurrentBoneDrug
 from vertebra.language import Age, ConceptSet, Finding, Reading, Unreadable, read
+from vertebra.language.lexicon import lexicon
 
-_NUMBER_WORDS = {
-    "a": 1,
-    "an": 1,
-    "one": 1,
-    "two": 2,
-    "three": 3,
-    "four": 4,
-    "five": 5,
-    "six": 6,
-    "seven": 7,
-    "eight": 8,
-    "nine": 9,
-    "ten": 10,
-    "eleven": 11,
-    "twelve": 12,
-}
 _UNIT_DAYS = {"day": 1, "week": 7, "month": 30, "year": 365}
-_NUM = r"(\d+(?:\.\d+)?|an?|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve)"
-
-_CONSERVATIVE = re.compile(
-    _NUM + r"[- ](day|week|month)s?(?:'s)? (?:of )?(?:\w+ ){0,2}"
-    r"(?:conservative|medical|non-?operative|nonsurgical|non-surgical) "
-    r"(?:care|management|treatment|therapy)"
-)
-_DURATION = re.compile(_NUM + r"[- ](day|week|month|year)s?(?:'s)?(?: (old|ago))?")
-_PAIN = (
-    re.compile(
-        r"\b(?:pain|vas|nrs)(?: score)?(?: of| is| was|:|=| at)?\s*"
-        r"(\d{1,2}(?:\.\d)?)\s*(?:/|out of )\s*10\b"
-    ),
-    re.compile(r"\b(\d{1,2}(?:\.\d)?)\s*/\s*10\b"),
-)
-_CRCL = re.compile(
-    r"\b(creatinine clearance)\s*"
-    r"(?:of|is|was|=|:|at|around|about|only|below|under|<)?"
-    r"\s*(\d{1,3}(?:\.\d+)?)"
-)
-_TSCORE = re.compile(r"\bt-score\s*(?:of|is|was|=|:)?\s*(-|minus )?(\d(?:\.\d+)?)")
-_WEIGHT = re.compile(r"\b(\d{2,3}(?:\.\d+)?)\s*kg\b")
-_NOT_BEFORE = re.compile(r"\b(no|not|without)\s+(\w+\s+)?$")
-_PRIOR = re.compile(
-    r"\b(?:previous|prior|earlier|old|history of (?:an? )?|had an? )(?:\w+ )?(?:\w+ )?fractures?\b"
-)
 
 
 @dataclass
@@ -93,8 +52,16 @@ class Extracted:
         return bool(self.values) or self.age_range is not None
 
 
+@cache
+def _number_words() -> dict[str, int]:
+    """Spelled-out numbers in durations: the language lexicon's cardinals and articles."""
+    words = lexicon().number_words
+    return {**words.cardinals, **words.articles}
+
+
 def _number(text: str) -> float:
-    return float(_NUMBER_WORDS[text]) if text in _NUMBER_WORDS else float(text)
+    words = _number_words()
+    return float(words[text]) if text in words else float(text)
 
 
 @dataclass(frozen=True)
@@ -111,6 +78,11 @@ class _Compiled:
     allergy_classes: tuple[tuple[str, tuple[re.Pattern[str], ...]], ...]
     unreadable: tuple[tuple[str, tuple[re.Pattern[str], ...]], ...]
     drug_history: re.Pattern[str]
+    conservative_care: re.Pattern[str]
+    duration: re.Pattern[str]
+    drug_years_before: tuple[re.Pattern[str], ...]
+    prior_fracture: re.Pattern[str]
+    prior_fracture_negated: re.Pattern[str]
 
 
 @cache
@@ -144,6 +116,9 @@ def _compiled() -> _Compiled:
     def templates(ts: list[str], alt: str) -> tuple[re.Pattern[str], ...]:
         return tuple(re.compile(t.replace("{drug}", f"(?:{alt})")) for t in ts)
 
+    words = sorted(_number_words(), key=len, reverse=True)
+    number = r"(\d+(?:\.\d+)?|" + "|".join(re.escape(w) for w in words) + ")"
+
     return _Compiled(
         concepts=ConceptSet(concepts),
         labels=labels,
@@ -164,6 +139,11 @@ def _compiled() -> _Compiled:
             (fact, tuple(re.compile(p) for p in ps)) for fact, ps in data.unreadable_cues.items()
         ),
         drug_history=re.compile(rf"(?:{data.drug_history_before})\W*(\w+\W+){{0,2}}$"),
+        conservative_care=re.compile(data.conservative_care.replace("{number}", number)),
+        duration=re.compile(data.duration.replace("{number}", number)),
+        drug_years_before=tuple(re.compile(p) for p in data.drug_years_before),
+        prior_fracture=re.compile(data.prior_fracture),
+        prior_fracture_negated=re.compile(data.prior_fracture_negated),
     )
 
 
@@ -185,61 +165,54 @@ def _age(out: Extracted, reading: Reading) -> None:
         out.unreadable["age"] = age.text
 
 
-def _durations(out: Extracted, text: str) -> None:
-    m = _CONSERVATIVE.search(text)
+def _durations(out: Extracted, text: str, c: _Compiled) -> None:
+    m = c.conservative_care.search(text)
     if m:
         days = _number(m.group(1)) * _UNIT_DAYS[m.group(2)]
         out.set("weeks_of_conservative_care", round(days / 7, 1), m.group(0))
         out.set("days_since_onset", int(days), m.group(0))
-    for m in _DURATION.finditer(text):
+    for m in c.duration.finditer(text):
         phrase = m.group(0)
         unit, tail = m.group(2), m.group(3)
         before = text[max(0, m.start() - 30) : m.start()]
         if unit == "year" and tail != "ago":
-            if re.search(r"\bfor\s*$", before) or re.search(r"\bon \w+\s*$", before):
+            if any(p.search(before) for p in c.drug_years_before):
                 out.set("years_on_osteoporosis_drug", _number(m.group(1)), phrase)
             continue
-        if _compiled().drug_history.search(before):
+        if c.drug_history.search(before):
             continue  # a drug's history, not the fracture's age
         out.set("days_since_onset", int(_number(m.group(1)) * _UNIT_DAYS[unit]), phrase)
         break
 
 
 def _numbers(out: Extracted, text: str, c: _Compiled) -> None:
-    m: re.Match[str] | None
-    for m in _PAIN[0].finditer(text):
-        if float(m.group(1)) <= 10:
-            out.set("pain_score", float(m.group(1)), m.group(0))
-            break
-    else:
-        m2 = _PAIN[1].search(text)
-        if m2 and float(m2.group(1)) <= 10:
-            out.set("pain_score", float(m2.group(1)), m2.group(0))
-    m = _CRCL.search(text)
-    if m and float(m.group(2)) <= 300:
-        out.set("creatinine_clearance", float(m.group(2)), m.group(0))
-    m = _TSCORE.search(text)
-    if m:
-        value = float(m.group(2)) * (-1 if m.group(1) else 1)
-        if -7 <= value <= 4:
-            out.set("t_score", value, m.group(0))
-    m = _WEIGHT.search(text)
-    if m and 0 < float(m.group(1)) <= 400:
-        out.set("weight_kg", float(m.group(1)), m.group(0))
     for fact, patterns, unit_to, low, high in c.numbers:
-        for p in patterns:
-            hit = p.search(text)
-            if hit is None:
-                continue
-            value = float(hit.group("value"))
-            unit = hit.groupdict().get("unit")
-            if unit and unit_to:
-                value = round(value * _unit_days(unit) / unit_to, 1)
-            if low <= value <= high:
-                out.set(fact, int(value) if value.is_integer() else value, hit.group(0))
-                break
+        hit = next(
+            (
+                (value, m.group(0))
+                for p in patterns
+                for m in p.finditer(text)
+                if low <= (value := _value(m, unit_to)) <= high
+            ),
+            None,
+        )
+        if hit is not None:
+            value, phrase = hit
+            out.set(fact, int(value) if value.is_integer() else value, phrase)
     if "egfr" in out.values:
         out.egfr = True
+
+
+def _value(m: re.Match[str], unit_to: int | None) -> float:
+    """The number a ``numbers`` pattern matched, signed and converted to ``unit_to`` days."""
+    value = float(m.group("value"))
+    groups = m.groupdict()
+    if groups.get("sign"):
+        value = -value
+    unit = groups.get("unit")
+    if unit and unit_to:
+        value = round(value * _unit_days(unit) / unit_to, 1)
+    return value
 
 
 def _concepts(out: Extracted, found: list[Finding], c: _Compiled) -> None:
@@ -338,10 +311,10 @@ def extract(question: str, today: dt.date | None = None) -> Extracted:
         out.set("fracture_levels", levels, phrases)
     out.other_levels = [lv for lv in reading.levels if lv not in LEVELS]
     _age(out, reading)
-    _durations(out, text)
+    _durations(out, text, c)
     _numbers(out, text, c)
-    m = _PRIOR.search(text)
-    if m and not _NOT_BEFORE.search(text[max(0, m.start() - 15) : m.start()]):
+    m = c.prior_fracture.search(text)
+    if m and not c.prior_fracture_negated.search(text[max(0, m.start() - 15) : m.start()]):
         out.set("prior_fragility_fractures", 1, m.group(0))
     _concepts(out, c.concepts.find(text), c)
     _drugs(out, text, c)

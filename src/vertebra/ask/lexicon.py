@@ -128,8 +128,9 @@ class ValuePatterns(_Strict):
 
 
 class NumberPatterns(_Strict):
-    """Regular expressions with a ``value`` group (and optionally ``unit``: a time unit, the
-    value is converted to ``unit_to`` days per unit)."""
+    """Regular expressions with a ``value`` group (optionally ``unit``: a time unit, the value is
+    converted to ``unit_to`` days per unit; optionally ``sign``: when it matched, the value is
+    negative). The first match of the first pattern within [low, high] is taken."""
 
     patterns: list[str] = Field(min_length=1)
     unit_to: int | None = Field(default=None, ge=1)
@@ -152,6 +153,11 @@ class Extraction(_Strict):
     drug_not_topic: list[str]
     unreadable_cues: dict[str, list[str]]
     drug_history_before: str
+    conservative_care: str
+    duration: str
+    drug_years_before: list[str]
+    prior_fracture: str
+    prior_fracture_negated: str
 
 
 def _read(name: str) -> Any:
@@ -219,6 +225,13 @@ def extraction() -> Extraction:
             if "(?P<value>" not in p:
                 raise LexiconError(f"extraction.yaml: numbers.{fact}: {p!r} needs a value group")
     _compile(data.drug_history_before, "extraction.yaml: drug_history_before")
+    for key in ("conservative_care", "duration"):
+        pattern = getattr(data, key)
+        if "{number}" not in pattern:
+            raise LexiconError(f"extraction.yaml: {key} needs a {{number}} placeholder")
+        _compile(pattern.replace("{number}", "(1)"), f"extraction.yaml: {key}")
+    for p in (*data.drug_years_before, data.prior_fracture, data.prior_fracture_negated):
+        _compile(p, "extraction.yaml")
     for fact, patterns in data.unreadable_cues.items():
         if fact not in FACT_NAMES:
             raise LexiconError(f"extraction.yaml: unreadable_cues: unknown fact {fact!r}")

@@ -62,7 +62,7 @@ def _patterns() -> _Patterns:
     na = _alt(a.not_age_after)
     decade_words = _alt(list(a.decade_words))
     tens = _alt(list(a.tens))
-    units = r"(?:one|two|three|four|five|six|seven|eight|nine)"
+    units = _alt(list(_units()))
     return _Patterns(
         exact=(
             re.compile(rf"(?<![\d.]){n}[- ]?years?[- ]old"),
@@ -83,17 +83,9 @@ def _patterns() -> _Patterns:
     )
 
 
-_UNITS = {
-    "one": 1,
-    "two": 2,
-    "three": 3,
-    "four": 4,
-    "five": 5,
-    "six": 6,
-    "seven": 7,
-    "eight": 8,
-    "nine": 9,
-}
+def _units() -> dict[str, int]:
+    """The cardinals under ten ("eighty-one"), from the lexicon's one table of number words."""
+    return {w: n for w, n in lexicon().number_words.cardinals.items() if 0 < n < 10}
 
 
 def _decade(part: str | None, base: int) -> tuple[int, int]:
@@ -139,7 +131,7 @@ def read_age(text: str) -> Age | Unreadable | None:
         best = (m.start(), Age(int(m.group(1)), int(m.group(1)), m.group(0), _sex(m.group(2))))
     m = p.words_age.search(text)
     if m and best is None:
-        value = a.tens[m.group(1)] + (_UNITS[m.group(2)] if m.group(2) else 0)
+        value = a.tens[m.group(1)] + (_units()[m.group(2)] if m.group(2) else 0)
         best = (m.start(), Age(value, value, m.group(0)))
     if best is not None:
         return best[1]

@@ -54,7 +54,7 @@ def _grammar() -> _Grammar:
     letters = _alt(list(lv.letters))
     words = _alt(list(lv.words))
     fillers = _alt(lv.fillers)
-    numwords = _alt([w for w, n in lx.number_words.items() if n <= 12 and len(w) > 2])
+    numwords = _alt([w for w, n in lx.number_words.all().items() if n <= 12 and len(w) > 2])
     not_after = _alt(lv.not_after)
     guard = rf"(?![0-9])(?!\s*(?:{not_after})(?![a-z]))"
     atom = re.compile(
@@ -81,7 +81,7 @@ def _grammar() -> _Grammar:
         disc_after=re.compile(rf"[\s,-]*(?:{_alt(lv.disc_words)})(?![a-z])"),
         letters=dict(lv.letters),
         words=dict(lv.words),
-        numbers=dict(lx.number_words),
+        numbers=lx.number_words.all(),
         ranges=frozenset(lv.range_words),
         disc=lv.disc_separator,
     )

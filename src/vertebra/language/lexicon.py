@@ -62,6 +62,19 @@ class Time(_Strict):
     weekdays: list[str] = Field(min_length=7, max_length=7)
 
 
+class NumberWords(_Strict):
+    """Words read as numbers, by kind (see ``number_words`` in lexicon.yaml)."""
+
+    cardinals: dict[str, int]
+    articles: dict[str, int]
+    ordinals: dict[str, int]
+    quantities: dict[str, int]
+
+    def all(self) -> dict[str, int]:
+        """Every number word with its value."""
+        return {**self.cardinals, **self.articles, **self.ordinals, **self.quantities}
+
+
 class Ages(_Strict):
     female_suffix: list[str]
     male_suffix: list[str]
@@ -97,7 +110,7 @@ class Lexicon(_Strict):
     brands: dict[str, str]
     fuzzy: Fuzzy
     levels: Levels
-    number_words: dict[str, int]
+    number_words: NumberWords
     time: Time
     ages: Ages
     units: Units
