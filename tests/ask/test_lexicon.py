@@ -19,7 +19,7 @@ def _raw(name: str) -> dict[str, object]:
 
 
 def test_shipped_files_load() -> None:
-    assert lx.lexicon().synonyms and lx.intents().intents and lx.extraction().drugs
+    assert lx.lexicon().synonyms and lx.intents().intents and lx.extraction().numbers
 
 
 @pytest.mark.parametrize(

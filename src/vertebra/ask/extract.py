@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, get_args
 
+from vertebra import terminology
 from vertebra.ask.lexicon import extraction
-from vertebra.facts import LEVELS, MEDICINE_CLASSES, CurrentBoneDrug
+from vertebra.facts import DRUGS, LEVELS, MEDICINE_CLASSES, CurrentBoneDrug
 from vertebra.language import Age, ConceptSet, Finding, Reading, Unreadable, read
 from vertebra.language.lexicon import lexicon
 
@@ -109,8 +110,9 @@ def _compiled() -> _Compiled:
             concepts[label] = list(patterns)
             labels[label] = (kind, name, True)
     drugs: list[tuple[str, re.Pattern[str], str]] = []
-    for drug, names in data.drugs.items():
-        alt = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
+    spelled = terminology.medicine_names().spelled  # the one list of medicine names
+    for drug in DRUGS:
+        alt = "|".join(re.escape(n) for n in sorted(spelled[drug], key=len, reverse=True))
         drugs.append((drug, re.compile(rf"(?<![a-z])(?:{alt})(?![a-z])"), alt))
 
     def templates(ts: list[str], alt: str) -> tuple[re.Pattern[str], ...]:

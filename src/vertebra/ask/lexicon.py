@@ -12,13 +12,12 @@ from importlib import resources
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from vertebra import yamlfile
+from vertebra import terminology, yamlfile
 from vertebra.facts import (
     ALLERGY_CLASSES,
     CONDITIONS,
-    DRUGS,
     FACT_NAMES,
     MEDICINES,
     RED_FLAGS,
@@ -35,8 +34,18 @@ class _Strict(BaseModel):
 
 
 class SynonymGroup(_Strict):
+    """Text that mentions a variant gets the terms appended. ``words``: vocabulary words (drugs,
+    medicines, classes) whose names in terminology/medicine-names.yaml join the variants."""
+
     terms: list[str] = Field(min_length=1)
-    variants: list[str] = Field(min_length=1)
+    variants: list[str] = []
+    words: list[str] = []
+
+    @model_validator(mode="after")
+    def _some_variant(self) -> SynonymGroup:
+        if not self.variants and not self.words:
+            raise ValueError("give variants or words")
+        return self
 
 
 class Lexicon(_Strict):
@@ -146,7 +155,6 @@ class Extraction(_Strict):
     red_flags: dict[str, list[str]]
     medication_classes: dict[str, list[str]]
     medication_names: dict[str, list[str]]
-    drugs: dict[str, list[str]]
     allergy_classes: dict[str, list[str]]
     current_drug: list[str]
     allergy: list[str]
@@ -188,6 +196,11 @@ def _compile(pattern: str, where: str) -> None:
 @cache
 def lexicon() -> Lexicon:
     lex: Lexicon = _model(Lexicon, "lexicon.yaml")
+    known = terminology.medicine_names().spelled
+    for group in lex.synonyms:
+        for word in group.words:
+            if word not in known:
+                raise LexiconError(f"lexicon.yaml: synonyms {group.terms}: unknown word {word!r}")
     return lex
 
 
@@ -248,12 +261,6 @@ def extraction() -> Extraction:
     for name in data.allergy_classes:
         if name not in ALLERGY_CLASSES:
             raise LexiconError(f"extraction.yaml: allergy_classes: unknown class {name!r}")
-    for drug in data.drugs:
-        if drug not in DRUGS:
-            raise LexiconError(f"extraction.yaml: drugs: unknown drug {drug!r}")
-    missing = [d for d in DRUGS if d not in data.drugs]
-    if missing:
-        raise LexiconError(f"extraction.yaml: drugs: no names for {missing}")
     for p in (*data.current_drug, *data.allergy, *data.drug_not_topic):
         if "{drug}" not in p:
             raise LexiconError(f"extraction.yaml: pattern {p!r} needs a {{drug}} placeholder")

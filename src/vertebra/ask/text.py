@@ -6,7 +6,9 @@ import re
 from dataclasses import dataclass
 from functools import cache
 
+from vertebra import terminology
 from vertebra.ask.lexicon import lexicon
+from vertebra.facts import DRUGS
 
 _WORD = re.compile(r"[a-z0-9]+(?:\.[0-9]+)?")
 _SUFFIXES = (
@@ -62,11 +64,17 @@ class _Tables:
 @cache
 def _tables() -> _Tables:
     lex = lexicon()
+    spelled = terminology.medicine_names().spelled  # the one list of medicine names
     groups: list[tuple[re.Pattern[str], str]] = []
+    for drug in DRUGS:  # every other name of a drug finds the drug
+        own, *names = spelled[drug]
+        groups.extend((_phrase(name), own) for name in names)
     for group in lex.synonyms:
         terms = " ".join(group.terms)
-        for variant in group.variants:
-            groups.append((_phrase(variant), terms))
+        variants = [*group.variants, *(name for w in group.words for name in spelled[w])]
+        for variant in dict.fromkeys(variants):
+            if variant not in group.terms:
+                groups.append((_phrase(variant), terms))
     return _Tables(
         stop=frozenset(w.lower() for w in lex.stopwords),
         question=frozenset(w.lower() for w in lex.question_words),

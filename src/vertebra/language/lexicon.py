@@ -107,7 +107,6 @@ class ContextRule(_Strict):
 class Lexicon(_Strict):
     max_chars: int = Field(ge=100)
     abbreviations: dict[str, str]
-    brands: dict[str, str]
     fuzzy: Fuzzy
     levels: Levels
     number_words: NumberWords

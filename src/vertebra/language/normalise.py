@@ -13,6 +13,8 @@ from functools import cache, lru_cache
 from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
+from vertebra import terminology
+from vertebra.facts import ALLERGY_CLASSES, MEDICINE_CLASSES
 from vertebra.language.lexicon import lexicon
 
 _DASHES = str.maketrans({"’": "'", "‘": "'", "–": "-", "—": "-", "−": "-", "“": '"', "”": '"'})
@@ -49,10 +51,25 @@ class _Tables:
 
 
 @cache
+def brands() -> dict[str, str]:
+    """Brand and other names of a drug or medicine -> its name in the contract ("prolia" ->
+    "denosumab", "zoledronate" -> "zoledronic acid"): terminology/medicine-names.yaml, the one
+    list of medicine names (class words such as "nsaids" are left as written)."""
+    spelled = terminology.medicine_names().spelled
+    classes = {*ALLERGY_CLASSES, *MEDICINE_CLASSES}
+    return {
+        name.lower(): names[0]
+        for word, names in spelled.items()
+        if word not in classes
+        for name in names[1:]
+    }
+
+
+@cache
 def _tables() -> _Tables:
     lx = lexicon()
     mapping = {k.lower(): v for k, v in lx.abbreviations.items()}
-    mapping.update({k.lower(): v for k, v in lx.brands.items()})
+    mapping.update(brands())
     keys = sorted(mapping, key=len, reverse=True)
     fractions = "|".join(re.escape(k) for k in lx.time.fractions)
     rel = "|".join(re.escape(k) for k in sorted(lx.time.relative, key=len, reverse=True))
@@ -60,7 +77,7 @@ def _tables() -> _Tables:
     return _Tables(
         replace=re.compile("|".join(_boundary(k) for k in keys)),
         mapping=mapping,
-        brands=frozenset(k.lower() for k in lx.brands),
+        brands=frozenset(brands()),
         # "81f", "3wks", "10mg": a number glued to a word (but not "2nd", "3rd")
         split=re.compile(r"(?<![a-z0-9])(\d+(?:\.\d+)?)(?=[a-z])(?!(?:st|nd|rd|th|s)\b)"),
         fraction=re.compile(rf"(?<![\d/])(\d{{1,3}})\s?/\s?({fractions})(?![\d/])"),
@@ -88,7 +105,8 @@ def _vocabulary() -> tuple[tuple[str, ...], frozenset[str]]:
     lx = lexicon()
     vocab = tuple(dict.fromkeys(w.lower() for w in lx.fuzzy.vocabulary))
     known = set(vocab) | {w.lower() for w in lx.fuzzy.known}
-    for phrase in [*lx.abbreviations, *lx.abbreviations.values(), *lx.brands, *lx.brands.values()]:
+    names = brands()
+    for phrase in [*lx.abbreviations, *lx.abbreviations.values(), *names, *names.values()]:
         known.update(re.findall(r"[a-z]+", phrase.lower()))
     return vocab, frozenset(known)
 

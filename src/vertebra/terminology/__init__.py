@@ -23,6 +23,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from vertebra import yamlfile
+from vertebra.facts import ALLERGY_CLASSES, DRUGS, MEDICINES
 
 ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
 SNOMED = "http://snomed.info/sct"
@@ -134,8 +135,12 @@ class MedicineNames:
         systemic_only: frozenset[str],
         local_routes: frozenset[str],
         not_with: dict[str, frozenset[str]],
+        spelled: dict[str, tuple[str, ...]] | None = None,
     ) -> None:
         self.names = names  # normalised name -> vocabulary word
+        self.spelled = spelled or {}
+        """vocabulary word -> its names as written in the file, its own name first
+        ("zoledronic_acid" -> ("zoledronic acid", "zoledronate", "aclasta", ...))"""
         self.systemic_only = systemic_only
         self.local_routes = local_routes
         self.not_with = not_with
@@ -205,9 +210,23 @@ def normalise(text: str) -> str:
 
 @cache
 def medicine_names() -> MedicineNames:
-    """The names file, validated (unknown keys rejected)."""
+    """The names file, validated: unknown keys rejected, every word a word of the facts
+    vocabulary (a drug, a medicine or class of ``medications``, an allergy class), no name given
+    to two words. The one list of medicine names: FHIR intake, CDS Hooks draft orders and the
+    question reader (``vertebra ask``: extraction and retrieval synonyms) and the clinical
+    language module (brands read as ingredients) all read it."""
     path = resources.files(__package__).joinpath("medicine-names.yaml")
-    data = _NamesFile.model_validate(yamlfile.safe_load(path.read_text(encoding="utf-8")))
+    return parse_medicine_names(path.read_text(encoding="utf-8"))
+
+
+def parse_medicine_names(text: str) -> MedicineNames:
+    """Validate a medicine-names file (see :func:`medicine_names`); raises ``ValueError`` (a
+    pydantic ``ValidationError`` for unknown keys) naming the entry."""
+    data = _NamesFile.model_validate(yamlfile.safe_load(text))
+    known = set(DRUGS) | set(MEDICINES) | set(ALLERGY_CLASSES)
+    unknown = sorted(set(data.words) - known)
+    if unknown:
+        raise ValueError(f"medicine-names.yaml: words not in the facts vocabulary: {unknown}")
     pairs: dict[str, str] = {}
     for word, entry in data.words.items():
         for name in (word.replace("_", " "), *entry.names):
@@ -222,5 +241,9 @@ def medicine_names() -> MedicineNames:
         local_routes=frozenset(normalise(r) for r in data.local_routes),
         not_with={
             w: frozenset(map(normalise, e.not_with)) for w, e in data.words.items() if e.not_with
+        },
+        spelled={
+            w: (w.replace("_", " "), *(data.words[w].names if w in data.words else ()))
+            for w in sorted(known)
         },
     )
