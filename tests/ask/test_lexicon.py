@@ -42,3 +42,17 @@ def test_unknown_category_is_rejected() -> None:
     data["intents"][0]["focus"] = ["astrology"]  # type: ignore[index]
     with pytest.raises(ValidationError):
         lx.IntentFile.model_validate(data)
+
+
+def test_the_rows_the_answers_name_must_exist(monkeypatch: pytest.MonkeyPatch) -> None:
+    data = _raw("intents.yaml")
+    rows = data["rows"]
+    assert isinstance(rows, dict)
+    rows["high_energy_scope"] = "scope-no-such-row"
+    monkeypatch.setattr(lx, "_read", lambda name: data)
+    lx.intents.cache_clear()
+    try:
+        with pytest.raises(lx.LexiconError, match="unknown knowledge-base row 'scope-no-such-row'"):
+            lx.intents()
+    finally:
+        lx.intents.cache_clear()

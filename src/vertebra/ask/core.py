@@ -668,11 +668,8 @@ def _not_covered(
 ) -> tuple[str, list[str]]:
     notes = _Notes()
     out = [f"# {question}", "", f"**{layout.answer_heading}.** {layout.not_covered}"]
-    nearest = [s for s, _ in matches][:3] or [
-        s
-        for s in index().statements
-        if s.id in ("refer-fracture-liaison-service", "analgesia-paracetamol", "bone-start-now")
-    ]
+    fallback = intents().rows.nearest_fallback
+    nearest = [s for s, _ in matches][:3] or [s for s in index().statements if s.id in fallback]
     out += ["", f"## {layout.nearest_heading}", ""]
     out += [f"- {s.title} {notes.cite(s.citations)}" for s in nearest]
     out += notes.references(kb, layout.references_heading)
@@ -703,7 +700,7 @@ def _declined(ex: Extracted, low: str, kb: KnowledgeBase, layout: Layout) -> lis
         return [layout.declined_child]
     if ex.values.get("mechanism") == "high_energy":
         rows = {row.row.id: row for table in kb.tables for row in table.rows}
-        row = rows.get("scope-high-energy-trauma")
+        row = rows.get(intents().rows.high_energy_scope)
         return [layout.declined_trauma] + ([f"{_sentence(row.row.then.title)}"] if row else [])
     levels = bool(ex.values.get("fracture_levels"))
     site = next((k for k, ps in m.sites if any(p.search(low) for p in ps)), None)
@@ -736,7 +733,7 @@ def _declined_answer(
                 row.row.references
                 for t in kb.tables
                 for row in t.rows
-                if row.row.id == "scope-high-energy-trauma"
+                if row.row.id == intents().rows.high_energy_scope
             ),
             [],
         )

@@ -22,6 +22,7 @@ from vertebra.facts import (
     MEDICINES,
     RED_FLAGS,
 )
+from vertebra.knowledge import load
 from vertebra.plan import CATEGORIES
 
 
@@ -125,9 +126,19 @@ class Budget(_Strict):
     max_supporting: int = Field(ge=0)
 
 
+class Rows(_Strict):
+    """Knowledge-base rows the answers name (checked against the knowledge base at load)."""
+
+    nearest_fallback: list[str] = Field(min_length=1)
+    """Shown as the nearest topics when retrieval finds nothing."""
+    high_energy_scope: str
+    """The rule quoted when a question describes a high-energy injury."""
+
+
 class IntentFile(_Strict):
     intents: list[Intent] = Field(min_length=1)
     layout: Layout
+    rows: Rows
     budget: Budget
 
 
@@ -213,6 +224,10 @@ def intents() -> IntentFile:
     for required in ("treatment", "drug"):
         if required not in ids:
             raise LexiconError(f"intents.yaml: the {required!r} intent is required")
+    known = {row.row.id for row in load().rows()}
+    for row_id in (*data.rows.nearest_fallback, data.rows.high_energy_scope):
+        if row_id not in known:
+            raise LexiconError(f"intents.yaml: rows: unknown knowledge-base row {row_id!r}")
     return data
 
 
