@@ -8,11 +8,14 @@ unknown vocabulary words and duplicate levels are rejected with an error that na
 from __future__ import annotations
 
 from functools import cache
-from typing import Annotated, Any, Literal, get_args
+from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from vertebra.errors import BODY, FieldError, InputError, field_error
+
+if TYPE_CHECKING:
+    from pydantic import TypeAdapter
 
 Level = Literal[
     "T1",
@@ -361,6 +364,8 @@ def value_range(name: str) -> tuple[float | None, float | None]:
 
 @cache
 def _adapter(name: str) -> TypeAdapter[Any]:
+    from pydantic import TypeAdapter  # on first use: pydantic.type_adapter is not needed to plan
+
     info = PatientFacts.model_fields[name]
     annotation: Any = info.annotation
     if info.metadata:
