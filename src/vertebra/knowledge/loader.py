@@ -212,10 +212,12 @@ def _parse(name: str, raw: bytes) -> Any:
 PARSED = "parsed.json"
 """The shipped knowledge files as parsed YAML (JSON, beside this module), written by
 ``python -m vertebra.docgen``. Parsing the YAML is about half of a cold ``vertebra plan``'s
-knowledge load: when the files read are exactly the files this was made from (their SHA-256,
-and the PyYAML version that parsed them), the loader takes the parsed values from here instead.
-Everything is validated all the same. Never used for other files: a changed file, a candidate
-folder or a stale ``parsed.json`` (tests/knowledge/test_parsed.py fails) means parsing the YAML."""
+knowledge load: when the files read are exactly the files this was made from (their SHA-256),
+the loader takes the parsed values from here instead, and validates everything all the same. A
+changed file, a candidate folder or a stale ``parsed.json`` (tests/knowledge/test_parsed.py
+fails) means parsing the YAML. It ships inside the package it was made for, so the package
+version needs no place in the key; nor does PyYAML's: the values are those the tests checked,
+whichever PyYAML release is installed."""
 
 
 def _file_names(folder: Traversable) -> list[str]:
@@ -235,7 +237,7 @@ _FILES = (
 
 
 def _key(digest: str) -> str:
-    return f"sha256:{digest} pyyaml:{yaml.__version__}"
+    return f"sha256:{digest}"
 
 
 def _parsed(key: str) -> dict[str, Any] | None:
