@@ -125,7 +125,10 @@ def test_safety_row_unknown_is_never_a_silent_no(srow: CompiledSafetyRow) -> Non
     guarded = _guarded(p, srow)
     if not guarded:  # the plan proposes none of its drugs here: ask the engine's own check
         if srow.row.action not in ("avoid", "contraindicated"):  # drug_safety: blocking rows only
-            pytest.skip(f"{srow.row.id}: no scenario proposes {sorted(srow.drugs)} (a test gap)")
+            pytest.fail(
+                f"{srow.row.id}: no scenario proposes {sorted(srow.drugs)}: "
+                "give the row a fires_with that does"
+            )
         facts = parse_record_facts(with_facts(patch))
         for drug in sorted(srow.drugs):
             (finding,) = [f for f in drug_safety(facts, drug) if f.rule == srow.row.id]
