@@ -21,8 +21,6 @@ from vertebra.facts import DRUGS, LEVELS, MEDICINE_CLASSES, CurrentBoneDrug
 from vertebra.language import Age, ConceptSet, Finding, Reading, Unreadable, read
 from vertebra.language.lexicon import lexicon
 
-_UNIT_DAYS = {"day": 1, "week": 7, "month": 30, "year": 365}
-
 
 @dataclass
 class Extracted:
@@ -150,7 +148,8 @@ def _compiled() -> _Compiled:
 
 
 def _unit_days(unit: str) -> int:
-    return _UNIT_DAYS[unit.rstrip("s")]
+    """Days in a time unit ("week", "months"): the language lexicon's time units."""
+    return lexicon().time.units[unit]
 
 
 def _age(out: Extracted, reading: Reading) -> None:
@@ -170,7 +169,7 @@ def _age(out: Extracted, reading: Reading) -> None:
 def _durations(out: Extracted, text: str, c: _Compiled) -> None:
     m = c.conservative_care.search(text)
     if m:
-        days = _number(m.group(1)) * _UNIT_DAYS[m.group(2)]
+        days = _number(m.group(1)) * _unit_days(m.group(2))
         out.set("weeks_of_conservative_care", round(days / 7, 1), m.group(0))
         out.set("days_since_onset", int(days), m.group(0))
     for m in c.duration.finditer(text):
@@ -183,7 +182,7 @@ def _durations(out: Extracted, text: str, c: _Compiled) -> None:
             continue
         if c.drug_history.search(before):
             continue  # a drug's history, not the fracture's age
-        out.set("days_since_onset", int(_number(m.group(1)) * _UNIT_DAYS[unit]), phrase)
+        out.set("days_since_onset", int(_number(m.group(1)) * _unit_days(unit)), phrase)
         break
 
 
