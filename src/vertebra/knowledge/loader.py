@@ -259,9 +259,7 @@ def parsed_json(folder: Traversable | None = None) -> bytes:
     names = _file_names(folder)
     raws = {name: folder.joinpath(name).read_bytes() for name in names}
     files = {name: _parse(name, raws[name]) for name in names}
-    text = orjson.dumps(
-        {"key": _key(_digest(raws)), "files": files}, option=orjson.OPT_INDENT_2
-    )
+    text = orjson.dumps({"key": _key(_digest(raws)), "files": files}, option=orjson.OPT_INDENT_2)
     if orjson.loads(text)["files"] != files:  # e.g. a YAML date, which JSON cannot hold
         raise KnowledgeError(f"{PARSED}: the knowledge files do not survive JSON unchanged")
     return text + b"\n"

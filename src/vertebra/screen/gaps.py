@@ -128,9 +128,7 @@ class PlanGaps:
     facts are the key. Results are identical to asking one patient at a time.
     """
 
-    def __init__(
-        self, plan_fn: PlanFn, as_of: date, inputs_fn: InputsFn | None = None
-    ) -> None:
+    def __init__(self, plan_fn: PlanFn, as_of: date, inputs_fn: InputsFn | None = None) -> None:
         self.plan_fn = plan_fn
         self.as_of = as_of
         self.inputs_fn = inputs_fn
