@@ -17,7 +17,7 @@ from typing import Any, get_args
 
 from vertebra import terminology
 from vertebra.ask.lexicon import extraction
-from vertebra.facts import DRUGS, LEVELS, MEDICINE_CLASSES, CurrentBoneDrug
+from vertebra.facts import DRUGS, LEVELS, MEDICINE_CLASSES, MEDICINES, CurrentBoneDrug
 from vertebra.language import Age, ConceptSet, Finding, Reading, Unreadable, read
 from vertebra.language.lexicon import lexicon
 
@@ -84,6 +84,17 @@ class _Compiled:
     prior_fracture_negated: re.Pattern[str]
 
 
+def _medication_names(patterns: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Each medicine of the ``medications`` vocabulary -> the patterns that find it: its names in
+    terminology/medicine-names.yaml as whole words, unless extraction.yaml gives patterns."""
+    spelled = terminology.medicine_names().spelled
+    return {
+        name: patterns.get(name) or [rf"(?<![a-z]){re.escape(n)}(?![a-z])" for n in spelled[name]]
+        for name in MEDICINES
+        if name not in MEDICINE_CLASSES
+    }
+
+
 @cache
 def _compiled() -> _Compiled:
     data = extraction()
@@ -101,7 +112,10 @@ def _compiled() -> _Compiled:
     for kind, table in (
         ("condition", data.conditions),
         ("red_flag", data.red_flags),
-        ("medication", {**data.medication_names, **data.medication_classes}),
+        (
+            "medication",
+            {**_medication_names(data.medication_name_patterns), **data.medication_classes},
+        ),
     ):
         for name, patterns in table.items():
             label = f"{kind}:{name}"

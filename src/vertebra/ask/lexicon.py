@@ -165,7 +165,7 @@ class Extraction(_Strict):
     conditions: dict[str, list[str]]
     red_flags: dict[str, list[str]]
     medication_classes: dict[str, list[str]]
-    medication_names: dict[str, list[str]]
+    medication_name_patterns: dict[str, list[str]]
     allergy_classes: dict[str, list[str]]
     current_drug: list[str]
     allergy: list[str]
@@ -270,7 +270,7 @@ def extraction() -> Extraction:
             raise LexiconError(f"extraction.yaml: red_flags: unknown red flag {flag!r}")
         for p in patterns:
             _compile(p, f"extraction.yaml: red_flags.{flag}")
-    for name in [*data.medication_classes, *data.medication_names]:
+    for name in [*data.medication_classes, *data.medication_name_patterns]:
         if name not in MEDICINES:
             raise LexiconError(f"extraction.yaml: unknown medicine or class {name!r}")
     for name in data.allergy_classes:
