@@ -11,6 +11,7 @@ import os
 import re
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Protocol
@@ -23,9 +24,19 @@ from vertebra.screen.inputs import ExportFiles
 
 Progress = Callable[[str], None]
 
-#: The timing key of the report reading: candidates fetched to the driver, read by the report
-#: reader in Python (worker processes on the driver's machine), findings registered as a table.
+#: The timing key of the report reading: the candidates read by the report reader in Python on
+#: the driver (DuckDB: on a thread, beside the statements that do not need the findings).
 READING = "report_reading (Python, driver)"
+#: DuckDB: how long the engine waited for the reader (which runs beside the statements before).
+READING_WAIT = "report_reading: engine waited"
+_NEEDS_FINDINGS = re.compile(rf"\b{reports.FINDINGS_TABLE}\b")
+
+
+def _timed(read: reports.Reader, candidates: pa.Table, timings: dict[str, float]) -> pa.Table:
+    t = time.perf_counter()
+    found = read(candidates)
+    timings[READING] = round(time.perf_counter() - t, 3)
+    return found
 
 
 @dataclass
@@ -113,21 +124,27 @@ class DuckDBEngine:
             con.register("vs_codes_arrow", codes)
             con.execute("CREATE TEMP TABLE vs_codes AS SELECT * FROM vs_codes_arrow")
             timings: dict[str, float] = {}
-            for st in logic.statements(as_of):
-                progress(st.name)
-                kind = "TABLE" if st.materialise else "VIEW"
-                t = time.perf_counter()
-                con.execute(f"CREATE TEMP {kind} {st.name} AS {st.sql('duckdb')}")
-                timings[st.name] = round(time.perf_counter() - t, 3)
-                if st.name == reports.AFTER_STATEMENT:
+            # The report reader (Python) runs on a thread while DuckDB's threads run the
+            # statements that do not need its findings (patients, condition_events); the first
+            # statement that reads report_findings waits for it.
+            with ThreadPoolExecutor(1, thread_name_prefix="report-reader") as reader:
+                pending: Future[pa.Table] | None = None
+                for st in logic.statements(as_of):
+                    if pending is not None and _NEEDS_FINDINGS.search(st.select):
+                        t = time.perf_counter()
+                        self._add_findings(con, pending.result())
+                        timings[READING_WAIT] = round(time.perf_counter() - t, 3)
+                        pending = None
+                    progress(st.name)
+                    kind = "TABLE" if st.materialise else "VIEW"
                     t = time.perf_counter()
-                    found = read_reports(con.sql(reports.CANDIDATES_SQL).to_arrow_table())
-                    con.register("report_findings_arrow", found)
-                    con.execute(
-                        f"CREATE TEMP TABLE {reports.FINDINGS_TABLE} AS "
-                        "SELECT * FROM report_findings_arrow"
-                    )
-                    timings[READING] = round(time.perf_counter() - t, 3)
+                    con.execute(f"CREATE TEMP {kind} {st.name} AS {st.sql('duckdb')}")
+                    timings[st.name] = round(time.perf_counter() - t, 3)
+                    if st.name == reports.AFTER_STATEMENT:
+                        candidates = con.sql(reports.CANDIDATES_SQL).to_arrow_table()
+                        pending = reader.submit(_timed, read_reports, candidates, timings)
+                if pending is not None:
+                    self._add_findings(con, pending.result())
             t = time.perf_counter()
             result = EngineResult(
                 worklist=con.sql("SELECT * FROM worklist").to_arrow_table(),
@@ -139,6 +156,13 @@ class DuckDBEngine:
             return result
         finally:
             con.close()
+
+    @staticmethod
+    def _add_findings(con: Any, found: pa.Table) -> None:
+        con.register("report_findings_arrow", found)
+        con.execute(
+            f"CREATE TEMP TABLE {reports.FINDINGS_TABLE} AS SELECT * FROM report_findings_arrow"
+        )
 
     @staticmethod
     def _register(con: Any, rtype: str, files: list[Any]) -> None:
