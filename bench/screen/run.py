@@ -178,15 +178,16 @@ def duckdb_parse(data: Path) -> int:
     return total
 
 
-def screen_duckdb(data: Path, out: Path) -> int:
+def screen_duckdb(data: Path, out: Path) -> tuple[int, dict[str, Any]]:
     from vertebra.screen.engines import DuckDBEngine
     from vertebra.screen.pipeline import screen
     from vertebra.synth import REFERENCE_DATE
 
-    return int(screen(data, out, DuckDBEngine(), REFERENCE_DATE).worklist.num_rows)
+    result = screen(data, out, DuckDBEngine(), REFERENCE_DATE)
+    return int(result.worklist.num_rows), {"engine_seconds": result.kpis["run"]["engine_seconds"]}
 
 
-def screen_coded_only(data: Path, out: Path) -> int:
+def screen_coded_only(data: Path, out: Path) -> tuple[int, dict[str, Any]]:
     """The same screen on the same export with the report files left out (coded data only)."""
     from vertebra.screen.engines import DuckDBEngine
     from vertebra.screen.inputs import discover
@@ -197,7 +198,7 @@ def screen_coded_only(data: Path, out: Path) -> int:
     for rtype in ("DiagnosticReport", "DocumentReference"):
         export.files.pop(rtype, None)
     result = screen(data, out, DuckDBEngine(), REFERENCE_DATE, export=export)
-    return int(result.worklist.num_rows)
+    return int(result.worklist.num_rows), {"engine_seconds": result.kpis["run"]["engine_seconds"]}
 
 
 EXECUTOR_MB = 1024
@@ -298,9 +299,9 @@ def child(name: str, data: Path, out: Path) -> None:
     elif name == "parse":
         result = duckdb_parse(data)
     elif name == "screen":
-        result = screen_duckdb(data, out / "duckdb")
+        result, extra = screen_duckdb(data, out / "duckdb")
     elif name == "coded":
-        result = screen_coded_only(data, out / "coded")
+        result, extra = screen_coded_only(data, out / "coded")
     else:
         result, extra = screen_spark(data, out / name, int(name.removeprefix("spark")))
     seconds = time.perf_counter() - started
@@ -400,6 +401,7 @@ def main() -> None:
     if args.spark and "screen" not in names:
         raise SystemExit("--spark compares with the DuckDB screen: keep 'screen' in --runs")
     rounds = max(args.repeat, args.python_repeat)
+    load_before = os.getloadavg()
     samples: dict[str, list[dict[str, Any]]] = {n: [] for n in names}
     for i in range(rounds):
         for name in names:
@@ -437,6 +439,7 @@ def main() -> None:
             run["engine_seconds_of_median_run"] = middle["engine_seconds"]
         runs.append(run)
     by = {r["id"]: r for r in runs}
+    load_after = os.getloadavg()
 
     for r in runs:
         for base, key in (
@@ -461,6 +464,12 @@ def main() -> None:
         "machine": f"{os.cpu_count()} cores, "
         f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GB RAM, "
         f"{platform.system()} {platform.machine()}, Python {platform.python_version()}",
+        # 1-, 5- and 15-minute load averages when the runs started and ended (other processes
+        # on the machine: the ratios are within one run, interleaved round by round).
+        "load_average": {
+            "before": [round(x, 2) for x in load_before],
+            "after": [round(x, 2) for x in load_after],
+        },
         "command": f"uv run --frozen python bench/screen/run.py --patients {args.patients}"
         + (f" --repeat {args.repeat}" if args.repeat != 3 else "")
         + (f" --runs {args.runs}" if args.runs != "python,bare,parse,coded,screen" else "")
@@ -496,7 +505,10 @@ def main() -> None:
     if args.spark:
         summary["spark"] = spark_summary(by, size, args.patients)
     (HERE / args.results).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    print(f"\n{args.patients:,} patients, {size / 1e9:.2f} GB NDJSON; median of runs")
+    print(
+        f"\n{args.patients:,} patients, {size / 1e9:.2f} GB NDJSON; median of runs; load average "
+        f"{load_before[0]:.2f} before, {load_after[0]:.2f} after"
+    )
     print(
         f"{'run':38} {'seconds':>8} {'min':>7} {'CPU s':>7} {'patients/s':>11} "
         f"{'vs coded':>9} {'peak RSS MB':>12}"
