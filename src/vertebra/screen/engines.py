@@ -7,10 +7,12 @@ Arrow tables that :mod:`vertebra.screen.pipeline` turns into the outputs.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Protocol
@@ -23,19 +25,38 @@ from vertebra.screen.inputs import ExportFiles
 
 Progress = Callable[[str], None]
 
-#: The timing key of the report reading: candidates fetched to the driver, read by the report
-#: reader in Python (worker processes on the driver's machine), findings registered as a table.
+#: The timing key of the report reading: DuckDB fetches the candidates to Python, reads them
+#: with the report reader (worker processes on this machine) and registers the findings as a
+#: table; Spark reads them on the executors (``mapInArrow``, see :func:`_read_partition`).
 READING = "report_reading (Python, driver)"
+SPARK_READING = "report_reading (Python, executors)"
+
+#: The worklist's order (the same as :func:`vertebra.screen.pipeline.finish_worklist`'s Arrow
+#: sort): vertebral first, then the most recent index fracture (unknown dates last), then
+#: patient id (a missing id first). Spark sorts with it so that the driver can write the
+#: outputs batch by batch as they stream in.
+WORKLIST_ORDER_SQL = (
+    "coalesce(vertebral_fracture, false) DESC, index_fracture_date DESC NULLS LAST, "
+    "coalesce(patient_id, '') ASC"
+)
 
 
 @dataclass
 class EngineResult:
-    worklist: pa.Table
+    #: The engine's worklist rows: the whole table, in any order (DuckDB), or
+    #: ``ordered_batches`` instead.
+    worklist: pa.Table | None
     issues: pa.Table
     population: pa.Table
     #: Wall seconds per phase (``start``, ``read``, each statement, ``collect``): the profile
     #: that ``bench/screen`` prints and ``docs/screening.md`` explains.
     timings: dict[str, float] = field(default_factory=dict)
+    #: Spark: the worklist rows already in :data:`WORKLIST_ORDER_SQL` order, one Arrow batch at
+    #: a time (streamed from the executors a partition at a time), so that the driver never
+    #: holds the whole worklist. Iterate once, then call :meth:`close`.
+    ordered_batches: Iterator[pa.RecordBatch] | None = None
+    #: Release what the engine keeps for ``ordered_batches`` (Spark's checkpoints, session).
+    close: Callable[[], None] = lambda: None
 
 
 class SparkJobError(RuntimeError):
@@ -64,6 +85,9 @@ _JAVA_EXCEPTION = re.compile(r"^[a-z][\w$]*(\.[\w$]+)+(Exception|Error)\b.*:")
 
 class Engine(Protocol):
     name: str
+    #: The report reader runs in this process (DuckDB), so the screen loads it early on a
+    #: thread; Spark runs it on the executors.
+    reads_reports_in_process: bool
 
     def run(
         self,
@@ -85,6 +109,7 @@ def _codes_table() -> pa.Table:
 
 class DuckDBEngine:
     name = "duckdb"
+    reads_reports_in_process = True
 
     def __init__(self, threads: int | None = None, memory_limit: str | None = None) -> None:
         self.threads = threads
@@ -171,6 +196,7 @@ class SparkEngine:
     """
 
     name = "spark"
+    reads_reports_in_process = False
 
     def __init__(
         self,
@@ -189,13 +215,15 @@ class SparkEngine:
     def session(self) -> Any:
         from pyspark.sql import SparkSession
 
-        os.environ.setdefault("PYSPARK_PYTHON", os.environ.get("PYSPARK_PYTHON", "python3"))
         local = self.master.startswith("local")
+        # The executors' Python workers run the report reader (vertebra.language): on one
+        # machine, this interpreter (its venv); on a cluster, the image's (PYSPARK_PYTHON).
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable if local else "python3")
         if local:
             # local and local-cluster: driver, master, workers and executors on loopback only.
             os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
         # local[N]: the driver JVM runs the tasks too; on a cluster (local-cluster included) it
-        # only plans, collects the worklist (Arrow) and hands the report candidates to Python.
+        # only plans and streams the ordered worklist to Python a partition at a time.
         driver = "4g" if self.master.startswith("local[") else "2g"
         parts = self.shuffle_partitions or ((os.cpu_count() or 2) * 2 if local else 200)
         builder = (
@@ -208,6 +236,9 @@ class SparkEngine:
             .config("spark.sql.adaptive.coalescePartitions.enabled", "true")
             .config("spark.sql.session.timeZone", "UTC")
             .config("spark.sql.ansi.enabled", "false")
+            # one Python worker per executor core, kept across tasks (the report reader loads
+            # spaCy and medspaCy once per worker)
+            .config("spark.python.worker.reuse", "true")
             .config("spark.driver.memory", os.environ.get("VERTEBRA_SPARK_DRIVER_MEMORY", driver))
         )
         if local:
@@ -228,9 +259,7 @@ class SparkEngine:
         try:
             return self._run(export, as_of, progress, read_reports)
         except Exception as exc:
-            if type(exc).__module__.startswith(("py4j", "pyspark")):
-                raise SparkJobError(f"Spark job failed: {_one_line(exc)}") from exc
-            raise
+            raise _spark_error(exc) from exc
 
     def _run(
         self,
@@ -245,6 +274,16 @@ class SparkEngine:
         spark.sparkContext.setLogLevel("ERROR")
         timings["start"] = time.perf_counter() - t
         kept: list[Any] = []
+
+        def close() -> None:
+            for df in kept:
+                df.unpersist()
+            for name in spark.catalog.listTables():
+                if name.isTemporary:
+                    spark.catalog.dropTempView(name.name)
+            if self.stop:
+                spark.stop()
+
         try:
             t = time.perf_counter()
             for rtype in schema.RESOURCES:
@@ -269,27 +308,100 @@ class SparkEngine:
                 timings[st.name] = time.perf_counter() - t
                 if st.name == reports.AFTER_STATEMENT:
                     t = time.perf_counter()
-                    found = read_reports(spark.sql(reports.CANDIDATES_SQL).toArrow())
-                    fdf = spark.createDataFrame(found, schema=_spark_schema(found.schema))
-                    fdf.createOrReplaceTempView(reports.FINDINGS_TABLE)
-                    timings[READING] = time.perf_counter() - t
+                    spark.sparkContext.setJobGroup(SPARK_READING, "vertebra screen: reports")
+                    found = _read_on_executors(spark, read_reports).localCheckpoint(eager=True)
+                    kept.append(found)
+                    found.createOrReplaceTempView(reports.FINDINGS_TABLE)
+                    timings[SPARK_READING] = time.perf_counter() - t
             t = time.perf_counter()
-            result = EngineResult(
-                worklist=spark.table("worklist").toArrow(),
-                issues=spark.table("issues").toArrow(),
-                population=spark.table("population").toArrow(),
-            )
+            spark.sparkContext.setJobGroup("collect", "vertebra screen: issues, population")
+            issues = spark.table("issues").toArrow()
+            population = spark.table("population").toArrow()
             timings["collect"] = time.perf_counter() - t
-            result.timings = {k: round(v, 3) for k, v in timings.items()}
-            return result
-        finally:
-            for df in kept:
-                df.unpersist()
-            for name in spark.catalog.listTables():
-                if name.isTemporary:
-                    spark.catalog.dropTempView(name.name)
-            if self.stop:
-                spark.stop()
+            ordered = spark.sql(f"SELECT * FROM worklist ORDER BY {WORKLIST_ORDER_SQL}")
+        except BaseException:
+            close()
+            raise
+        rounded = {k: round(v, 3) for k, v in timings.items()}
+        return EngineResult(
+            worklist=None,
+            issues=issues,
+            population=population,
+            timings=rounded,
+            ordered_batches=_stream_ordered(spark, ordered, rounded),
+            close=close,
+        )
+
+
+def _spark_error(exc: Exception) -> Exception:
+    if type(exc).__module__.startswith(("py4j", "pyspark")):
+        return SparkJobError(f"Spark job failed: {_one_line(exc)}")
+    return exc
+
+
+def _read_on_executors(spark: Any, read_reports: reports.Reader) -> Any:
+    """``report_findings`` computed by the report reader on the executors: the candidate texts
+    are hash-partitioned by report (so that a report's texts meet in one task, where
+    :func:`reports.read_candidates` drops a finding repeated by its attachments) and each
+    partition is read in the executor's Python worker (``mapInArrow``; Spark reuses the worker,
+    so spaCy and medspaCy load once per worker). Nothing is collected to the driver."""
+    parts = int(spark.conf.get("spark.sql.shuffle.partitions"))
+    reader = (
+        functools.partial(reports.read_candidates, workers=1)
+        if read_reports is reports.read_candidates
+        else read_reports
+    )
+    candidates = spark.sql(reports.CANDIDATES_SQL).repartition(parts, "patient_id", "report_id")
+    return candidates.mapInArrow(
+        functools.partial(_read_partition, reader), _spark_schema(reports.FINDINGS_SCHEMA)
+    )
+
+
+def _read_partition(
+    reader: reports.Reader, batches: Iterator[pa.RecordBatch]
+) -> Iterator[pa.RecordBatch]:
+    """Executor side: one partition's candidates through the report reader."""
+    got = [b for b in batches if b.num_rows]
+    if got:
+        found = reader(pa.Table.from_batches(got))
+        yield from found.cast(reports.FINDINGS_SCHEMA).to_batches()
+
+
+def _to_ipc(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """Executor side: each Arrow batch of the ordered worklist as one binary value (an Arrow
+    IPC stream), so that ``toLocalIterator`` brings Arrow batches, not Python rows, to the
+    driver."""
+    for batch in batches:
+        if batch.num_rows:
+            sink = pa.BufferOutputStream()
+            with pa.ipc.new_stream(sink, batch.schema) as writer:
+                writer.write_batch(batch)
+            yield pa.record_batch([pa.array([sink.getvalue().to_pybytes()], pa.binary())], ["ipc"])
+
+
+def _stream_ordered(
+    spark: Any, ordered: Any, timings: dict[str, float]
+) -> Iterator[pa.RecordBatch]:
+    """The ordered worklist, partition by partition (``toLocalIterator`` with prefetch: Spark
+    computes the next partition while the driver writes this one). Records the seconds spent
+    waiting for Spark as ``stream worklist``."""
+    waited = 0.0
+    try:
+        spark.sparkContext.setJobGroup("worklist_stream", "vertebra screen: worklist")
+        t = time.perf_counter()
+        rows = ordered.mapInArrow(_to_ipc, "ipc BINARY").toLocalIterator(prefetchPartitions=True)
+        while True:
+            row = next(rows, None)
+            waited += time.perf_counter() - t
+            if row is None:
+                break
+            with pa.ipc.open_stream(row[0]) as batches:
+                yield from batches
+            t = time.perf_counter()
+    except Exception as exc:
+        raise _spark_error(exc) from exc
+    finally:
+        timings["stream worklist"] = round(waited, 3)
 
 
 def _spark_schema(arrow: pa.Schema) -> str:
