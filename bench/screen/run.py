@@ -297,10 +297,13 @@ def event_log_summary(events: Path) -> dict[str, Any]:
     jobs = stages = 0
     per: dict[str, dict[str, float]] = {}
     widest = 0
-    for log in events.iterdir():
+    for log in sorted(p for p in events.rglob("*") if p.is_file()):
         with log.open(encoding="utf-8") as fh:
             for line in fh:
-                ev = json.loads(line)
+                try:
+                    ev = json.loads(line)
+                except ValueError:  # the last line of a log still being written
+                    continue
                 kind = ev.get("Event")
                 if kind == "SparkListenerJobStart":
                     jobs += 1
@@ -310,10 +313,13 @@ def event_log_summary(events: Path) -> dict[str, Any]:
                 elif kind == "SparkListenerTaskEnd":
                     exe = str(ev["Task Info"]["Executor ID"])
                     m = ev.get("Task Metrics") or {}
-                    slot = per.setdefault(exe, {"tasks": 0, "run_s": 0.0, "cpu_s": 0.0})
+                    slot = per.setdefault(
+                        exe, {"tasks": 0, "run_s": 0.0, "cpu_s": 0.0, "gc_s": 0.0}
+                    )
                     slot["tasks"] += 1
                     slot["run_s"] += m.get("Executor Run Time", 0) / 1000
                     slot["cpu_s"] += m.get("Executor CPU Time", 0) / 1e9
+                    slot["gc_s"] += m.get("JVM GC Time", 0) / 1000
     return {
         "jobs": jobs,
         "stages": stages,
@@ -323,6 +329,7 @@ def event_log_summary(events: Path) -> dict[str, Any]:
                 "tasks": int(v["tasks"]),
                 "run_s": round(v["run_s"], 1),
                 "cpu_s": round(v["cpu_s"], 1),
+                "gc_s": round(v["gc_s"], 1),
             }
             for k, v in sorted(per.items())
         },

@@ -296,12 +296,14 @@ class SparkEngine:
                 df.createOrReplaceTempView(schema.table_name(rtype))
             spark.createDataFrame(_codes_table()).createOrReplaceTempView("vs_codes")
             timings["read (lazy: files listed, schema applied)"] = time.perf_counter() - t
-            for st in logic.statements(as_of):
+            statements = logic.statements(as_of)
+            keep = _checkpointed(statements)
+            for st in statements:
                 progress(st.name)
                 t = time.perf_counter()
                 spark.sparkContext.setJobGroup(st.name, f"vertebra screen: {st.name}")
                 df = spark.sql(st.sql("spark"))
-                if st.materialise:
+                if st.name in keep:
                     df = df.localCheckpoint(eager=True)
                     kept.append(df)
                 df.createOrReplaceTempView(st.name)
@@ -331,6 +333,22 @@ class SparkEngine:
             ordered_batches=_stream_ordered(spark, ordered, rounded),
             close=close,
         )
+
+
+def _checkpointed(statements: list[logic.Statement]) -> set[str]:
+    """The statements Spark computes once and keeps (``localCheckpoint``): materialised ones
+    (``CREATE TEMP TABLE``) that two or more later statements read, the report candidates'
+    statement and the worklist (sorted and streamed a partition at a time). A table read by
+    one statement only stays a view that Spark plans into its reader (over checkpointed
+    inputs, so planning stays cheap): one Spark job fewer each, and on Spark every job costs
+    seconds of fixed scheduling, planning and code generation (docs/screening.md)."""
+    keep = {reports.AFTER_STATEMENT, "worklist"}
+    for i, st in enumerate(statements):
+        word = re.compile(rf"\b{re.escape(st.name)}\b", re.IGNORECASE)
+        readers = sum(1 for later in statements[i + 1 :] if word.search(later.select))
+        if st.materialise and readers >= 2:
+            keep.add(st.name)
+    return keep
 
 
 def _spark_error(exc: Exception) -> Exception:
