@@ -298,8 +298,8 @@ class SparkEngine:
             timings["read (lazy: files listed, schema applied)"] = time.perf_counter() - t
             statements = logic.statements(as_of)
             keep = _checkpointed(statements)
-            for st in statements:
-                progress(st.name)
+
+            def compute(st: logic.Statement) -> float:
                 t = time.perf_counter()
                 spark.sparkContext.setJobGroup(st.name, f"vertebra screen: {st.name}")
                 df = spark.sql(st.sql("spark"))
@@ -307,14 +307,27 @@ class SparkEngine:
                     df = df.localCheckpoint(eager=True)
                     kept.append(df)
                 df.createOrReplaceTempView(st.name)
-                timings[st.name] = time.perf_counter() - t
+                return time.perf_counter() - t
+
+            def read() -> float:
+                t = time.perf_counter()
+                spark.sparkContext.setJobGroup(SPARK_READING, "vertebra screen: reports")
+                found = _read_on_executors(spark, read_reports).localCheckpoint(eager=True)
+                kept.append(found)
+                found.createOrReplaceTempView(reports.FINDINGS_TABLE)
+                return time.perf_counter() - t
+
+            steps: dict[str, Callable[[], float]] = {}
+            for st in statements:  # in file order, the report reading right after its input
+                steps[st.name] = functools.partial(compute, st)
                 if st.name == reports.AFTER_STATEMENT:
-                    t = time.perf_counter()
-                    spark.sparkContext.setJobGroup(SPARK_READING, "vertebra screen: reports")
-                    found = _read_on_executors(spark, read_reports).localCheckpoint(eager=True)
-                    kept.append(found)
-                    found.createOrReplaceTempView(reports.FINDINGS_TABLE)
-                    timings[SPARK_READING] = time.perf_counter() - t
+                    steps[SPARK_READING] = read
+
+            def step(name: str) -> None:
+                if name != SPARK_READING:  # the progress bar counts statements
+                    progress(name)
+
+            timings.update(_run_concurrently(steps, _dependencies(statements), step))
             t = time.perf_counter()
             spark.sparkContext.setJobGroup("collect", "vertebra screen: issues, population")
             issues = spark.table("issues").toArrow()
@@ -333,6 +346,53 @@ class SparkEngine:
             ordered_batches=_stream_ordered(spark, ordered, rounded),
             close=close,
         )
+
+
+#: Statements whose inputs are ready run at the same time, each Spark job from its own driver
+#: thread (Spark's scheduler takes jobs from several threads): independent scans (procedures,
+#: observations, medicines, encounters ...) then fill every executor core instead of waiting
+#: for one another, and one statement's planning overlaps another's tasks.
+CONCURRENT_STATEMENTS = 4
+
+
+def _dependencies(statements: list[logic.Statement]) -> dict[str, set[str]]:
+    """Each step's inputs among the earlier steps: the statements its SQL names, and the report
+    reading (``report_findings``) for those that read its findings."""
+    deps: dict[str, set[str]] = {SPARK_READING: {reports.AFTER_STATEMENT}}
+    for i, st in enumerate(statements):
+        words = set(re.findall(r"[a-z_][a-z0-9_]*", st.select.lower()))
+        deps[st.name] = {e.name for e in statements[:i] if e.name in words}
+        if reports.FINDINGS_TABLE in words:
+            deps[st.name].add(SPARK_READING)
+    return deps
+
+
+def _run_concurrently(
+    steps: dict[str, Callable[[], float]], deps: dict[str, set[str]], progress: Progress
+) -> dict[str, float]:
+    """Run each step once all its inputs are done, up to :data:`CONCURRENT_STATEMENTS` at a
+    time (in the order given when several are ready). Returns each step's seconds; the first
+    error stops the run (steps already running finish first)."""
+    from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+
+    seconds: dict[str, float] = {}
+    waiting = list(steps)
+    running: dict[Future[float], str] = {}
+    with ThreadPoolExecutor(CONCURRENT_STATEMENTS, thread_name_prefix="spark-step") as pool:
+        while waiting or running:
+            for name in [n for n in waiting if deps.get(n, set()) <= seconds.keys()]:
+                if len(running) >= CONCURRENT_STATEMENTS:
+                    break
+                progress(name)
+                waiting.remove(name)
+                running[pool.submit(steps[name])] = name
+            if not running:
+                raise RuntimeError(f"screen steps with unmet inputs: {', '.join(waiting)}")
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                name = running.pop(future)
+                seconds[name] = future.result()  # raises the step's error
+    return seconds
 
 
 def _checkpointed(statements: list[logic.Statement]) -> set[str]:
