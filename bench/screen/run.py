@@ -220,6 +220,9 @@ class JvmMemory:
         import threading
 
         self.peak: dict[int, tuple[str, float]] = {}
+        #: CPU seconds (user + system) of each process, last seen
+        self.cpu: dict[int, tuple[str, float]] = {}
+        self._tick = os.sysconf("SC_CLK_TCK")
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._poll, daemon=True)
 
@@ -230,6 +233,20 @@ class JvmMemory:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
+
+    def _ours(self, pid: int) -> bool:
+        """Whether ``pid`` descends from this process (another run's Spark on the same machine
+        must not count)."""
+        me, seen = os.getpid(), 0
+        while pid > 1 and seen < 64:
+            if pid == me:
+                return True
+            try:
+                pid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                return False
+            seen += 1
+        return False
 
     def _poll(self) -> None:
         while True:
@@ -246,9 +263,14 @@ class JvmMemory:
                         kind = "driver_jvm"
                     else:
                         continue
+                    if not self._ours(int(proc.name)):
+                        continue
                     status = (proc / "status").read_text()
+                    stat = (proc / "stat").read_text().rsplit(")", 1)[1].split()
                 except OSError:
                     continue
+                # fields 14 and 15 of /proc/PID/stat (utime, stime) are 12 and 13 after ")"
+                self.cpu[int(proc.name)] = (kind, (int(stat[11]) + int(stat[12])) / self._tick)
                 for line in status.splitlines():
                     if line.startswith("VmHWM:"):
                         mb = int(line.split()[1]) / 1024
@@ -259,6 +281,9 @@ class JvmMemory:
 
     def of(self, kind: str) -> list[float]:
         return [round(mb) for k, mb in self.peak.values() if k == kind]
+
+    def cpu_of(self, kind: str) -> float:
+        return round(sum(s for k, s in self.cpu.values() if k == kind), 1)
 
 
 def screen_spark(data: Path, out: Path, executors: int) -> tuple[int, dict[str, Any]]:
@@ -285,6 +310,14 @@ def screen_spark(data: Path, out: Path, executors: int) -> tuple[int, dict[str, 
         "executor_python_peak_rss_mb": mem.of("executor_python"),
         "driver_jvm_peak_rss_mb": mem.of("driver_jvm"),
         "event_log": event_log_summary(events),
+        # CPU seconds by process kind (polled every 0.25 s: the last quarter second of a
+        # process may be missed). Unlike wall seconds, these barely move with the machine's load.
+        "process_cpu_seconds": {
+            "driver_python": round(sum(os.times()[:2]), 1),
+            "driver_jvm": mem.cpu_of("driver_jvm"),
+            "executor_jvms": mem.cpu_of("executor"),
+            "executor_python": mem.cpu_of("executor_python"),
+        },
     }
     # The worklist's length from kpis.json: reading worklist.parquet back would put the whole
     # worklist in the driver process whose peak RSS is measured.
@@ -420,6 +453,7 @@ def measure(name: str, data: Path, out: Path) -> dict[str, Any]:
                 "executor_python_peak_rss_mb",
                 "driver_jvm_peak_rss_mb",
                 "event_log",
+                "process_cpu_seconds",
             )
             if k in got
         },
@@ -513,6 +547,8 @@ def main() -> None:
             run["engine_seconds_of_median_run"] = middle["engine_seconds"]
         if "event_log" in middle:
             run["event_log_of_median_run"] = middle["event_log"]
+        if "process_cpu_seconds" in middle:
+            run["process_cpu_seconds_of_median_run"] = middle["process_cpu_seconds"]
         runs.append(run)
     by = {r["id"]: r for r in runs}
 
@@ -609,7 +645,11 @@ def main() -> None:
             f"(Python workers) {sp['executor_python_peak_rss_mb']}\n"
             f"  driver peak RSS MB: Python {sp['driver_peak_rss_mb']}, "
             f"JVM {sp['driver_jvm_peak_rss_mb']}\n"
-            f"  tasks per executor (2 executors) {sp['event_log_2_executors']}\n"
+            f"  CPU seconds by process: DuckDB {sp['cpu_seconds']['duckdb']}, "
+            f"1 executor {sp['cpu_seconds']['1']}, 2 executors {sp['cpu_seconds']['2']}; "
+            f"Spark's total CPU vs DuckDB's {sp['cpu_vs_duckdb']}\n"
+            f"  event log (1 executor) {sp['event_log_1_executor']}\n"
+            f"  event log (2 executors) {sp['event_log_2_executors']}\n"
             f"  same worklist as DuckDB: {sp['same_worklist_count_as_duckdb']}"
         )
         print("spark profile (seconds per phase: 1 executor / 2 executors):")
@@ -653,6 +693,16 @@ def spark_summary(by: dict[str, dict[str, Any]], size: int, patients: int) -> di
         "same_worklist_count_as_duckdb": one["result"] == two["result"] == duck["result"],
         "profile_1_executor": one.get("engine_seconds_of_median_run", {}),
         "profile_2_executors": two.get("engine_seconds_of_median_run", {}),
+        "cpu_seconds": {
+            "duckdb": duck["cpu_seconds"],
+            "1": one.get("process_cpu_seconds_of_median_run"),
+            "2": two.get("process_cpu_seconds_of_median_run"),
+        },
+        "cpu_vs_duckdb": {
+            n: round(sum(r["process_cpu_seconds_of_median_run"].values()) / duck["cpu_seconds"], 2)
+            for n, r in (("1", one), ("2", two))
+            if "process_cpu_seconds_of_median_run" in r
+        },
         "event_log_1_executor": one.get("event_log_of_median_run"),
         "event_log_2_executors": two.get("event_log_of_median_run"),
         "targets": {
