@@ -178,15 +178,16 @@ def duckdb_parse(data: Path) -> int:
     return total
 
 
-def screen_duckdb(data: Path, out: Path) -> int:
+def screen_duckdb(data: Path, out: Path) -> tuple[int, dict[str, Any]]:
     from vertebra.screen.engines import DuckDBEngine
     from vertebra.screen.pipeline import screen
     from vertebra.synth import REFERENCE_DATE
 
-    return int(screen(data, out, DuckDBEngine(), REFERENCE_DATE).worklist.num_rows)
+    result = screen(data, out, DuckDBEngine(), REFERENCE_DATE)
+    return int(result.worklist.num_rows), {"engine_seconds": result.kpis["run"]["engine_seconds"]}
 
 
-def screen_coded_only(data: Path, out: Path) -> int:
+def screen_coded_only(data: Path, out: Path) -> tuple[int, dict[str, Any]]:
     """The same screen on the same export with the report files left out (coded data only)."""
     from vertebra.screen.engines import DuckDBEngine
     from vertebra.screen.inputs import discover
@@ -197,7 +198,7 @@ def screen_coded_only(data: Path, out: Path) -> int:
     for rtype in ("DiagnosticReport", "DocumentReference"):
         export.files.pop(rtype, None)
     result = screen(data, out, DuckDBEngine(), REFERENCE_DATE, export=export)
-    return int(result.worklist.num_rows)
+    return int(result.worklist.num_rows), {"engine_seconds": result.kpis["run"]["engine_seconds"]}
 
 
 EXECUTOR_MB = 1024
@@ -210,13 +211,18 @@ def spark_master(executors: int) -> str:
 
 
 class JvmMemory:
-    """Peak RSS (VmHWM) of the Spark JVMs started by this process: the driver JVM and each
-    executor, polled from /proc while the run lasts."""
+    """Peak RSS (VmHWM) of the Spark processes started by this process, polled from /proc
+    while the run lasts: the driver JVM (with ``local-cluster`` it also hosts the standalone
+    master and workers), each executor JVM and each executor's Python processes (the PySpark
+    daemon and its workers, which run the report reader)."""
 
     def __init__(self) -> None:
         import threading
 
         self.peak: dict[int, tuple[str, float]] = {}
+        #: CPU seconds (user + system) of each process, last seen
+        self.cpu: dict[int, tuple[str, float]] = {}
+        self._tick = os.sysconf("SC_CLK_TCK")
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._poll, daemon=True)
 
@@ -228,6 +234,20 @@ class JvmMemory:
         self._stop.set()
         self._thread.join()
 
+    def _ours(self, pid: int) -> bool:
+        """Whether ``pid`` descends from this process (another run's Spark on the same machine
+        must not count)."""
+        me, seen = os.getpid(), 0
+        while pid > 1 and seen < 64:
+            if pid == me:
+                return True
+            try:
+                pid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                return False
+            seen += 1
+        return False
+
     def _poll(self) -> None:
         while True:
             for proc in Path("/proc").iterdir():
@@ -237,13 +257,20 @@ class JvmMemory:
                     cmd = (proc / "cmdline").read_bytes()
                     if b"CoarseGrainedExecutorBackend" in cmd:
                         kind = "executor"
+                    elif b"pyspark.daemon" in cmd or b"pyspark.worker" in cmd:
+                        kind = "executor_python"
                     elif b"SparkSubmit" in cmd and b"pyspark-shell" in cmd:
                         kind = "driver_jvm"
                     else:
                         continue
+                    if not self._ours(int(proc.name)):
+                        continue
                     status = (proc / "status").read_text()
+                    stat = (proc / "stat").read_text().rsplit(")", 1)[1].split()
                 except OSError:
                     continue
+                # fields 14 and 15 of /proc/PID/stat (utime, stime) are 12 and 13 after ")"
+                self.cpu[int(proc.name)] = (kind, (int(stat[11]) + int(stat[12])) / self._tick)
                 for line in status.splitlines():
                     if line.startswith("VmHWM:"):
                         mb = int(line.split()[1]) / 1024
@@ -255,21 +282,92 @@ class JvmMemory:
     def of(self, kind: str) -> list[float]:
         return [round(mb) for k, mb in self.peak.values() if k == kind]
 
+    def cpu_of(self, kind: str) -> float:
+        return round(sum(s for k, s in self.cpu.values() if k == kind), 1)
+
 
 def screen_spark(data: Path, out: Path, executors: int) -> tuple[int, dict[str, Any]]:
+    import shutil
+
     from vertebra.screen.engines import SparkEngine
     from vertebra.screen.pipeline import screen
     from vertebra.synth import REFERENCE_DATE
 
-    engine = SparkEngine(spark_master(executors), stop=True)
+    events = out / "eventlog"
+    shutil.rmtree(events, ignore_errors=True)
+    events.mkdir(parents=True)
+    conf = {
+        "spark.eventLog.enabled": "true",
+        "spark.eventLog.dir": events.as_uri(),
+        "spark.eventLog.compress": "false",
+    }
+    engine = SparkEngine(spark_master(executors), conf=conf, stop=True)
     with JvmMemory() as mem:
         result = screen(data, out, engine, REFERENCE_DATE)
     extra = {
         "engine_seconds": result.kpis["run"]["engine_seconds"],
         "executor_peak_rss_mb": mem.of("executor"),
+        "executor_python_peak_rss_mb": mem.of("executor_python"),
         "driver_jvm_peak_rss_mb": mem.of("driver_jvm"),
+        "event_log": event_log_summary(events),
+        # CPU seconds by process kind (polled every 0.25 s: the last quarter second of a
+        # process may be missed). Unlike wall seconds, these barely move with the machine's load.
+        "process_cpu_seconds": {
+            "driver_python": round(sum(os.times()[:2]), 1),
+            "driver_jvm": mem.cpu_of("driver_jvm"),
+            "executor_jvms": mem.cpu_of("executor"),
+            "executor_python": mem.cpu_of("executor_python"),
+        },
     }
-    return int(result.worklist.num_rows), extra
+    # The worklist's length from kpis.json: reading worklist.parquet back would put the whole
+    # worklist in the driver process whose peak RSS is measured.
+    return int(result.kpis["population"]["fragility_fracture_patients"]), extra
+
+
+def event_log_summary(events: Path) -> dict[str, Any]:
+    """From Spark's event log of the run: jobs, stages and tasks, and per executor the tasks
+    run and their run/CPU seconds (does every executor get work?), plus the input partitions
+    of the largest scan stage."""
+    jobs = stages = 0
+    per: dict[str, dict[str, float]] = {}
+    widest = 0
+    for log in sorted(p for p in events.rglob("*") if p.is_file()):
+        with log.open(encoding="utf-8") as fh:
+            for line in fh:
+                try:
+                    ev = json.loads(line)
+                except ValueError:  # the last line of a log still being written
+                    continue
+                kind = ev.get("Event")
+                if kind == "SparkListenerJobStart":
+                    jobs += 1
+                elif kind == "SparkListenerStageCompleted":
+                    stages += 1
+                    widest = max(widest, int(ev["Stage Info"].get("Number of Tasks", 0)))
+                elif kind == "SparkListenerTaskEnd":
+                    exe = str(ev["Task Info"]["Executor ID"])
+                    m = ev.get("Task Metrics") or {}
+                    slot = per.setdefault(
+                        exe, {"tasks": 0, "run_s": 0.0, "cpu_s": 0.0, "gc_s": 0.0}
+                    )
+                    slot["tasks"] += 1
+                    slot["run_s"] += m.get("Executor Run Time", 0) / 1000
+                    slot["cpu_s"] += m.get("Executor CPU Time", 0) / 1e9
+                    slot["gc_s"] += m.get("JVM GC Time", 0) / 1000
+    return {
+        "jobs": jobs,
+        "stages": stages,
+        "most_tasks_in_a_stage": widest,
+        "per_executor": {
+            k: {
+                "tasks": int(v["tasks"]),
+                "run_s": round(v["run_s"], 1),
+                "cpu_s": round(v["cpu_s"], 1),
+                "gc_s": round(v["gc_s"], 1),
+            }
+            for k, v in sorted(per.items())
+        },
+    }
 
 
 RUNS = {
@@ -298,9 +396,9 @@ def child(name: str, data: Path, out: Path) -> None:
     elif name == "parse":
         result = duckdb_parse(data)
     elif name == "screen":
-        result = screen_duckdb(data, out / "duckdb")
+        result, extra = screen_duckdb(data, out / "duckdb")
     elif name == "coded":
-        result = screen_coded_only(data, out / "coded")
+        result, extra = screen_coded_only(data, out / "coded")
     else:
         result, extra = screen_spark(data, out / name, int(name.removeprefix("spark")))
     seconds = time.perf_counter() - started
@@ -349,7 +447,14 @@ def measure(name: str, data: Path, out: Path) -> dict[str, Any]:
         "helper_peak_rss_mb": got["helper_rss"],
         **{
             k: got[k]
-            for k in ("engine_seconds", "executor_peak_rss_mb", "driver_jvm_peak_rss_mb")
+            for k in (
+                "engine_seconds",
+                "executor_peak_rss_mb",
+                "executor_python_peak_rss_mb",
+                "driver_jvm_peak_rss_mb",
+                "event_log",
+                "process_cpu_seconds",
+            )
             if k in got
         },
     }
@@ -399,6 +504,7 @@ def main() -> None:
         raise SystemExit(f"--runs: unknown {', '.join(unknown)}")
     if args.spark and "screen" not in names:
         raise SystemExit("--spark compares with the DuckDB screen: keep 'screen' in --runs")
+    load_at_start = [round(x, 1) for x in os.getloadavg()]
     rounds = max(args.repeat, args.python_repeat)
     samples: dict[str, list[dict[str, Any]]] = {n: [] for n in names}
     for i in range(rounds):
@@ -430,11 +536,19 @@ def main() -> None:
             "peak_rss_mb": round(max(s["peak_rss_mb"] for s in ss)),
             "helper_peak_rss_mb": round(max(s["helper_peak_rss_mb"] for s in ss)),
         }
-        for key in ("executor_peak_rss_mb", "driver_jvm_peak_rss_mb"):
+        for key in (
+            "executor_peak_rss_mb",
+            "executor_python_peak_rss_mb",
+            "driver_jvm_peak_rss_mb",
+        ):
             if key in middle:
                 run[key] = max((v for s in ss for v in s[key]), default=None)
         if "engine_seconds" in middle:
             run["engine_seconds_of_median_run"] = middle["engine_seconds"]
+        if "event_log" in middle:
+            run["event_log_of_median_run"] = middle["event_log"]
+        if "process_cpu_seconds" in middle:
+            run["process_cpu_seconds_of_median_run"] = middle["process_cpu_seconds"]
         runs.append(run)
     by = {r["id"]: r for r in runs}
 
@@ -466,6 +580,10 @@ def main() -> None:
         + (f" --runs {args.runs}" if args.runs != "python,bare,parse,coded,screen" else "")
         + (" --spark" if args.spark else "")
         + (f" --results {args.results}" if args.results != "results.json" else ""),
+        "load_average": {
+            "start": load_at_start,
+            "end": [round(x, 1) for x in os.getloadavg()],
+        },
         "runs": runs,
         "targets": {
             "speedup_vs_python": ">= 20",
@@ -496,7 +614,11 @@ def main() -> None:
     if args.spark:
         summary["spark"] = spark_summary(by, size, args.patients)
     (HERE / args.results).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    print(f"\n{args.patients:,} patients, {size / 1e9:.2f} GB NDJSON; median of runs")
+    print(
+        f"\n{args.patients:,} patients, {size / 1e9:.2f} GB NDJSON; median of runs; load average "
+        f"{summary['load_average']['start'][0]} at the start, "
+        f"{summary['load_average']['end'][0]} at the end"
+    )
     print(
         f"{'run':38} {'seconds':>8} {'min':>7} {'CPU s':>7} {'patients/s':>11} "
         f"{'vs coded':>9} {'peak RSS MB':>12}"
@@ -512,16 +634,28 @@ def main() -> None:
     if args.spark:
         sp = summary["spark"]
         print(
-            f"spark: per core {sp['per_core_vs_duckdb_1_executor']}x DuckDB's per-core throughput"
-            f" with 1 executor (target >= 0.2), 2 executors {sp['speedup_2_vs_1_executors']}x "
-            f"faster than 1 (target >= 1.7); MB/s per core {sp['mb_per_s_per_core']}; "
-            f"executor peak RSS {sp['executor_peak_rss_mb']} MB; driver peak RSS "
-            f"{sp['driver_peak_rss_mb']} MB (Python) + {sp['driver_jvm_peak_rss_mb']} MB (JVM); "
-            f"same worklist as DuckDB: {sp['same_worklist_count_as_duckdb']}"
+            f"spark (ratios from this run; load average {summary['load_average']}):\n"
+            f"  seconds: DuckDB {sp['seconds']['duckdb']}, 1 executor {sp['seconds']['1']}, "
+            f"2 executors {sp['seconds']['2']}\n"
+            f"  per core vs DuckDB: 1 executor {sp['per_core_vs_duckdb_1_executor']}x, "
+            f"2 executors {sp['per_core_vs_duckdb_2_executors']}x (target >= 0.2)\n"
+            f"  2 executors {sp['speedup_2_vs_1_executors']}x faster than 1 (target >= 1.7)\n"
+            f"  MB/s per core {sp['mb_per_s_per_core']}\n"
+            f"  executor peak RSS MB (JVM) {sp['executor_peak_rss_mb']}, "
+            f"(Python workers) {sp['executor_python_peak_rss_mb']}\n"
+            f"  driver peak RSS MB: Python {sp['driver_peak_rss_mb']}, "
+            f"JVM {sp['driver_jvm_peak_rss_mb']}\n"
+            f"  CPU seconds by process: DuckDB {sp['cpu_seconds']['duckdb']}, "
+            f"1 executor {sp['cpu_seconds']['1']}, 2 executors {sp['cpu_seconds']['2']}; "
+            f"Spark's total CPU vs DuckDB's {sp['cpu_vs_duckdb']}\n"
+            f"  event log (1 executor) {sp['event_log_1_executor']}\n"
+            f"  event log (2 executors) {sp['event_log_2_executors']}\n"
+            f"  same worklist as DuckDB: {sp['same_worklist_count_as_duckdb']}"
         )
-        print("spark profile (2 executors, seconds per phase):")
-        for phase, secs in sp["profile_2_executors"].items():
-            print(f"  {phase:44} {secs:7.2f}")
+        print("spark profile (seconds per phase: 1 executor / 2 executors):")
+        p1, p2 = sp["profile_1_executor"], sp["profile_2_executors"]
+        for phase in dict.fromkeys([*p1, *p2]):
+            print(f"  {phase:44} {p1.get(phase, 0):7.2f} {p2.get(phase, 0):7.2f}")
 
 
 def _x(value: float | None) -> str:
@@ -535,7 +669,7 @@ def spark_summary(by: dict[str, dict[str, Any]], size: int, patients: int) -> di
     cores = os.cpu_count() or 2
     duck_per_core = patients / duck["seconds"] / cores
     return {
-        "executors": {"1": one["seconds"], "2": two["seconds"]},
+        "seconds": {"duckdb": duck["seconds"], "1": one["seconds"], "2": two["seconds"]},
         "per_core_vs_duckdb_1_executor": round(patients / one["seconds"] / duck_per_core, 3),
         "per_core_vs_duckdb_2_executors": round(patients / two["seconds"] / 2 / duck_per_core, 3),
         "speedup_2_vs_1_executors": round(one["seconds"] / two["seconds"], 2),
@@ -548,12 +682,29 @@ def spark_summary(by: dict[str, dict[str, Any]], size: int, patients: int) -> di
             "1": one.get("executor_peak_rss_mb"),
             "2": two.get("executor_peak_rss_mb"),
         },
+        "executor_python_peak_rss_mb": {
+            "1": one.get("executor_python_peak_rss_mb"),
+            "2": two.get("executor_python_peak_rss_mb"),
+        },
         "driver_peak_rss_mb": max(one["peak_rss_mb"], two["peak_rss_mb"]),
         "driver_jvm_peak_rss_mb": max(
             one.get("driver_jvm_peak_rss_mb") or 0, two.get("driver_jvm_peak_rss_mb") or 0
         ),
         "same_worklist_count_as_duckdb": one["result"] == two["result"] == duck["result"],
+        "profile_1_executor": one.get("engine_seconds_of_median_run", {}),
         "profile_2_executors": two.get("engine_seconds_of_median_run", {}),
+        "cpu_seconds": {
+            "duckdb": duck["cpu_seconds"],
+            "1": one.get("process_cpu_seconds_of_median_run"),
+            "2": two.get("process_cpu_seconds_of_median_run"),
+        },
+        "cpu_vs_duckdb": {
+            n: round(sum(r["process_cpu_seconds_of_median_run"].values()) / duck["cpu_seconds"], 2)
+            for n, r in (("1", one), ("2", two))
+            if "process_cpu_seconds_of_median_run" in r
+        },
+        "event_log_1_executor": one.get("event_log_of_median_run"),
+        "event_log_2_executors": two.get("event_log_of_median_run"),
         "targets": {
             "per_core_vs_duckdb": ">= 0.2",
             "speedup_2_vs_1_executors": ">= 1.7",

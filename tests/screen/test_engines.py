@@ -11,6 +11,16 @@ from vertebra.screen.pipeline import comparable, screen
 AS_OF = date(2025, 6, 30)
 
 
+def assert_same_outputs(duck: Path, spark: Path) -> None:
+    """worklist.csv byte for byte; report.html byte for byte apart from the engine's name."""
+    assert (spark / "worklist.csv").read_bytes() == (duck / "worklist.csv").read_bytes()
+    html = (spark / "report.html").read_text(encoding="utf-8")
+    assert "engine spark" in html
+    assert html.replace("engine spark", "engine duckdb") == (duck / "report.html").read_text(
+        encoding="utf-8"
+    )
+
+
 @pytest.mark.spark
 @pytest.mark.timeout(600)
 def test_spark_and_duckdb_give_identical_worklists_and_kpis(
@@ -27,9 +37,11 @@ def test_spark_and_duckdb_give_identical_worklists_and_kpis(
     )
     spark = screen(synthetic_export, tmp_path / "spark", spark_engine, AS_OF)
     assert duck.worklist.num_rows > 50
+    assert spark.held is None  # streamed to the outputs, never held whole by the driver
     assert spark.worklist.equals(duck.worklist)
     assert comparable(spark.kpis) == comparable(duck.kpis)
     assert spark.kpis["run"]["engine"] == "spark"
+    assert_same_outputs(tmp_path / "duck", tmp_path / "spark")
     real = screen(synthea_dir, tmp_path / "real", spark_engine, AS_OF)
     assert real.worklist.column("patient_id").to_pylist() == [
         "a5cb8ce9-cec6-6b23-0990-cbaf753578a4"
@@ -49,8 +61,16 @@ def test_spark_on_a_two_executor_cluster_gives_the_duckdb_worklist(
     spark = screen(synthetic_export, tmp_path / "cluster", engine, AS_OF)
     assert spark.worklist.equals(duck.worklist)
     assert comparable(spark.kpis) == comparable(duck.kpis)
+    assert_same_outputs(tmp_path / "duck", tmp_path / "cluster")
     phases = spark.kpis["run"]["engine_seconds"]
-    assert {"start", "patients", "worklist", "collect"} <= set(phases)
+    assert {
+        "start",
+        "patients",
+        "worklist",
+        "collect",
+        "report_reading (Python, executors)",
+        "stream worklist",
+    } <= set(phases)
     assert all(v >= 0 for v in phases.values())
 
 

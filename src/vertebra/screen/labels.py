@@ -146,10 +146,12 @@ def cell(column: str, value: Any) -> str:
 
 def priority_order(gaps: Sequence[Any], safety: Sequence[Any]) -> list[int]:
     """Row indices in priority order (see :data:`PRIORITY_ORDER`) from the two gap columns."""
-    return sorted(
-        range(len(gaps)),
-        key=lambda i: (not safety[i], -len([g for g in str(gaps[i] or "").split(";") if g]), i),
-    )
+    return sorted(range(len(gaps)), key=lambda i: priority_key(gaps[i], safety[i], i))
+
+
+def priority_key(gaps: Any, safety: Any, index: int) -> tuple[bool, int, int]:
+    """The sort key of row ``index`` (its position in the worklist) by priority."""
+    return (not safety, -len([g for g in str(gaps or "").split(";") if g]), index)
 
 
 def by_priority(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import shutil
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -73,9 +74,17 @@ COLUMNS: tuple[str, ...] = tuple(WORKLIST_SCHEMA.names)
 
 @dataclass
 class ScreenResult:
-    worklist: pa.Table
     kpis: dict[str, Any]
     files: dict[str, Path] = field(default_factory=dict)
+    #: The finished worklist when the run held it (DuckDB); else read back from
+    #: worklist.parquet on first use (Spark streams it and never holds it whole).
+    held: pa.Table | None = None
+
+    @property
+    def worklist(self) -> pa.Table:
+        if self.held is None:
+            self.held = pq.read_table(self.files["worklist.parquet"])
+        return self.held
 
 
 def _levels(value: Any) -> str:
@@ -101,7 +110,12 @@ def _column_values(table: pa.Table) -> Callable[[str], list[Any]]:
 
 
 def finish_worklist(raw: pa.Table, as_of: date, plan_gaps: PlanGaps) -> pa.Table:
-    """Engine output -> the worklist: fixed columns and types, gaps, deterministic order.
+    """Engine output -> the worklist: fixed columns and types, gaps, deterministic order."""
+    return _ordered(finish_rows(raw, plan_gaps))
+
+
+def finish_rows(raw: pa.Table | pa.RecordBatch, plan_gaps: PlanGaps) -> pa.Table:
+    """Engine rows -> worklist rows (fixed columns and types, gaps), in the same order.
 
     Column at a time (no per-row dictionaries of the whole table): the levels and gaps columns
     are computed in Python from the few columns they read, the rest is cast and reordered.
@@ -148,9 +162,13 @@ def finish_worklist(raw: pa.Table, as_of: date, plan_gaps: PlanGaps) -> pa.Table
             columns.append(raw.column(f.name).cast(f.type))
         else:
             columns.append(pa.nulls(n, f.type))
-    table = pa.table(columns, schema=WORKLIST_SCHEMA)
+    return pa.table(columns, schema=WORKLIST_SCHEMA)
+
+
+def _ordered(table: pa.Table) -> pa.Table:
     # Vertebral first, then the most recent index fracture (unknown dates last), then patient
-    # id (a missing id first).
+    # id (a missing id first). The Spark engine sorts the same way in SQL
+    # (engines.WORKLIST_ORDER_SQL) and streams the rows in that order.
     keys = pa.table(
         {
             "not_vertebral": pc.invert(pc.fill_null(table["vertebral_fracture"], False)),
@@ -174,96 +192,119 @@ def _pct(num: int, den: int) -> float | None:
 
 
 def compute_kpis(worklist: pa.Table, result: EngineResult, as_of: date) -> dict[str, Any]:
-    d = load_definition()
-    n = worklist.num_rows
-    col = _column_values(worklist)
+    tally = Tally()
+    tally.add(worklist)
+    return tally.kpis(result, as_of)
 
-    def count(name: str) -> int:
-        return sum(1 for v in col(name) if v is True)
 
-    def evaluable(name: str) -> int:
-        return sum(1 for v in col(name) if v is not None)
+_FLAGS = (
+    "vertebral_fracture",
+    "dxa_within_12_weeks",
+    "medication_started_within_16_weeks",
+    "medication_at_52_weeks",
+)
 
-    drug_gap = [
-        g
-        for drug, g in zip(col("current_drug"), col("plan_safety_gaps"), strict=True)
-        if drug is not None
-    ]
-    figures = {
-        "vertebral_fracture_identified": (count("vertebral_fracture"), n),
-        "dxa_within_12_weeks": (count("dxa_within_12_weeks"), evaluable("dxa_within_12_weeks")),
-        "medication_started_within_16_weeks": (
-            count("medication_started_within_16_weeks"),
-            evaluable("medication_started_within_16_weeks"),
-        ),
-        "medication_at_52_weeks": (
-            count("medication_at_52_weeks"),
-            evaluable("medication_at_52_weeks"),
-        ),
-        "drug_safety_gap": (sum(1 for g in drug_gap if g), len(drug_gap)),
-    }
-    indicators = []
-    for ind in d.indicators:
-        num, den = figures[ind.id]
-        entry: dict[str, Any] = {
-            "id": ind.id,
-            "title": ind.title,
-            "definition": ind.definition,
-            "numerator": num,
-            "denominator": den,
-            "percentage": _pct(num, den),
-            "references": ind.references,
-        }
-        indicators.append(entry)
-    pop = result.population.to_pylist()[0]
-    issues = sorted(
-        (
-            {"resource_type": r["resource_type"], "problem": r["flag"], "lines": int(r["n"])}
-            for r in result.issues.to_pylist()
-        ),
-        key=lambda r: (r["resource_type"], r["problem"]),
-    )
-    not_coded = sum(1 for g in col("gaps") if g and REPORTED_NOT_CODED in g.split(";"))
-    sites: dict[str, int] = {}
-    for site in col("index_fracture_site"):
-        sites[site or "unknown"] = sites.get(site or "unknown", 0) + 1
-    return {
-        "as_of": as_of.isoformat(),
-        "population": {
-            "patients": int(pop["patients"]),
-            "fragility_fracture_patients": n,
-            "vertebral_fracture_patients": count("vertebral_fracture"),
-            "vertebral_fracture_reported_not_coded": not_coded,
-            "fracture_patients_without_patient_record": int(
-                pop["fracture_patients_without_patient_record"]
-            ),
-            "index_fracture_sites": dict(sorted(sites.items())),
-            "min_age": d.population.min_age,
-        },
-        "indicators": indicators,
-        "time_to_treatment_days": sorted(
+
+class Tally:
+    """The worklist's counts for kpis.json, added up piece by piece in worklist order (the
+    Spark engine streams the worklist; the driver never holds it whole)."""
+
+    def __init__(self) -> None:
+        self.rows = 0
+        self.true = dict.fromkeys(_FLAGS, 0)
+        self.evaluable = dict.fromkeys(_FLAGS, 0)
+        self.with_drug = 0
+        self.drug_gap = 0
+        self.not_coded = 0
+        self.sites: dict[str, int] = {}
+        self.found_by = dict.fromkeys(("coded", "report_text", "coded+report_text"), 0)
+        self.days_to_treatment: list[int] = []
+
+    def add(self, piece: pa.Table) -> None:
+        col = _column_values(piece)
+        self.rows += piece.num_rows
+        for name in _FLAGS:
+            self.true[name] += sum(1 for v in col(name) if v is True)
+            self.evaluable[name] += sum(1 for v in col(name) if v is not None)
+        for drug, g in zip(col("current_drug"), col("plan_safety_gaps"), strict=True):
+            if drug is not None:
+                self.with_drug += 1
+                self.drug_gap += 1 if g else 0
+        self.not_coded += sum(
+            1 for g in col("gaps") if g and REPORTED_NOT_CODED in g.split(";")
+        )
+        for site in col("index_fracture_site"):
+            self.sites[site or "unknown"] = self.sites.get(site or "unknown", 0) + 1
+        for v in col("found_by"):
+            if v in self.found_by:
+                self.found_by[v] += 1
+        self.days_to_treatment.extend(
             (started - index).days
             for started, index in zip(
                 col("medication_start_date"), col("index_fracture_date"), strict=True
             )
             if started is not None and index is not None
-        ),
-        "report_text": {
-            "texts_read": int(pop["report_texts_read"]),
-            "texts_with_trigger_words": int(pop["report_texts_with_trigger_words"]),
-            "patients_found_by": {
-                k: sum(1 for v in col("found_by") if v == k)
-                for k in ("coded", "report_text", "coded+report_text")
-            },
-            "vertebral_fracture_reported_not_coded": not_coded,
-            # Not on the worklist: a report leaves a vertebral fracture possible ("cannot
-            # exclude") and nothing else finds a fracture. Counted so that they can be reviewed.
-            "patients_with_only_uncertain_report_text": int(
-                pop["patients_with_only_uncertain_report_text"]
+        )
+
+    def kpis(self, result: EngineResult, as_of: date) -> dict[str, Any]:
+        d = load_definition()
+        n = self.rows
+        figures = {
+            "vertebral_fracture_identified": (self.true["vertebral_fracture"], n),
+            "drug_safety_gap": (self.drug_gap, self.with_drug),
+        }
+        for name in _FLAGS[1:]:
+            figures[name] = (self.true[name], self.evaluable[name])
+        indicators = []
+        for ind in d.indicators:
+            num, den = figures[ind.id]
+            entry: dict[str, Any] = {
+                "id": ind.id,
+                "title": ind.title,
+                "definition": ind.definition,
+                "numerator": num,
+                "denominator": den,
+                "percentage": _pct(num, den),
+                "references": ind.references,
+            }
+            indicators.append(entry)
+        pop = result.population.to_pylist()[0]
+        issues = sorted(
+            (
+                {"resource_type": r["resource_type"], "problem": r["flag"], "lines": int(r["n"])}
+                for r in result.issues.to_pylist()
             ),
-        },
-        "data_quality": {"unusable_lines": issues},
-    }
+            key=lambda r: (r["resource_type"], r["problem"]),
+        )
+        return {
+            "as_of": as_of.isoformat(),
+            "population": {
+                "patients": int(pop["patients"]),
+                "fragility_fracture_patients": n,
+                "vertebral_fracture_patients": self.true["vertebral_fracture"],
+                "vertebral_fracture_reported_not_coded": self.not_coded,
+                "fracture_patients_without_patient_record": int(
+                    pop["fracture_patients_without_patient_record"]
+                ),
+                "index_fracture_sites": dict(sorted(self.sites.items())),
+                "min_age": d.population.min_age,
+            },
+            "indicators": indicators,
+            "time_to_treatment_days": sorted(self.days_to_treatment),
+            "report_text": {
+                "texts_read": int(pop["report_texts_read"]),
+                "texts_with_trigger_words": int(pop["report_texts_with_trigger_words"]),
+                "patients_found_by": dict(self.found_by),
+                "vertebral_fracture_reported_not_coded": self.not_coded,
+                # Not on the worklist: a report leaves a vertebral fracture possible ("cannot
+                # exclude") and nothing else finds a fracture. Counted so that they can be
+                # reviewed.
+                "patients_with_only_uncertain_report_text": int(
+                    pop["patients_with_only_uncertain_report_text"]
+                ),
+            },
+            "data_quality": {"unusable_lines": issues},
+        }
 
 
 def write_csv(table: pa.Table, path: Path) -> None:
@@ -272,6 +313,14 @@ def write_csv(table: pa.Table, path: Path) -> None:
     quoted only when it holds a comma, a quote or a line break."""
     import duckdb
 
+    con = duckdb.connect(":memory:")
+    try:
+        _copy_csv(con, table, path, header=True)
+    finally:
+        con.close()
+
+
+def _copy_csv(con: Any, table: pa.Table, path: Path, header: bool) -> None:
     def column(f: pa.Field) -> str:
         name = '"' + str(f.name).replace('"', '""') + '"'
         if pa.types.is_string(f.type):
@@ -280,16 +329,47 @@ def write_csv(table: pa.Table, path: Path) -> None:
             return f"round({name}, 3) AS {name}"
         return name
 
-    con = duckdb.connect(":memory:")
-    try:
-        con.register("worklist_arrow", table)
-        target = str(path).replace("'", "''")
-        con.execute(
-            f"COPY (SELECT {', '.join(column(f) for f in table.schema)} FROM worklist_arrow) "
-            f"TO '{target}' (FORMAT csv, HEADER, DELIMITER ',', QUOTE '\"', NULL '')"
-        )
-    finally:
-        con.close()
+    con.register("worklist_arrow", table)
+    target = str(path).replace("'", "''")
+    con.execute(
+        f"COPY (SELECT {', '.join(column(f) for f in table.schema)} FROM worklist_arrow) "
+        f"TO '{target}' (FORMAT csv, HEADER {'true' if header else 'false'}, DELIMITER ',', "
+        "QUOTE '\"', NULL '')"
+    )
+    con.unregister("worklist_arrow")
+
+
+class WorklistWriter:
+    """worklist.csv and worklist.parquet written piece by piece in worklist order: one piece
+    (DuckDB, the whole table) or one per Arrow batch streamed from Spark. Every field of a CSV
+    row is formatted on its own (:func:`write_csv`), so the pieces' CSV concatenated is the
+    whole table's CSV."""
+
+    def __init__(self, csv_path: Path, parquet_path: Path) -> None:
+        import duckdb
+
+        self.csv_path = csv_path
+        self._part = csv_path.with_name(csv_path.name + ".part")
+        self._con = duckdb.connect(":memory:")
+        self._parquet = pq.ParquetWriter(parquet_path, WORKLIST_SCHEMA)
+        self._pieces = 0
+
+    def add(self, piece: pa.Table) -> None:
+        if self._pieces == 0:
+            _copy_csv(self._con, piece, self.csv_path, header=True)
+        else:
+            _copy_csv(self._con, piece, self._part, header=False)
+            with self.csv_path.open("ab") as out, self._part.open("rb") as part:
+                shutil.copyfileobj(part, out)
+        self._parquet.write_table(piece)
+        self._pieces += 1
+
+    def close(self) -> None:
+        if self._pieces == 0:
+            _copy_csv(self._con, WORKLIST_SCHEMA.empty_table(), self.csv_path, header=True)
+        self._parquet.close()
+        self._con.close()
+        self._part.unlink(missing_ok=True)
 
 
 # Resource types without which whole parts of the screen cannot find anything.
@@ -334,19 +414,49 @@ def screen(
     progress: Callable[[str], None] | None = None,
     export: ExportFiles | None = None,
 ) -> ScreenResult:
-    """Screen a bulk export and write worklist.csv/.parquet, kpis.json and report.html."""
-    from vertebra.screen.report import render_report
+    """Screen a bulk export and write worklist.csv/.parquet, kpis.json and report.html.
+
+    The worklist is finished, counted and written piece by piece in its final order: DuckDB
+    gives the whole table (sorted here), Spark streams it already sorted, a partition at a
+    time, so that the driver's memory does not grow with the number of patients."""
+    from vertebra.screen.report import Preview, render
 
     as_of = as_of or date.today()
     export = export or discover(source)
     started = time.perf_counter()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    files = {
+        "worklist.csv": out_dir / "worklist.csv",
+        "worklist.parquet": out_dir / "worklist.parquet",
+        "kpis.json": out_dir / "kpis.json",
+        "report.html": out_dir / "report.html",
+    }
+    tally, preview = Tally(), Preview(list(COLUMNS))
+    held: pa.Table | None = None
     with tempfile.TemporaryDirectory(prefix="vertebra-screen-") as work:
         export = prepare(export, Path(work))
-        _preload_report_reader(export)
+        if engine.reads_reports_in_process:
+            _preload_report_reader(export)
         result = engine.run(export, as_of, progress or (lambda _name: None))
-    plan_gaps = PlanGaps(load_plan_engine(), as_of, load_safety_inputs())
-    worklist = finish_worklist(result.worklist, as_of, plan_gaps)
-    kpis = compute_kpis(worklist, result, as_of)
+        try:
+            plan_gaps = PlanGaps(load_plan_engine(), as_of, load_safety_inputs())
+            if result.ordered_batches is None:
+                assert result.worklist is not None
+                held = finish_worklist(result.worklist, as_of, plan_gaps)
+                pieces: Iterator[pa.Table] = iter([held])
+            else:
+                pieces = (finish_rows(b, plan_gaps) for b in result.ordered_batches)
+            writer = WorklistWriter(files["worklist.csv"], files["worklist.parquet"])
+            try:
+                for piece in pieces:
+                    writer.add(piece)
+                    tally.add(piece)
+                    preview.add(piece)
+            finally:
+                writer.close()
+        finally:
+            result.close()
+    kpis = tally.kpis(result, as_of)
     kpis["run"] = {
         "engine": engine.name,
         "seconds": round(time.perf_counter() - started, 3),
@@ -364,18 +474,9 @@ def screen(
     ]
     kpis["data_quality"]["files_read"] = {t: len(fs) for t, fs in sorted(export.files.items())}
     kpis["warnings"] = export_warnings(export)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    files = {
-        "worklist.csv": out_dir / "worklist.csv",
-        "worklist.parquet": out_dir / "worklist.parquet",
-        "kpis.json": out_dir / "kpis.json",
-        "report.html": out_dir / "report.html",
-    }
-    write_csv(worklist, files["worklist.csv"])
-    pq.write_table(worklist, files["worklist.parquet"])
     files["kpis.json"].write_text(json.dumps(kpis, indent=2) + "\n", encoding="utf-8")
-    files["report.html"].write_text(render_report(worklist, kpis), encoding="utf-8")
-    return ScreenResult(worklist=worklist, kpis=kpis, files=files)
+    files["report.html"].write_text(render(preview, kpis), encoding="utf-8")
+    return ScreenResult(kpis=kpis, files=files, held=held)
 
 
 def comparable(kpis: dict[str, Any], drop: Sequence[str] = ("run",)) -> dict[str, Any]:

@@ -111,26 +111,58 @@ def funnel(kpis: dict[str, Any]) -> Markup:
     return bar_chart(items, n)
 
 
-def _preview(worklist: pa.Table) -> list[dict[str, Any]]:
-    """The first rows by priority; only the two gap columns of the whole worklist are read."""
-    order = labels.priority_order(
-        worklist["gaps"].to_pylist(), worklist["plan_safety_gaps"].to_pylist()
-    )[:PREVIEW_ROWS]
-    rows = worklist.take(pa.array(order, type=pa.int64())).to_pylist()
-    return [{**row, "priority": n} for n, row in enumerate(rows, start=1)]
+class Preview:
+    """What report.html shows of the worklist, gathered piece by piece in worklist order (the
+    Spark engine streams it): the first rows by priority, the first rows reported but not
+    coded, and the row count. Holds at most 2 x PREVIEW_ROWS rows, whatever the worklist's
+    length."""
 
+    def __init__(self, column_names: list[str]) -> None:
+        self.columns = [c for c in labels.SHOWN if c in column_names or c == "priority"]
+        self.total_rows = 0
+        self._best: list[tuple[tuple[bool, int, int], dict[str, Any]]] = []
+        self.reported: list[dict[str, Any]] = []
 
-def _reported_not_coded(worklist: pa.Table) -> list[dict[str, Any]]:
-    """The first rows whose vertebral fracture was found only in report text."""
-    import pyarrow.compute as pc
+    def add(self, piece: pa.Table) -> None:
+        import heapq
 
-    gaps = pc.fill_null(worklist["gaps"], "")
-    mask = pc.match_substring(gaps, "vertebral_fracture_reported_not_coded")
-    rows: list[dict[str, Any]] = worklist.filter(mask).slice(0, PREVIEW_ROWS).to_pylist()
-    return rows
+        import pyarrow.compute as pc
+
+        offset = self.total_rows
+        self.total_rows += piece.num_rows
+        gaps = piece["gaps"].to_pylist()
+        safety = piece["plan_safety_gaps"].to_pylist()
+        keys = [labels.priority_key(gaps[i], safety[i], offset + i) for i in range(len(gaps))]
+        cutoff = self._best[-1][0] if len(self._best) >= PREVIEW_ROWS else None
+        chosen = heapq.nsmallest(
+            PREVIEW_ROWS,
+            (i for i, k in enumerate(keys) if cutoff is None or k < cutoff),
+            key=keys.__getitem__,
+        )
+        if chosen:
+            rows = piece.take(pa.array(chosen, type=pa.int64())).to_pylist()
+            merged = self._best + [(keys[i], row) for i, row in zip(chosen, rows, strict=True)]
+            self._best = sorted(merged, key=lambda kr: kr[0])[:PREVIEW_ROWS]
+        if len(self.reported) < PREVIEW_ROWS:
+            mask = pc.match_substring(
+                pc.fill_null(piece["gaps"], ""), "vertebral_fracture_reported_not_coded"
+            )
+            wanted = PREVIEW_ROWS - len(self.reported)
+            self.reported.extend(piece.filter(mask).slice(0, wanted).to_pylist())
+
+    @property
+    def preview(self) -> list[dict[str, Any]]:
+        """The first rows by priority (see :func:`labels.priority_order`)."""
+        return [{**row, "priority": n} for n, (_k, row) in enumerate(self._best, start=1)]
 
 
 def render_report(worklist: pa.Table, kpis: dict[str, Any]) -> str:
+    preview = Preview(worklist.column_names)
+    preview.add(worklist)
+    return render(preview, kpis)
+
+
+def render(preview: Preview, kpis: dict[str, Any]) -> str:
     text = resources.files(__package__).joinpath("templates").joinpath("report.html.j2")
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
     template = env.from_string(text.read_text(encoding="utf-8"))
@@ -143,9 +175,9 @@ def render_report(worklist: pa.Table, kpis: dict[str, Any]) -> str:
             [(k, v, str(v)) for k, v in sorted(sites.items(), key=lambda kv: -kv[1])],
             max(sites.values(), default=0),
         ),
-        reported=_reported_not_coded(worklist),
-        columns=[c for c in labels.SHOWN if c in worklist.column_names or c == "priority"],
-        preview=_preview(worklist),
-        total_rows=worklist.num_rows,
+        reported=preview.reported,
+        columns=preview.columns,
+        preview=preview.preview,
+        total_rows=preview.total_rows,
         labels=labels,
     )
