@@ -101,3 +101,15 @@ def test_a_dead_helper_gives_503_then_a_fresh_pool() -> None:
             helpers.close()
 
     asyncio.run(go())
+
+
+def test_start_waits_for_every_helper() -> None:
+    async def go() -> set[int]:
+        helpers = Offloader(Settings(plan_threads=2))
+        try:
+            return await helpers.start()
+        finally:
+            helpers.close()
+
+    pids = asyncio.run(go())
+    assert len(pids) == 2 and os.getpid() not in pids

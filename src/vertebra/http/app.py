@@ -59,6 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         _warm_up()
+        await state.helpers.start()
         try:
             yield
         finally:

@@ -245,6 +245,22 @@ def limited_protocol(
     return LimitedHttpToolsProtocol
 
 
+def __getattr__(name: str) -> Any:
+    """``vertebra.http.limits:LimitedProtocol``: :func:`limited_protocol` with the limits of
+    the environment's settings, importable by name (uvicorn's own ``--workers`` imports its
+    ``--http`` protocol class by name in each worker process)."""
+    if name == "LimitedProtocol":
+        settings = Settings.from_env()
+        protocol = limited_protocol(
+            settings.max_header_bytes,
+            settings.header_timeout_seconds,
+            settings.body_timeout_seconds,
+        )
+        globals()[name] = protocol
+        return protocol
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def server_options(settings: Any) -> dict[str, Any]:
     """``uvicorn.Config`` options that apply the connection limits of ``settings``."""
     protocol = limited_protocol(

@@ -10,10 +10,11 @@ interpreter; the helpers also run at a lower priority (``nice`` +10), so the nor
 workers go first when the cores are busy.
 
 Each server worker has its own pool of ``VERTEBRA_PLAN_THREADS`` helper processes (default 2),
-started on first use (``spawn``: a clean interpreter that loads the knowledge base once) and
-restarted when one dies. What crosses the pipe is the raw body one way and the answer bytes
-plus the audit record the other way; the audit write itself stays in the worker (one
-transaction with the caller's JWT id, as for small bodies).
+started with the server (``spawn``: a clean interpreter that loads the knowledge base once; on
+first use when the app runs without its lifespan, e.g. in tests) and replaced when one dies.
+What crosses the pipe is the raw body one way and the answer bytes plus the audit record the
+other way; the audit write itself stays in the worker (one transaction with the caller's JWT
+id, as for small bodies).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import contextlib
 import logging
 import multiprocessing
 import os
+import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -56,6 +58,13 @@ def _start_helper(settings: Settings) -> None:
     load()
     for valueset in terminology.available():
         terminology.load(valueset)
+
+
+def _ready() -> int:
+    """A helper's pid, once its start-up is done. It stays busy for a moment, so that the
+    next call of :meth:`Offloader.start` goes to another helper."""
+    time.sleep(0.05)
+    return os.getpid()
 
 
 def helper_settings() -> Settings:
@@ -114,6 +123,22 @@ class Offloader:
                 initargs=(self._settings,),
             )
         return self._pool
+
+    async def start(self, timeout: float = 120.0) -> set[int]:
+        """Start every helper now (server start-up) and wait until each has loaded the
+        knowledge base (~1-2 s of CPU each), rather than on the first big request: that work
+        should not land in the middle of serving."""
+        loop = asyncio.get_running_loop()
+        pool = self._executor()
+        wanted = self._settings.plan_threads
+        deadline = loop.time() + timeout
+        ready: set[int] = set()
+        while len(ready) < wanted:
+            if loop.time() > deadline:
+                raise RuntimeError(f"{wanted - len(ready)} helper process(es) did not start")
+            calls = [loop.run_in_executor(pool, _ready) for _ in range(wanted)]
+            ready.update(await asyncio.gather(*calls))
+        return ready
 
     async def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """``fn(*args)`` in a helper process (``fn`` a module-level function; its arguments
