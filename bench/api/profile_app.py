@@ -171,6 +171,50 @@ def print_sections(
     print(f"\none ES384 verification by OpenSSL alone: {es384_verify_ms(signer):.3f} ms CPU")
 
 
+def print_gc_stats(
+    loop: asyncio.AbstractEventLoop, cases: dict[str, Callable[[int], Any]], n: int, variant: str
+) -> None:
+    """Collections caused by ``n`` plan + ``n`` patient-view calls, alternating: how many per
+    generation, their total and longest pause (wall ms: the event loop waits that long)."""
+    import gc
+
+    pauses: dict[int, list[float]] = {0: [], 1: [], 2: []}
+    started: list[float] = [0.0]
+
+    def callback(phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            started[0] = time.perf_counter()
+        else:
+            pauses[info["generation"]].append((time.perf_counter() - started[0]) * 1000)
+
+    gc.callbacks.append(callback)
+    t0 = time.process_time()
+    for i in range(n):
+        loop.run_until_complete(cases["plan"](i))
+        loop.run_until_complete(cases["hook"](i))
+    cpu = time.process_time() - t0
+    gc.callbacks.remove(callback)
+    frozen = gc.get_freeze_count()
+    print(
+        f"{variant or 'as shipped'}: {2 * n} requests, {cpu / (2 * n) * 1000:.3f} ms CPU each; "
+        f"{frozen} objects frozen; thresholds {gc.get_threshold()}"
+    )
+    for generation, times in pauses.items():
+        if times:
+            print(
+                f"  generation {generation}: {len(times)} collections, {sum(times):.1f} ms in "
+                f"all, longest {max(times):.2f} ms"
+            )
+        else:
+            print(f"  generation {generation}: no collections")
+    full = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        gc.collect()
+        full.append((time.perf_counter() - t0) * 1000)
+    print(f"  one full collection now (what a generation-2 collection costs): {min(full):.1f} ms")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=2000, help="requests per endpoint")
@@ -181,7 +225,23 @@ def main() -> int:
         action="store_true",
         help="CPU ms per request by section (JWT, parsing, plan, cards, audit, JSON, the rest)",
     )
+    parser.add_argument(
+        "--variant",
+        default="",
+        help="machinery switched off (variant_server.py): no-gc-freeze, no-gc-tuning, "
+        "no-raw-sqlite",
+    )
+    parser.add_argument(
+        "--gc-stats",
+        action="store_true",
+        help="run the plan + patient-view mix and print the garbage collections it caused "
+        "(count, total and longest pause per generation)",
+    )
     args = parser.parse_args()
+    if args.variant:
+        from variant_server import apply
+
+        apply(set(args.variant.split(",")))
 
     rng = random.Random(20261121)
     signer = EhrSigner(iss="https://bench-ehr.example.org", alg="ES384")
@@ -221,6 +281,9 @@ def main() -> int:
                 status = loop.run_until_complete(make(i))
                 if status != 200:
                     raise SystemExit(f"{name}: HTTP {status}")
+        if args.gc_stats:
+            print_gc_stats(loop, cases, args.n, args.variant)
+            return 0
         if args.sections:
             print_sections(loop, cases, args.n, signer)
             return 0

@@ -1,7 +1,7 @@
 """``vertebra serve`` with pieces of its performance machinery switched off, to measure what
 each one earns (``run.py --variant ...``).
 
-    VERTEBRA_BENCH_VARIANT=no-gc-freeze,no-raw-sqlite python bench/api/variant_server.py serve ...
+    BENCH_API_VARIANT=no-gc-freeze,no-raw-sqlite python bench/api/variant_server.py serve ...
 
 The switches are applied when this module is imported, so they hold in the ``--workers``
 processes too (``multiprocessing``'s spawn imports the parent's main module in each child):
@@ -46,7 +46,7 @@ def apply(variants: set[str]) -> None:
         Store.__init__ = without_raw_writer  # type: ignore[method-assign]
 
 
-apply({v for v in os.environ.get("VERTEBRA_BENCH_VARIANT", "").split(",") if v})
+apply({v for v in os.environ.get("BENCH_API_VARIANT", "").split(",") if v})
 
 if __name__ == "__main__":
     from vertebra.cli import main

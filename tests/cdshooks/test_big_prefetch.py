@@ -1,4 +1,4 @@
-"""A hook call with a big prefetch (over 64 KiB) is answered by a helper process
+"""A hook call with a big prefetch (over 64 KiB) is answered on a worker thread
 (vertebra.http.offload): the same cards, errors and audit trail as a small one."""
 
 from __future__ import annotations

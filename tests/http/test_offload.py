@@ -1,17 +1,12 @@
-"""Big request bodies are parsed and planned in helper processes (vertebra.http.offload), with
+"""Big request bodies are parsed and planned on worker threads (vertebra.http.offload), with
 the same answers, errors and audit events as small ones."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-import os
-import signal
 from typing import Any
 
-import pytest
-
-from vertebra.http.errors import ApiError
 from vertebra.http.limits import INLINE_BYTES
 from vertebra.http.offload import Offloader
 from vertebra.settings import Settings
@@ -73,43 +68,40 @@ def test_big_bad_facts_are_422_naming_the_field(make_client: Any) -> None:
     assert "padding" in {e["field"] for e in r.json()["errors"]}
 
 
-def test_helpers_are_other_processes_at_a_lower_priority() -> None:
-    async def go() -> tuple[int, int]:
-        helpers = Offloader(Settings(plan_threads=1))
-        try:
-            pid = await helpers.run(os.getpid)
-            niceness = await helpers.run(os.nice, 0)
-            return pid, niceness
-        finally:
-            helpers.close()
+def test_big_bodies_wait_their_turn(make_client: Any) -> None:
+    """At most VERTEBRA_PLAN_THREADS big bodies are worked on at once per process."""
+    import threading
+    import time
 
-    pid, niceness = asyncio.run(go())
-    assert pid != os.getpid()
-    assert niceness >= os.nice(0) + 1
+    running: list[int] = []
+    peak: list[int] = [0]
+    lock = threading.Lock()
 
+    def work(i: int) -> int:
+        with lock:
+            running.append(i)
+            peak[0] = max(peak[0], len(running))
+        time.sleep(0.05)
+        with lock:
+            running.remove(i)
+        return i
 
-def test_a_dead_helper_gives_503_then_a_fresh_pool() -> None:
-    async def go() -> None:
-        helpers = Offloader(Settings(plan_threads=1))
-        try:
-            pid = await helpers.run(os.getpid)
-            with pytest.raises(ApiError) as info:
-                await helpers.run(os.kill, pid, signal.SIGKILL)
-            assert info.value.status == 503
-            assert await helpers.run(os.getpid) != pid
-        finally:
-            helpers.close()
-
-    asyncio.run(go())
-
-
-def test_start_waits_for_every_helper() -> None:
-    async def go() -> set[int]:
+    async def go() -> list[int]:
         helpers = Offloader(Settings(plan_threads=2))
-        try:
-            return await helpers.start()
-        finally:
-            helpers.close()
+        return list(await asyncio.gather(*(helpers.run(work, i) for i in range(6))))
 
-    pids = asyncio.run(go())
-    assert len(pids) == 2 and os.getpid() not in pids
+    assert asyncio.run(go()) == list(range(6))
+    assert peak[0] == 2
+
+
+def test_server_processes_wait_at_most_1_ms_for_the_gil() -> None:
+    import sys
+
+    from vertebra.http.app import _warm_up
+
+    before = sys.getswitchinterval()
+    try:
+        _warm_up()
+        assert sys.getswitchinterval() == 0.001
+    finally:
+        sys.setswitchinterval(before)

@@ -20,7 +20,7 @@ from vertebra.settings import Settings
 log = logging.getLogger("vertebra.api")
 
 #: Request bodies up to this size are planned on the event loop (patient facts, a small
-#: Bundle: a few ms); bigger ones in helper processes, ``VERTEBRA_PLAN_THREADS`` at a time
+#: Bundle: a few ms); bigger ones on worker threads, ``VERTEBRA_PLAN_THREADS`` at a time
 #: (:mod:`vertebra.http.offload`).
 INLINE_BYTES = 64 * 1024
 

@@ -30,7 +30,7 @@ class AppState:
     verifier: JWTVerifier
     http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=10.0))
     prune_jti: Callable[[int], None] = field(default=lambda _now: None)
-    #: Big request bodies: parsed and planned in helper processes (vertebra.http.offload).
+    #: Big request bodies: parsed and planned on worker threads (vertebra.http.offload).
     helpers: Offloader = field(init=False)
     _jwks_threads: anyio.CapacityLimiter | None = None
 

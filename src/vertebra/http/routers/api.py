@@ -13,7 +13,6 @@ from vertebra.facts import facts_json_schema
 from vertebra.http.audit import input_hash, stored_facts
 from vertebra.http.errors import ERROR_RESPONSES
 from vertebra.http.limits import INLINE_BYTES, check_counts
-from vertebra.http.offload import helper_settings
 from vertebra.http.state import AppState, get_state
 from vertebra.intake import check_depth, load_json, read_patient
 from vertebra.plan import Plan
@@ -58,15 +57,10 @@ async def post_plan(request: Request, state: Annotated[AppState, Depends(get_sta
         # CPU-bound and short (a few ms): run it on the event loop. A thread hop would only
         # add GIL hand-offs between the loop and the worker threads under load.
         text, event = _read_and_plan(state.settings, body)
-    else:  # a big Bundle (parsing alone takes tens of ms): in a helper process, bounded
-        text, event = await state.helpers.run(read_and_plan_in_helper, body)
+    else:  # a big Bundle (parsing alone takes tens of ms): on a worker thread, bounded
+        text, event = await state.helpers.run(_read_and_plan, state.settings, body)
     state.store.record_event(event)
     return Response(text, media_type="application/json")
-
-
-def read_and_plan_in_helper(body: bytes) -> tuple[bytes, EventRecord]:
-    """:func:`_read_and_plan` in a helper process (:mod:`vertebra.http.offload`)."""
-    return _read_and_plan(helper_settings(), body)
 
 
 def _read_and_plan(settings: Settings, body: bytes) -> tuple[bytes, EventRecord]:

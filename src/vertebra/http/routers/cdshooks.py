@@ -28,7 +28,6 @@ from vertebra.fhir.report_text import REPORT_TYPES
 from vertebra.http.audit import input_hash, stored_facts
 from vertebra.http.errors import ERROR_RESPONSES, ApiError, invalid_input, validation_errors
 from vertebra.http.limits import INLINE_BYTES, check_counts
-from vertebra.http.offload import helper_settings
 from vertebra.http.state import AppState, get_state
 from vertebra.intake import check_depth, from_resources, load_json
 from vertebra.security import ANONYMOUS_DEV, AuthError, Caller
@@ -173,7 +172,7 @@ class _Answer:
 
 @dataclass(frozen=True)
 class _Refusal:
-    """A hook call refused in a helper process, with the digest its audit event keeps."""
+    """A hook call refused on a worker thread, with the digest its audit event keeps."""
 
     status: int
     code: str
@@ -205,20 +204,18 @@ def _answer(
     return _Answer(orjson.dumps(cards, default=pydantic_core.to_jsonable_python), event)
 
 
-_HELPER_HTTP: list[httpx.Client] = []
-
-
-def answer_in_helper(
-    service_id: str, raw: bytes, caller: Caller, url: str
+def _answer_or_refusal(
+    settings: Settings,
+    http: httpx.Client,
+    service: Service,
+    raw: bytes,
+    caller: Caller,
+    url: str,
 ) -> _Answer | _Refusal | None:
-    """:func:`_answer` for a big body, in a helper process (:mod:`vertebra.http.offload`)."""
-    settings = helper_settings()
-    if not _HELPER_HTTP:  # never used for a call that gets this far without fetching
-        _HELPER_HTTP.append(httpx.Client(timeout=settings.fhir_timeout_seconds))
+    """:func:`_answer` for a big body, on a worker thread: a refusal comes back with the digest
+    its audit event keeps (hashing megabytes is work for the thread, not the event loop)."""
     try:
-        return _answer(
-            settings, _HELPER_HTTP[0], SERVICES[service_id], raw, caller, url, may_fetch=False
-        )
+        return _answer(settings, http, service, raw, caller, url, may_fetch=False)
     except InputError as exc:
         refusal = invalid_input(exc.errors)
     except ApiError as exc:
@@ -248,8 +245,10 @@ async def call_service(
     settings = state.settings
     try:
         answer: _Answer | _Refusal | None = None
-        if len(raw) > INLINE_BYTES:  # a big prefetch: parsed and planned in a helper process
-            answer = await state.helpers.run(answer_in_helper, service.id, raw, caller, url)
+        if len(raw) > INLINE_BYTES:  # a big prefetch: parsed and planned on a worker thread
+            answer = await state.helpers.run(
+                _answer_or_refusal, settings, state.http, service, raw, caller, url
+            )
         else:  # CPU-bound and short: a thread hop would only add GIL hand-offs under load
             answer = _answer(settings, state.http, service, raw, caller, url, may_fetch=False)
         if answer is None:  # network I/O (FHIR fetch, with its deadline): a worker thread
