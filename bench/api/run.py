@@ -6,16 +6,22 @@
 Starts ``vertebra serve`` on 127.0.0.1 (a free port; a throw-away SQLite audit store; JWT
 verification ON with a generated ES384 EHR key; ``--workers`` processes) and drives it with
 ``wrk`` paced by ``paced.lua`` to a fixed schedule (open model: a request every 1/rate s,
-whatever the answers do). Two phases, in the same run:
+whatever the answers do). Three phases, in the same run (``--phases``):
 
 1. baseline: ``GET /healthz`` at ``--rate`` requests/s (the HTTP stack alone);
 2. mixed: ``POST /api/plan`` with varied patient facts at ``--rate``/2 requests/s and, at the
    same time, ``POST /cds-services/vertebra-patient-view`` with varied FHIR prefetch and a fresh
-   signed JWT per call (each jti is used once) at ``--rate``/2.
+   signed JWT per call (each jti is used once) at ``--rate``/2;
+3. mixed + hostile: the same mix with a slow-JWKS client and a big-Bundle client alongside.
 
 Reports achieved requests/s, p50/p90/p99 latency, errors and sends that started late (the server
-had fallen behind) per endpoint, the ratios to the baseline, and the server's CPU per request;
-writes ``bench/api/results.json``. Traffic never leaves the machine; the run stops by itself.
+had fallen behind) per endpoint, the ratios to the baseline, the normal clients' p99 without and
+with the hostile clients, the server's CPU per request and its ratio (mix / healthz), and the
+floor figures (one ES384 verification, the plan engine alone, one SQLite commit: the least a
+request of the mix can cost); writes ``bench/api/results.json``. ``--server uvicorn`` runs
+uvicorn's own ``--workers`` instead of ``vertebra serve``; ``--variant`` switches a piece of the
+performance machinery off (variant_server.py); compare.py runs them all interleaved.
+Traffic never leaves the machine; the run stops by itself.
 Without ``wrk`` it exits with status 2 and says how to install it (``--install-wrk`` runs
 ``apt-get install -y wrk`` when run as root).
 """
@@ -910,9 +916,13 @@ def main() -> int:
         w2 = sum(mixed_workers) / max(1, n2) * 1000
         w3 = sum(hostile_workers) / max(1, n3) * 1000
         print(
-            f"server worker CPU per normal request: {w2:.3f} ms without, {w3:.3f} ms with the "
-            f"hostile clients (their big Bundles: {hostile_helpers:.1f} CPU s in the helper "
-            "processes)"
+            f"server CPU per normal request: {w2:.3f} ms without, {w3:.3f} ms with the hostile "
+            "clients (the second includes the hostile clients' work)"
+            + (
+                f"; {hostile_helpers:.1f} CPU s in helper processes"
+                if hostile_helpers > 0.05
+                else ""
+            )
         )
     if healthz_ms and mixed:
         cpu = result["cpu_seconds"]
