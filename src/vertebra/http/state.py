@@ -31,11 +31,11 @@ class AppState:
     http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=10.0))
     prune_jti: Callable[[int], None] = field(default=lambda _now: None)
     #: Big request bodies: parsed and planned on worker threads (vertebra.http.offload).
-    helpers: Offloader = field(init=False)
+    offloader: Offloader = field(init=False)
     _jwks_threads: anyio.CapacityLimiter | None = None
 
     def __post_init__(self) -> None:
-        self.helpers = Offloader(self.settings)
+        self.offloader = Offloader(self.settings)
 
     @property
     def jwks_threads(self) -> anyio.CapacityLimiter:
@@ -82,7 +82,7 @@ class AppState:
             raise AuthError(REPLAY) from None
 
     def close(self) -> None:
-        self.helpers.close()
+        self.offloader.close()
         self.http.close()
         self.store.close()
 

@@ -58,7 +58,7 @@ async def post_plan(request: Request, state: Annotated[AppState, Depends(get_sta
         # add GIL hand-offs between the loop and the worker threads under load.
         text, event = _read_and_plan(state.settings, body)
     else:  # a big Bundle (parsing alone takes tens of ms): on a worker thread, bounded
-        text, event = await state.helpers.run(_read_and_plan, state.settings, body)
+        text, event = await state.offloader.run(_read_and_plan, state.settings, body)
     state.store.record_event(event)
     return Response(text, media_type="application/json")
 

@@ -246,7 +246,7 @@ async def call_service(
     try:
         answer: _Answer | _Refusal | None = None
         if len(raw) > INLINE_BYTES:  # a big prefetch: parsed and planned on a worker thread
-            answer = await state.helpers.run(
+            answer = await state.offloader.run(
                 _answer_or_refusal, settings, state.http, service, raw, caller, url
             )
         else:  # CPU-bound and short: a thread hop would only add GIL hand-offs under load
