@@ -79,12 +79,169 @@ def _call(app: Any, method: str, path: str, body: bytes, headers: list[tuple[byt
     return go()
 
 
+SECTIONS: dict[str, float] = {}
+
+
+def _timed(owner: Any, name: str, label: str) -> None:
+    """Replace ``owner.name`` with a wrapper adding its CPU time to ``SECTIONS[label]``."""
+    inner = getattr(owner, name)
+
+    def timed(*args: Any, **kwargs: Any) -> Any:
+        t0 = time.process_time()
+        try:
+            return inner(*args, **kwargs)
+        finally:
+            SECTIONS[label] = SECTIONS.get(label, 0.0) + time.process_time() - t0
+
+    setattr(owner, name, timed)
+
+
+def es384_verify_ms(signer: EhrSigner, rounds: int = 1000) -> float:
+    """CPU ms of one ES384 signature verification by OpenSSL (cryptography), nothing else."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    private = signer.key.get_op_key("sign")
+    key = private.public_key()
+    data = b"x" * 600
+    signature = private.sign(data, ec.ECDSA(hashes.SHA384()))
+    t0 = time.process_time()
+    for _ in range(rounds):
+        key.verify(signature, data, ec.ECDSA(hashes.SHA384()))
+    return (time.process_time() - t0) / rounds * 1000
+
+
+def print_sections(
+    loop: asyncio.AbstractEventLoop,
+    cases: dict[str, Callable[[int], Any]],
+    n: int,
+    signer: EhrSigner,
+) -> None:
+    """Where a request's CPU goes: named steps timed by wrappers, the rest is the framework
+    (FastAPI routing, dependencies, middleware, ASGI) and this script's own calls."""
+    import pydantic_core
+
+    from vertebra.cdshooks.cards import CardBuilder
+    from vertebra.http import audit
+    from vertebra.http.routers import api, cdshooks
+    from vertebra.http.state import AppState
+    from vertebra.plan import Plan
+    from vertebra.security.jwt import JWTVerifier
+    from vertebra.store import Store
+
+    steps = [
+        (JWTVerifier, "verify", "JWT verification (ES384 + claims)"),
+        (cdshooks, "parse_body", "request JSON parse + validation"),
+        (api, "load_json", "request JSON parse + validation"),
+        (api, "check_depth", "request JSON parse + validation"),
+        (api, "check_counts", "request JSON parse + validation"),
+        (cdshooks, "check_counts", "request JSON parse + validation"),
+        (cdshooks, "_validate", "request JSON parse + validation"),
+        (cdshooks.prefetching, "resolve", "FHIR prefetch -> facts"),
+        (cdshooks, "prefetch_to_resources", "FHIR prefetch -> facts"),
+        (cdshooks, "_facts_and_evidence", "FHIR prefetch -> facts"),
+        (api, "read_patient", "facts -> PatientFacts"),
+        (cdshooks, "make_plan", "plan (engine)"),
+        (api, "make_plan", "plan (engine)"),
+        (CardBuilder, "plan_cards", "cards (CDS Hooks + FHIR resources)"),
+        (Plan, "to_json_bytes", "response JSON"),
+        (pydantic_core, "to_json", "response JSON"),
+        (audit, "canonical", "audit: input hash"),
+        (Store, "record_event", "audit: write (jti + event + cards, commit)"),
+    ]
+    for owner, name, label in steps:
+        _timed(owner, name, label)
+    del AppState  # (recorded through Store.record_event)
+    for name in ("healthz", "plan", "hook"):
+        make = cases[name]
+        SECTIONS.clear()
+        t0 = time.process_time()
+        for i in range(n):
+            loop.run_until_complete(make(i))
+        total = (time.process_time() - t0) / n * 1000
+        print(f"\n{name}: {total:.3f} ms CPU per request")
+        named = 0.0
+        for label, seconds in sorted(SECTIONS.items(), key=lambda kv: -kv[1]):
+            ms = seconds / n * 1000
+            named += ms
+            print(f"  {label:<48}{ms:>8.3f} ms  {ms / total:>5.0%}")
+        rest = total - named
+        label = "the rest (HTTP framework, middleware, ASGI)"
+        print(f"  {label:<48}{rest:>8.3f} ms  {rest / total:>5.0%}")
+    print(f"\none ES384 verification by OpenSSL alone: {es384_verify_ms(signer):.3f} ms CPU")
+
+
+def print_gc_stats(
+    loop: asyncio.AbstractEventLoop, cases: dict[str, Callable[[int], Any]], n: int, variant: str
+) -> None:
+    """Collections caused by ``n`` plan + ``n`` patient-view calls, alternating: how many per
+    generation, their total and longest pause (wall ms: the event loop waits that long)."""
+    import gc
+
+    pauses: dict[int, list[float]] = {0: [], 1: [], 2: []}
+    started: list[float] = [0.0]
+
+    def callback(phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            started[0] = time.perf_counter()
+        else:
+            pauses[info["generation"]].append((time.perf_counter() - started[0]) * 1000)
+
+    gc.callbacks.append(callback)
+    t0 = time.process_time()
+    for i in range(n):
+        loop.run_until_complete(cases["plan"](i))
+        loop.run_until_complete(cases["hook"](i))
+    cpu = time.process_time() - t0
+    gc.callbacks.remove(callback)
+    frozen = gc.get_freeze_count()
+    print(
+        f"{variant or 'as shipped'}: {2 * n} requests, {cpu / (2 * n) * 1000:.3f} ms CPU each; "
+        f"{frozen} objects frozen; thresholds {gc.get_threshold()}"
+    )
+    for generation, times in pauses.items():
+        if times:
+            print(
+                f"  generation {generation}: {len(times)} collections, {sum(times):.1f} ms in "
+                f"all, longest {max(times):.2f} ms"
+            )
+        else:
+            print(f"  generation {generation}: no collections")
+    full = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        gc.collect()
+        full.append((time.perf_counter() - t0) * 1000)
+    print(f"  one full collection now (what a generation-2 collection costs): {min(full):.1f} ms")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=2000, help="requests per endpoint")
     parser.add_argument("--profile", choices=["plan", "hook", "healthz"], default=None)
     parser.add_argument("--top", type=int, default=40)
+    parser.add_argument(
+        "--sections",
+        action="store_true",
+        help="CPU ms per request by section (JWT, parsing, plan, cards, audit, JSON, the rest)",
+    )
+    parser.add_argument(
+        "--variant",
+        default="",
+        help="machinery switched off (variant_server.py): no-gc-freeze, no-gc-tuning, "
+        "no-raw-sqlite",
+    )
+    parser.add_argument(
+        "--gc-stats",
+        action="store_true",
+        help="run the plan + patient-view mix and print the garbage collections it caused "
+        "(count, total and longest pause per generation)",
+    )
     args = parser.parse_args()
+    if args.variant:
+        from variant_server import apply
+
+        apply(set(args.variant.split(",")))
 
     rng = random.Random(20261121)
     signer = EhrSigner(iss="https://bench-ehr.example.org", alg="ES384")
@@ -124,6 +281,12 @@ def main() -> int:
                 status = loop.run_until_complete(make(i))
                 if status != 200:
                     raise SystemExit(f"{name}: HTTP {status}")
+        if args.gc_stats:
+            print_gc_stats(loop, cases, args.n, args.variant)
+            return 0
+        if args.sections:
+            print_sections(loop, cases, args.n, signer)
+            return 0
         if args.profile:
             make = cases[args.profile]
             profiler = cProfile.Profile()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import sys
 import traceback
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -18,6 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from vertebra.errors import InputError
 from vertebra.http.errors import ApiError, error_response, invalid_input, validation_errors
 from vertebra.http.limits import BodySizeLimit, BodyTooLarge, DocsSecurityHeaders
+from vertebra.http.offload import SWITCH_INTERVAL
 from vertebra.http.routers.api import router as api_router
 from vertebra.http.routers.ask import router as ask_router
 from vertebra.http.routers.cdshooks import router as cds_router
@@ -153,6 +155,7 @@ def _warm_up() -> None:
     gc.freeze()
     _, gen1, gen2 = gc.get_threshold()
     gc.set_threshold(GC_GEN0_THRESHOLD, gen1, gen2)
+    sys.setswitchinterval(SWITCH_INTERVAL)
 
 
 def _version() -> str:

@@ -20,7 +20,8 @@ from vertebra.settings import Settings
 log = logging.getLogger("vertebra.api")
 
 #: Request bodies up to this size are planned on the event loop (patient facts, a small
-#: Bundle: a few ms); bigger ones on a worker thread, ``VERTEBRA_PLAN_THREADS`` at a time.
+#: Bundle: a few ms); bigger ones on worker threads, ``VERTEBRA_PLAN_THREADS`` at a time
+#: (:mod:`vertebra.http.offload`).
 INLINE_BYTES = 64 * 1024
 
 
@@ -242,6 +243,22 @@ def limited_protocol(
             self.transport.close()
 
     return LimitedHttpToolsProtocol
+
+
+def __getattr__(name: str) -> Any:
+    """``vertebra.http.limits:LimitedProtocol``: :func:`limited_protocol` with the limits of
+    the environment's settings, importable by name (uvicorn's own ``--workers`` imports its
+    ``--http`` protocol class by name in each worker process)."""
+    if name == "LimitedProtocol":
+        settings = Settings.from_env()
+        protocol = limited_protocol(
+            settings.max_header_bytes,
+            settings.header_timeout_seconds,
+            settings.body_timeout_seconds,
+        )
+        globals()[name] = protocol
+        return protocol
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def server_options(settings: Any) -> dict[str, Any]:

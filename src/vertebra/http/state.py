@@ -2,23 +2,22 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import ParamSpec, TypeVar
 
+import anyio
 import httpx
 from fastapi import Request
-from fastapi.concurrency import run_in_threadpool
 
+from vertebra.http.offload import Offloader
 from vertebra.security import AuthError, Caller, JWTVerifier
 from vertebra.security.jwt import REPLAY
 from vertebra.settings import Settings
 from vertebra.store import EventRecord, JtiUse, ReplayError, Store
 
-P = ParamSpec("P")
-T = TypeVar("T")
+#: JWKS fetches at once per server process (a thread each, apart from the shared pool).
+JWKS_THREADS = 2
 
 #: Expired JWT ids are deleted from the replay cache at most this often (seconds).
 PRUNE_INTERVAL = 300
@@ -31,15 +30,21 @@ class AppState:
     verifier: JWTVerifier
     http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=10.0))
     prune_jti: Callable[[int], None] = field(default=lambda _now: None)
-    _offload: asyncio.Semaphore | None = None
+    #: Big request bodies: parsed and planned on worker threads (vertebra.http.offload).
+    offloader: Offloader = field(init=False)
+    _jwks_threads: anyio.CapacityLimiter | None = None
 
-    async def offload(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        """Run CPU-heavy ``fn`` on a worker thread, at most ``VERTEBRA_PLAN_THREADS`` at once
-        (the others wait their turn without holding a thread)."""
-        if self._offload is None:
-            self._offload = asyncio.Semaphore(self.settings.plan_threads)
-        async with self._offload:
-            return await run_in_threadpool(fn, *args, **kwargs)
+    def __post_init__(self) -> None:
+        self.offloader = Offloader(self.settings)
+
+    @property
+    def jwks_threads(self) -> anyio.CapacityLimiter:
+        """Threads for JWKS fetches, apart from the shared pool: at most
+        :data:`JWKS_THREADS` at once per process (each fetch has its deadline; a caller that
+        finds a fetch of its issuer under way is answered at once, see JWTVerifier)."""
+        if self._jwks_threads is None:
+            self._jwks_threads = anyio.CapacityLimiter(JWKS_THREADS)
+        return self._jwks_threads
 
     @classmethod
     def build(cls, settings: Settings) -> AppState:
@@ -77,6 +82,7 @@ class AppState:
             raise AuthError(REPLAY) from None
 
     def close(self) -> None:
+        self.offloader.close()
         self.http.close()
         self.store.close()
 

@@ -16,6 +16,7 @@ from vertebra.http.limits import INLINE_BYTES, check_counts
 from vertebra.http.state import AppState, get_state
 from vertebra.intake import check_depth, load_json, read_patient
 from vertebra.plan import Plan
+from vertebra.settings import Settings
 from vertebra.store import EventRecord
 
 log = logging.getLogger("vertebra.api")
@@ -53,39 +54,35 @@ _PLAN_BODY: dict[str, Any] = {
 async def post_plan(request: Request, state: Annotated[AppState, Depends(get_state)]) -> Response:
     body = await request.body()
     if len(body) <= INLINE_BYTES:
-        # CPU-bound and short (a few ms, one small insert): run it on the event loop. A thread
-        # hop would only add GIL hand-offs between the loop and the worker threads under load.
-        text = _read_plan_and_audit(state, body)
-    else:  # a big Bundle (parsing alone takes tens of ms): off the loop, a bounded number
-        text = await state.offload(_read_plan_and_audit, state, body)
+        # CPU-bound and short (a few ms): run it on the event loop. A thread hop would only
+        # add GIL hand-offs between the loop and the worker threads under load.
+        text, event = _read_and_plan(state.settings, body)
+    else:  # a big Bundle (parsing alone takes tens of ms): on a worker thread, bounded
+        text, event = await state.offloader.run(_read_and_plan, state.settings, body)
+    state.store.record_event(event)
     return Response(text, media_type="application/json")
 
 
-def _read_plan_and_audit(state: AppState, body: bytes) -> bytes:
+def _read_and_plan(settings: Settings, body: bytes) -> tuple[bytes, EventRecord]:
+    """The plan as JSON bytes, and the audit event to record before it is sent."""
     data = load_json(body)  # InputError: HTTP 422 (vertebra.http.app)
-    check_depth(data, state.settings.max_json_depth)
-    check_counts(data, state.settings, "entry")
-    return _plan_and_audit(state, data)
-
-
-def _plan_and_audit(state: AppState, data: Any) -> bytes:
+    check_depth(data, settings.max_json_depth)
+    check_counts(data, settings, "entry")
     patient = read_patient(data)  # InputError: HTTP 422 (vertebra.http.app)
     plan = make_plan(patient.facts)
     if patient.text_evidence:
         plan = plan.model_copy(update={"facts_from_text": patient.text_evidence})
     text = plan.to_json_bytes()
-    state.store.record_event(
-        EventRecord(
-            caller="api",
-            hook="api.plan",
-            input_kind=patient.kind,
-            input_hash=input_hash(data, state.settings),
-            input_facts=stored_facts(patient.facts, state.settings),
-            knowledge_version=plan.knowledge_version,
-            outcome="ok",
-            pathway=plan.pathway,
-            recommendation_ids=[r.id for r in plan.recommendations],
-        )
+    event = EventRecord(
+        caller="api",
+        hook="api.plan",
+        input_kind=patient.kind,
+        input_hash=input_hash(data, settings),
+        input_facts=stored_facts(patient.facts, settings),
+        knowledge_version=plan.knowledge_version,
+        outcome="ok",
+        pathway=plan.pathway,
+        recommendation_ids=[r.id for r in plan.recommendations],
     )
     log.info(
         "plan: input=%s pathway=%s recommendations=%d",
@@ -93,7 +90,7 @@ def _plan_and_audit(state: AppState, data: Any) -> bytes:
         plan.pathway,
         len(plan.recommendations),
     )
-    return text
+    return text, event
 
 
 @router.get("/schema", summary="JSON Schema of the patient facts (vertebra schema)")
