@@ -1,4 +1,5 @@
-"""A signed EHR, the app under test, and FHIR builders for CDS Hooks requests."""
+"""A signed EHR, the app under test, FHIR builders for CDS Hooks requests, and a FHIR server to
+run on loopback (:func:`fhir_app`)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse
 
 from vertebra.cdshooks.services import PREFETCH
 from vertebra.http import create_app
@@ -154,4 +157,62 @@ def ehr(make_ehr: Any) -> Ehr:
     return e
 
 
-__all__ = ["PREFETCH", "Ehr"]
+KEY_OF = {
+    "Condition": "conditions",
+    "Observation": "observations",
+    "MedicationRequest": "medicationRequests",
+    "MedicationStatement": "medicationStatements",
+    "AllergyIntolerance": "allergies",
+    "MedicationAdministration": "medicationAdministrations",
+    "DiagnosticReport": "diagnosticReports",
+    "DocumentReference": "documentReferences",
+}
+OUTCOME = {
+    "resourceType": "OperationOutcome",
+    "issue": [{"severity": "error", "code": "forbidden"}],
+}
+
+
+def fhir_app(
+    prefetch: dict[str, Any],
+    seen: list[dict[str, str]],
+    *,
+    token: str | None = None,
+    fail: int | None = None,
+    missing: int | None = None,
+) -> FastAPI:
+    """A FHIR server (run it with ``LoopbackServer``) answering the prefetch queries for patient
+    ``p1`` from ``prefetch``; ``seen`` gets each request's headers. ``token``: the bearer token
+    it requires (401 otherwise; fhirAuthorization is optional in CDS Hooks). ``fail``: every
+    search answers this status with an OperationOutcome. A prefetch key set to ``"fail"``
+    answers 500; an absent key answers ``missing`` (a server without that resource type), or an
+    empty searchset."""
+    app = FastAPI()
+
+    def received(request: Request) -> None:
+        seen.append(dict(request.headers))
+        if token is not None and request.headers.get("authorization") != f"Bearer {token}":
+            raise HTTPException(401)
+
+    @app.get("/fhir/Patient/{pid}")
+    def patient(pid: str, request: Request) -> Any:
+        received(request)
+        return prefetch["patient"]
+
+    @app.get("/fhir/{rtype}")
+    def search(rtype: str, patient: str, request: Request) -> Any:
+        received(request)
+        assert patient == "p1"
+        key = KEY_OF[rtype]
+        if fail is not None:
+            return JSONResponse(OUTCOME, status_code=fail)
+        if key not in prefetch and missing is not None:
+            raise HTTPException(missing)
+        if prefetch.get(key) == "fail":
+            raise HTTPException(500)
+        return prefetch.get(key) or {"resourceType": "Bundle", "type": "searchset", "entry": []}
+
+    return app
+
+
+__all__ = ["KEY_OF", "OUTCOME", "PREFETCH", "Ehr", "fhir_app"]

@@ -11,23 +11,13 @@ from typing import Any
 
 import pytest
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
 
+from tests.cdshooks.conftest import KEY_OF, OUTCOME, fhir_app
 from vertebra.http.testing import LoopbackServer
 
 SERVICE = "vertebra-patient-view"
 SIGN = "vertebra-order-sign"
 NOW = "2026-11-21T10:00:00Z"
-KEY_OF = {
-    "Condition": "conditions",
-    "Observation": "observations",
-    "MedicationRequest": "medicationRequests",
-    "MedicationStatement": "medicationStatements",
-    "AllergyIntolerance": "allergies",
-    "MedicationAdministration": "medicationAdministrations",
-    "DiagnosticReport": "diagnosticReports",
-    "DocumentReference": "documentReferences",
-}
 AUTH = {
     "access_token": "t",
     "token_type": "Bearer",
@@ -35,39 +25,12 @@ AUTH = {
     "scope": "patient/*.read",
     "subject": "vertebra",
 }
-OUTCOME = {
-    "resourceType": "OperationOutcome",
-    "issue": [{"severity": "error", "code": "forbidden"}],
-}
-
-
-def open_fhir(
-    prefetch: dict[str, Any],
-    seen: list[dict[str, str]],
-    fail: int | None = None,
-) -> FastAPI:
-    """A FHIR server that needs no token (fhirAuthorization is optional in CDS Hooks)."""
-    app = FastAPI()
-
-    @app.get("/fhir/Patient/{pid}")
-    def patient(pid: str, request: Request) -> Any:
-        seen.append(dict(request.headers))
-        return prefetch["patient"]
-
-    @app.get("/fhir/{rtype}")
-    def search(rtype: str, request: Request) -> Any:
-        seen.append(dict(request.headers))
-        if fail is not None:
-            return JSONResponse(OUTCOME, status_code=fail)
-        return prefetch.get(KEY_OF[rtype]) or {"resourceType": "Bundle", "type": "searchset"}
-
-    return app
 
 
 def test_missing_prefetch_is_fetched_with_fhir_server_and_no_authorization(ehr: Any) -> None:
     prefetch = ehr.prefetch()
     seen: list[dict[str, str]] = []
-    with LoopbackServer(open_fhir(prefetch, seen)) as base:
+    with LoopbackServer(fhir_app(prefetch, seen)) as base:
         body = ehr.body("patient-view", {"patient": prefetch["patient"]})
         body["fhirServer"] = f"{base}/fhir"
         r = ehr.call(SERVICE, body)
@@ -80,7 +43,7 @@ def test_missing_prefetch_is_fetched_with_fhir_server_and_no_authorization(ehr: 
 
 def test_fhir_server_error_is_412_not_502(ehr: Any) -> None:
     prefetch = ehr.prefetch()
-    with LoopbackServer(open_fhir(prefetch, [], fail=500)) as base:
+    with LoopbackServer(fhir_app(prefetch, [], fail=500)) as base:
         body = ehr.body("patient-view", {"patient": prefetch["patient"]})
         body["fhirServer"] = f"{base}/fhir"
         body["fhirAuthorization"] = AUTH
@@ -101,7 +64,7 @@ def test_operation_outcome_prefetch_is_data_not_available(ehr: Any, shape: str) 
 def test_operation_outcome_prefetch_is_fetched_from_the_fhir_server(ehr: Any) -> None:
     prefetch = ehr.prefetch()
     sent = dict(prefetch, conditions=OUTCOME)
-    with LoopbackServer(open_fhir(prefetch, [])) as base:
+    with LoopbackServer(fhir_app(prefetch, [])) as base:
         body = ehr.body("patient-view", sent)
         body["fhirServer"] = f"{base}/fhir"
         r = ehr.call(SERVICE, body)

@@ -6,8 +6,9 @@ import re
 from typing import Any
 
 import pytest
-from fastapi import FastAPI, Header, HTTPException
+from fastapi import FastAPI
 
+from tests.cdshooks.conftest import fhir_app
 from vertebra.engine import plan
 from vertebra.fhir import prefetch_to_resources, to_facts
 from vertebra.http.testing import LoopbackServer
@@ -155,47 +156,16 @@ def test_missing_prefetch_without_fhir_server_is_412(ehr: Any, drop: str | None)
     assert event.card_uuids == []
 
 
-def fhir_server(prefetch: dict[str, Any], seen: list[str]) -> FastAPI:
-    """A FHIR server on loopback that answers the prefetch queries (bearer token required)."""
-    app = FastAPI()
-
-    def check(authorization: str | None) -> None:
-        seen.append(authorization or "")
-        if authorization != "Bearer fhir-access-token":
-            raise HTTPException(401)
-
-    @app.get("/fhir/Patient/{pid}")
-    def patient(pid: str, authorization: str | None = Header(None)) -> Any:
-        check(authorization)
-        return prefetch["patient"]
-
-    @app.get("/fhir/{rtype}")
-    def search(rtype: str, patient: str, authorization: str | None = Header(None)) -> Any:
-        check(authorization)
-        assert patient == "p1"
-        key = {
-            "Condition": "conditions",
-            "Observation": "observations",
-            "MedicationRequest": "medicationRequests",
-            "MedicationStatement": "medicationStatements",
-            "AllergyIntolerance": "allergies",
-            "MedicationAdministration": "medicationAdministrations",
-            "DiagnosticReport": "diagnosticReports",
-            "DocumentReference": "documentReferences",
-        }[rtype]
-        if key not in prefetch:  # a server without this resource type
-            raise HTTPException(404)
-        if prefetch[key] == "fail":  # a server that fails on this search
-            raise HTTPException(500)
-        return prefetch[key] or {"resourceType": "Bundle", "type": "searchset", "entry": []}
-
-    return app
+def fhir_server(prefetch: dict[str, Any], seen: list[dict[str, str]]) -> FastAPI:
+    """The FHIR server of these tests: it needs the bearer token, and has no resource type that
+    the prefetch leaves out (404)."""
+    return fhir_app(prefetch, seen, token="fhir-access-token", missing=404)
 
 
 def test_missing_prefetch_is_fetched_from_the_fhir_server(ehr: Any) -> None:
     prefetch = ehr.prefetch(observations=[ehr.egfr(25)])
     expected = ehr.call(SERVICE, ehr.body("patient-view", prefetch)).json()["cards"]
-    seen: list[str] = []
+    seen: list[dict[str, str]] = []
     with LoopbackServer(fhir_server(prefetch, seen)) as base:
         partial = {"patient": prefetch["patient"]}
         body = ehr.body("patient-view", partial)
@@ -210,7 +180,7 @@ def test_missing_prefetch_is_fetched_from_the_fhir_server(ehr: Any) -> None:
         r = ehr.call(SERVICE, body)
     assert r.status_code == 200, r.text
     # 5 required keys and the 3 optional ones (404 here: read without them)
-    assert len(seen) == 8 and set(seen) == {"Bearer fhir-access-token"}
+    assert len(seen) == 8 and {h.get("authorization") for h in seen} == {"Bearer fhir-access-token"}
     got = r.json()["cards"]
     assert [(c["summary"], c["indicator"]) for c in got] == [
         (c["summary"], c["indicator"]) for c in expected
@@ -316,7 +286,7 @@ def test_optional_report_prefetch_is_fetched_and_its_failure_tolerated(ehr: Any)
     r = ehr.call(SERVICE, ehr.body("patient-view", given))
     assert r.status_code == 200, r.text
     assert _report_card(r.json()["cards"]) == []
-    seen: list[str] = []
+    seen: list[dict[str, str]] = []
     # with FHIR access, the missing report key is fetched: the fracture is read from its text
     with LoopbackServer(fhir_server(prefetch, seen)) as base:
         body = ehr.body("patient-view", given)

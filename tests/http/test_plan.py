@@ -7,22 +7,11 @@ from typing import Any
 
 import pytest
 
+from tests.http.conftest import FACTS
 from vertebra.engine import plan
 from vertebra.facts import parse_facts
 from vertebra.fhir import to_facts
 from vertebra.http.testing import ASGIClient
-
-FACTS: dict[str, Any] = {
-    "age": 78,
-    "sex": "female",
-    "postmenopausal": True,
-    "fracture_levels": ["T12", "L1"],
-    "days_since_onset": 10,
-    "mechanism": "low_energy",
-    "neurological_deficit": False,
-    "pain_score": 7,
-    "creatinine_clearance": 25,
-}
 
 BUNDLE: dict[str, Any] = {
     "resourceType": "Bundle",
