@@ -178,15 +178,16 @@ def duckdb_parse(data: Path) -> int:
     return total
 
 
-def screen_duckdb(data: Path, out: Path) -> int:
+def screen_duckdb(data: Path, out: Path) -> tuple[int, dict[str, Any]]:
     from vertebra.screen.engines import DuckDBEngine
     from vertebra.screen.pipeline import screen
     from vertebra.synth import REFERENCE_DATE
 
-    return int(screen(data, out, DuckDBEngine(), REFERENCE_DATE).worklist.num_rows)
+    result = screen(data, out, DuckDBEngine(), REFERENCE_DATE)
+    return int(result.worklist.num_rows), {"engine_seconds": result.kpis["run"]["engine_seconds"]}
 
 
-def screen_coded_only(data: Path, out: Path) -> int:
+def screen_coded_only(data: Path, out: Path) -> tuple[int, dict[str, Any]]:
     """The same screen on the same export with the report files left out (coded data only)."""
     from vertebra.screen.engines import DuckDBEngine
     from vertebra.screen.inputs import discover
@@ -197,7 +198,7 @@ def screen_coded_only(data: Path, out: Path) -> int:
     for rtype in ("DiagnosticReport", "DocumentReference"):
         export.files.pop(rtype, None)
     result = screen(data, out, DuckDBEngine(), REFERENCE_DATE, export=export)
-    return int(result.worklist.num_rows)
+    return int(result.worklist.num_rows), {"engine_seconds": result.kpis["run"]["engine_seconds"]}
 
 
 EXECUTOR_MB = 1024
@@ -395,9 +396,9 @@ def child(name: str, data: Path, out: Path) -> None:
     elif name == "parse":
         result = duckdb_parse(data)
     elif name == "screen":
-        result = screen_duckdb(data, out / "duckdb")
+        result, extra = screen_duckdb(data, out / "duckdb")
     elif name == "coded":
-        result = screen_coded_only(data, out / "coded")
+        result, extra = screen_coded_only(data, out / "coded")
     else:
         result, extra = screen_spark(data, out / name, int(name.removeprefix("spark")))
     seconds = time.perf_counter() - started
@@ -613,7 +614,11 @@ def main() -> None:
     if args.spark:
         summary["spark"] = spark_summary(by, size, args.patients)
     (HERE / args.results).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    print(f"\n{args.patients:,} patients, {size / 1e9:.2f} GB NDJSON; median of runs")
+    print(
+        f"\n{args.patients:,} patients, {size / 1e9:.2f} GB NDJSON; median of runs; load average "
+        f"{summary['load_average']['start'][0]} at the start, "
+        f"{summary['load_average']['end'][0]} at the end"
+    )
     print(
         f"{'run':38} {'seconds':>8} {'min':>7} {'CPU s':>7} {'patients/s':>11} "
         f"{'vs coded':>9} {'peak RSS MB':>12}"

@@ -193,40 +193,101 @@ def test_report_text_finds_uncoded_vertebral_fractures_with_evidence(tmp_path: P
     assert "DocumentReference/d1: Vertebra plana of L3." in html
 
 
-def test_reading_in_worker_processes_gives_the_same_findings(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def _candidates(texts: list[str], patients: list[str] | None = None) -> Any:
     import pyarrow as pa
 
-    from vertebra.screen import reports
-
-    texts = [
-        "Acute L1 compression fracture.",
-        "No compression deformity.",
-        "Cannot exclude a T12 compression fracture.",
-        "Old T4 and T5 wedge fractures.",
-        "Acute L1 compression fracture.",
-    ] * 3
-    candidates = pa.table(
+    return pa.table(
         {
-            "patient_id": [f"p{i}" for i in range(len(texts))],
+            "patient_id": patients or [f"p{i}" for i in range(len(texts))],
             "report_id": [f"DiagnosticReport/r{i}" for i in range(len(texts))],
             "event_date": pa.array([date(2025, 1, 1)] * len(texts), pa.date32()),
             "text": texts,
         }
     )
-    serial = reports.read_candidates(candidates, workers=1)
-    monkeypatch.setattr(reports, "PARALLEL_FROM", 2)
-    parallel = reports.read_candidates(candidates, workers=2)  # texts split in workers
-    assert parallel.equals(serial)
-    monkeypatch.setattr(reports, "PARALLEL_SENTENCES_FROM", 2)
-    from vertebra.language.reports import read_sentence
 
-    read_sentence.cache_clear()  # the workers read the sentences themselves
-    parallel = reports.read_candidates(candidates, workers=2)  # sentences read in workers too
-    assert parallel.equals(serial)
-    assert serial.column("status").to_pylist().count("affirmed") == 3 * (1 + 2 + 1)
-    assert serial.column("status").to_pylist().count("uncertain") == 3
+
+def test_batched_reading_gives_the_findings_in_the_candidates_order() -> None:
+    from vertebra.screen import reports
+
+    texts = [
+        "No compression deformity.",
+        "Acute L1 compression fracture.",
+        "Cannot exclude a T12 compression fracture.",
+        "FINDINGS: Normal alignment.\n\nIMPRESSION:\n1. Old T4 and T5 wedge fractures.\n"
+        "2. No acute fracture.",
+        "Acute L1 compression fracture.",  # a repeated text: read once, one row per report
+        "Wedge-shaped opacity in the right upper lobe.",
+    ] * 3
+    found = reports.read_candidates(_candidates(texts))
+    rows = [
+        (r["report_id"].split("/r")[1], r["status"], r["level"], r["acuity"])
+        for r in found.to_pylist()
+    ]
+    per_round = [
+        ("1", "affirmed", "L1", "acute"),
+        ("2", "uncertain", None, None),
+        ("3", "affirmed", "T4", "old"),
+        ("3", "affirmed", "T5", "old"),
+        ("4", "affirmed", "L1", "acute"),
+    ]
+    expected = [(str(int(i) + 6 * k), *rest) for k in range(3) for i, *rest in per_round]
+    assert rows == expected
+    assert found.column("sentence").to_pylist()[2] == "1. Old T4 and T5 wedge fractures."
+    assert found.schema == reports.FINDINGS_SCHEMA
+
+
+def test_batched_reading_equals_the_evaluated_reader_on_the_evaluation_set() -> None:
+    """The screen's path (distinct texts, distinct sentences read in batches, each distinct
+    list of sentences judged once) gives every report of the 375-item evaluation set the
+    reading that docs/screening.md scores (read_report, one report at a time)."""
+    from vertebra import yamlfile
+    from vertebra.language.reports import read_report, read_sentence, read_sentences, sentences
+    from vertebra.screen import reports
+
+    items = [
+        i
+        for batch in ("dev", "heldout", "after")
+        for i in yamlfile.safe_load(
+            (Path(__file__).parent / "data" / f"report_eval_{batch}.yaml").read_text("utf-8")
+        )
+    ]
+    texts = [str(i["t"]) for i in items]
+    assert len(texts) >= 375
+    found = reports.read_candidates(_candidates(texts, [str(i["id"]) for i in items]))
+    got: dict[str, set[tuple[str, str | None, str | None, str]]] = {}
+    for r in found.to_pylist():
+        got.setdefault(r["patient_id"], set()).add(
+            (r["status"], r["level"], r["acuity"], r["sentence"])
+        )
+    for item, text in zip(items, texts, strict=True):
+        r = read_report(text)
+        want: set[tuple[str, str | None, str | None, str]] = set()
+        if r.verdict == "yes":
+            levels: list[str | None] = list(r.levels) or [None]
+            want = {("affirmed", lv, r.acuity, r.evidence or "") for lv in levels}
+        elif r.verdict == "uncertain":
+            first = next(m for m in r.mentions if m.status == "uncertain")
+            want = {("uncertain", None, first.acuity, first.sentence)}
+        assert got.get(str(item["id"]), set()) == want, item["id"]
+    every = [s for t in texts for s in sentences(t)]
+    assert read_sentences(every) == [read_sentence(s) for s in every]
+
+
+def test_the_reader_starts_without_running_nltk_which_still_works_when_used() -> None:
+    """medspaCy imports QuickUMLS, which imports nltk (~0.4 CPU-s); the reader defers it."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from vertebra.language.reports import load, read_report; load(); "
+        "print(type(sys.modules['nltk']).__name__); "
+        "print(read_report('Acute L1 compression fracture.').verdict); "
+        "import nltk; print(type(nltk.__version__).__name__); "
+        "print(type(sys.modules['nltk']).__name__); "
+        "from quickumls import core; print(core.nltk.corpus.__name__)"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert run.stdout.split() == ["_Deferred", "yes", "str", "module", "nltk.corpus"]
 
 
 @pytest.mark.spark

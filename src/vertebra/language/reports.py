@@ -26,8 +26,13 @@ any sentence leaves one possible, else ``no``.
 from __future__ import annotations
 
 import html
+import importlib
+import importlib.util
 import re
+import sys
 import threading
+import types
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
@@ -39,7 +44,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from vertebra import yamlfile
 from vertebra.language.levels import parse_levels
 from vertebra.language.normalise import normalise
-from vertebra.language.pipeline import Finding, build, find
+from vertebra.language.pipeline import Finding, build, find, findings
 
 Status = Literal["affirmed", "negated", "uncertain"]
 Verdict = Literal["yes", "no", "uncertain"]
@@ -103,7 +108,18 @@ def rules() -> ReportRules:
             re.compile(rx)
         except re.error as exc:
             raise ValueError(f"reports.yaml: {name}: not a regular expression ({exc})") from exc
+    if not _TRIGGER_FORM.fullmatch(loaded.trigger):
+        raise ValueError(
+            "reports.yaml: trigger: lower-case words without spaces joined by '|' (the screen's "
+            "SQL and triggered() rely on it)"
+        )
     return loaded
+
+
+#: The trigger's form: literal lower-case words (no spaces) joined by ``|``. Spark's SQL turns
+#: it into CONTAINS tests, and :func:`triggered` tests a sentence before collapsing its
+#: whitespace (a word without spaces matches the same either way).
+_TRIGGER_FORM = re.compile(r"[a-z0-9-]+(\|[a-z0-9-]+)*")
 
 
 def trigger() -> str:
@@ -184,8 +200,45 @@ def _nlp() -> Any:
         return _build_nlp()
 
 
+#: Modules that medspaCy imports at start-up but the reader never uses: ``nltk``, imported by
+#: ``quickumls.core``, which ``medspacy.util`` imports unconditionally; QuickUMLS uses it only
+#: when a QuickUMLS matcher is built. About 0.4 CPU-s of the reader's ~2 CPU-s start.
+#: (``pysbd``, the other unused one, cannot be deferred: spaCy loads its factory entry point.)
+DEFERRED_IMPORTS = ("nltk",)
+
+
+class _Deferred(types.ModuleType):
+    """Stands in ``sys.modules`` for a module that medspaCy imports but the reader never uses;
+    the first use of any of its attributes imports the real module, puts it in its place and
+    answers from it. (The standard library's ``importlib.util.LazyLoader`` does not help here:
+    on Python 3.11 an ``import name`` statement elsewhere reads the module's ``__spec__``,
+    which runs the deferred module at once.)"""
+
+    def __getattr__(self, attr: str) -> Any:
+        with _DEFERRED_LOCK:
+            if sys.modules.get(self.__name__) is self:
+                del sys.modules[self.__name__]
+            real = importlib.import_module(self.__name__)
+        return getattr(real, attr)
+
+
+_DEFERRED_LOCK = threading.RLock()
+
+
+def _defer(name: str) -> None:
+    """Defer ``name`` (see :class:`_Deferred`) unless it is imported already or not installed.
+    medspaCy 1.3 has no way to skip these imports (its package ``__init__`` imports every
+    component, and ``medspacy.util`` imports QuickUMLS), hence this workaround."""
+    if name in sys.modules or importlib.util.find_spec(name) is None:
+        return
+    sys.modules[name] = _Deferred(name)
+
+
 @cache
 def _build_nlp() -> Any:
+    if "medspacy" not in sys.modules:
+        for name in DEFERRED_IMPORTS:
+            _defer(name)
     from medspacy.context import ConTextRule
 
     r = rules()
@@ -253,16 +306,20 @@ def _acuity(text: str) -> str | None:
     return next((a for a in ACUITIES if a in found), None)
 
 
-@lru_cache(maxsize=200_000)
-def read_sentence(sentence: str) -> Mention | None:
-    """The vertebral-fracture mention in one sentence, or None (cached per distinct sentence)."""
+def _prepared(sentence: str) -> str | None:
+    """The sentence as the pipeline reads it (normalised, section heading dropped), or None
+    when it has no trigger word left."""
     c = _compiled()
     text = normalise(sentence, known=rules().known_words).text
     while (head := c["headings"].match(text)) is not None and head.end() > 0:
         text = text[head.end() :]
-    if not c["trigger"].search(text):
-        return None
-    found = [f for f in find(text, _nlp()) if f.label in _GENERIC or _is_vertebral(f)]
+    return text if c["trigger"].search(text) else None
+
+
+def _mention(sentence: str, text: str, found_all: Sequence[Finding]) -> Mention | None:
+    """The mention in ``sentence`` (``text``: as prepared) from the pipeline's findings."""
+    c = _compiled()
+    found = [f for f in found_all if f.label in _GENERIC or _is_vertebral(f)]
     if not found:
         return None
     levels = tuple(lv for m in parse_levels(text) if not m.disc for lv in m.levels if lv in _TL)
@@ -289,11 +346,46 @@ def read_sentence(sentence: str) -> Mention | None:
     )
 
 
+@lru_cache(maxsize=200_000)
+def read_sentence(sentence: str) -> Mention | None:
+    """The vertebral-fracture mention in one sentence, or None (cached per distinct sentence)."""
+    text = _prepared(sentence)
+    if text is None:
+        return None
+    return _mention(sentence, text, find(text, _nlp()))
+
+
+def read_sentences(sentences: Sequence[str], batch_size: int = 256) -> list[Mention | None]:
+    """:func:`read_sentence` of each sentence (the same mentions), for the screen, which reads
+    many distinct sentences: the pipeline runs once per distinct prepared text (sentences that
+    differ only in a section heading or in case read alike) and in batches (``nlp.pipe``)."""
+    prepared = [_prepared(s) for s in sentences]
+    texts = list(dict.fromkeys(t for t in prepared if t is not None))
+    found: dict[str, list[Finding]] = {}
+    if texts:
+        with warnings.catch_warnings():
+            # the concept rules are regular expressions, so spaCy's token matcher has none
+            warnings.filterwarnings("ignore", message=r"\[W036\]")
+            for text, doc in zip(texts, _nlp().pipe(texts, batch_size=batch_size), strict=True):
+                found[text] = findings(doc)
+    return [
+        None if t is None else _mention(s, t, found[t])
+        for s, t in zip(sentences, prepared, strict=True)
+    ]
+
+
 def triggered(text: str) -> list[str]:
     """The sentences of a report's text that contain a trigger word (the only ones that can
     speak of a vertebral fracture), as written."""
     pre = _compiled()["trigger"]
-    return [s for s in sentences(text) if pre.search(s.lower())]
+    # As sentences() but a part is tested before its whitespace is collapsed (the same result:
+    # trigger words have no spaces, see _TRIGGER_FORM), so only the few triggered parts of a
+    # report are collapsed: the screen calls this for every distinct candidate text.
+    out = []
+    for part in _SPLIT.split(text):
+        if pre.search(part.lower()):
+            out.append(" ".join(part.split()))
+    return out
 
 
 def reading(mentions: Iterable[Mention | None]) -> ReportReading:

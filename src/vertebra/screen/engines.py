@@ -13,6 +13,7 @@ import re
 import sys
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Protocol
@@ -25,11 +26,23 @@ from vertebra.screen.inputs import ExportFiles
 
 Progress = Callable[[str], None]
 
-#: The timing key of the report reading: DuckDB fetches the candidates to Python, reads them
-#: with the report reader (worker processes on this machine) and registers the findings as a
-#: table; Spark reads them on the executors (``mapInArrow``, see :func:`_read_partition`).
+#: The timing key of the report reading: DuckDB reads the candidates with the report reader in
+#: Python on a thread, beside the statements that do not need the findings, and registers the
+#: findings as a table; Spark reads them on the executors (``mapInArrow``, see
+#: :func:`_read_partition`).
 READING = "report_reading (Python, driver)"
 SPARK_READING = "report_reading (Python, executors)"
+#: DuckDB: how long the engine waited for the reader (which runs beside the statements before).
+READING_WAIT = "report_reading: engine waited"
+_NEEDS_FINDINGS = re.compile(rf"\b{reports.FINDINGS_TABLE}\b")
+
+
+def _timed(read: reports.Reader, candidates: pa.Table, timings: dict[str, float]) -> pa.Table:
+    t = time.perf_counter()
+    found = read(candidates)
+    timings[READING] = round(time.perf_counter() - t, 3)
+    return found
+
 
 #: The worklist's order (the same as :func:`vertebra.screen.pipeline.finish_worklist`'s Arrow
 #: sort): vertebral first, then the most recent index fracture (unknown dates last), then
@@ -138,21 +151,27 @@ class DuckDBEngine:
             con.register("vs_codes_arrow", codes)
             con.execute("CREATE TEMP TABLE vs_codes AS SELECT * FROM vs_codes_arrow")
             timings: dict[str, float] = {}
-            for st in logic.statements(as_of):
-                progress(st.name)
-                kind = "TABLE" if st.materialise else "VIEW"
-                t = time.perf_counter()
-                con.execute(f"CREATE TEMP {kind} {st.name} AS {st.sql('duckdb')}")
-                timings[st.name] = round(time.perf_counter() - t, 3)
-                if st.name == reports.AFTER_STATEMENT:
+            # The report reader (Python) runs on a thread while DuckDB's threads run the
+            # statements that do not need its findings (patients, condition_events); the first
+            # statement that reads report_findings waits for it.
+            with ThreadPoolExecutor(1, thread_name_prefix="report-reader") as reader:
+                pending: Future[pa.Table] | None = None
+                for st in logic.statements(as_of):
+                    if pending is not None and _NEEDS_FINDINGS.search(st.select):
+                        t = time.perf_counter()
+                        self._add_findings(con, pending.result())
+                        timings[READING_WAIT] = round(time.perf_counter() - t, 3)
+                        pending = None
+                    progress(st.name)
+                    kind = "TABLE" if st.materialise else "VIEW"
                     t = time.perf_counter()
-                    found = read_reports(con.sql(reports.CANDIDATES_SQL).to_arrow_table())
-                    con.register("report_findings_arrow", found)
-                    con.execute(
-                        f"CREATE TEMP TABLE {reports.FINDINGS_TABLE} AS "
-                        "SELECT * FROM report_findings_arrow"
-                    )
-                    timings[READING] = round(time.perf_counter() - t, 3)
+                    con.execute(f"CREATE TEMP {kind} {st.name} AS {st.sql('duckdb')}")
+                    timings[st.name] = round(time.perf_counter() - t, 3)
+                    if st.name == reports.AFTER_STATEMENT:
+                        candidates = con.sql(reports.CANDIDATES_SQL).to_arrow_table()
+                        pending = reader.submit(_timed, read_reports, candidates, timings)
+                if pending is not None:
+                    self._add_findings(con, pending.result())
             t = time.perf_counter()
             result = EngineResult(
                 worklist=con.sql("SELECT * FROM worklist").to_arrow_table(),
@@ -164,6 +183,13 @@ class DuckDBEngine:
             return result
         finally:
             con.close()
+
+    @staticmethod
+    def _add_findings(con: Any, found: pa.Table) -> None:
+        con.register("report_findings_arrow", found)
+        con.execute(
+            f"CREATE TEMP TABLE {reports.FINDINGS_TABLE} AS SELECT * FROM report_findings_arrow"
+        )
 
     @staticmethod
     def _register(con: Any, rtype: str, files: list[Any]) -> None:
@@ -379,7 +405,7 @@ def _run_concurrently(
     """Run each step once all its inputs are done, up to :data:`CONCURRENT_STATEMENTS` at a
     time (in the order given when several are ready). Returns each step's seconds; the first
     error stops the run (steps already running finish first)."""
-    from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+    from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
     seconds: dict[str, float] = {}
     waiting = list(steps)
@@ -452,14 +478,9 @@ def _read_on_executors(spark: Any, read_reports: reports.Reader) -> Any:
     partition is read in the executor's Python worker (``mapInArrow``; Spark reuses the worker,
     so spaCy and medspaCy load once per worker). Nothing is collected to the driver."""
     parts = int(spark.conf.get("spark.sql.shuffle.partitions"))
-    reader = (
-        functools.partial(reports.read_candidates, workers=1)
-        if read_reports is reports.read_candidates
-        else read_reports
-    )
     candidates = spark.sql(reports.CANDIDATES_SQL).repartition(parts, "patient_id", "report_id")
     return candidates.mapInArrow(
-        functools.partial(_read_partition, reader), _spark_schema(reports.FINDINGS_SCHEMA)
+        functools.partial(_read_partition, read_reports), _spark_schema(reports.FINDINGS_SCHEMA)
     )
 
 
