@@ -232,9 +232,7 @@ class Tally:
             if drug is not None:
                 self.with_drug += 1
                 self.drug_gap += 1 if g else 0
-        self.not_coded += sum(
-            1 for g in col("gaps") if g and REPORTED_NOT_CODED in g.split(";")
-        )
+        self.not_coded += sum(1 for g in col("gaps") if g and REPORTED_NOT_CODED in g.split(";"))
         for site in col("index_fracture_site"):
             self.sites[site or "unknown"] = self.sites.get(site or "unknown", 0) + 1
         for v in col("found_by"):
