@@ -24,9 +24,13 @@ def assert_same_outputs(duck: Path, spark: Path) -> None:
 @pytest.mark.spark
 @pytest.mark.timeout(600)
 def test_spark_and_duckdb_give_identical_worklists_and_kpis(
-    synthetic_export: Path, synthea_dir: Path, tmp_path: Path
+    synthetic_export: Path, synthea_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from vertebra.screen import engines
+
     duck = screen(synthetic_export, tmp_path / "duck", DuckDBEngine(), AS_OF)
+    # the sorted worklist streams to the driver in several partitions, in order
+    monkeypatch.setattr(engines, "STREAMED_ROWS_PER_PARTITION", 40)
     # Small data: one core, one shuffle partition, no adaptive re-planning and no whole-stage
     # code generation (compiling it dominates ~40 tiny jobs) keep the two runs quick; the
     # logic, not Spark's parallelism, is under test.
