@@ -66,8 +66,10 @@ async def post_plan(request: Request, state: Annotated[AppState, Depends(get_sta
 def _read_and_plan(settings: Settings, body: bytes) -> tuple[bytes, EventRecord]:
     """The plan as JSON bytes, and the audit event to record before it is sent."""
     data = load_json(body)  # InputError: HTTP 422 (vertebra.http.app)
-    check_depth(data, settings.max_json_depth)
+    # The caps first: counting the entries is a shallow look (no recursion), and a Bundle over
+    # them is refused before the depth walk, which costs ~100 ms on a 6.6 MB Bundle.
     check_counts(data, settings, "entry")
+    check_depth(data, settings.max_json_depth)
     patient = read_patient(data)  # InputError: HTTP 422 (vertebra.http.app)
     plan = make_plan(patient.facts)
     if patient.text_evidence:
