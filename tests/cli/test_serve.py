@@ -22,36 +22,39 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.mark.skipif(os.name != "posix", reason="the shared-socket workers need POSIX")
-def test_two_workers_serve_and_stop_cleanly(tmp_path: Path) -> None:
-    port = _free_port()
+def _serve_two_workers(tmp_path: Path, port: int) -> tuple[subprocess.Popen[str], Path]:
+    """``vertebra serve --workers 2`` on ``port`` with a throw-away SQLite store, its output
+    (both streams) going to ``serve.log`` in ``tmp_path``."""
     env = {**os.environ, "VERTEBRA_DATABASE_URL": f"sqlite:///{tmp_path / 'serve.sqlite3'}"}
     log = tmp_path / "serve.log"
+    argv = [sys.executable, "-m", "vertebra", "serve", "--port", str(port), "--workers", "2"]
+    argv.append("--no-access-log")
     with log.open("w") as out:
         proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "vertebra",
-                "serve",
-                "--port",
-                str(port),
-                "--workers",
-                "2",
-                "--no-access-log",
-            ],
+            argv,
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
             text=True,
         )
+    return proc, log
+
+
+def _wait_for_workers(proc: subprocess.Popen[str], log: Path, count: int, deadline: float) -> None:
+    """Until the log shows ``count`` worker starts (each logs it once its app has started)."""
+    while log.read_text().count("(least-connections)") < count:
+        assert proc.poll() is None, log.read_text()
+        assert time.monotonic() < deadline, f"fewer than {count} worker starts logged"
+        time.sleep(0.3)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="the shared-socket workers need POSIX")
+def test_two_workers_serve_and_stop_cleanly(tmp_path: Path) -> None:
+    port = _free_port()
+    proc, log = _serve_two_workers(tmp_path, port)
     try:
         deadline = time.monotonic() + 60
-        # Both workers accepting (each logs it once its app has started).
-        while log.read_text().count("(least-connections)") < 2:
-            assert proc.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, "server did not start"
-            time.sleep(0.3)
+        _wait_for_workers(proc, log, 2, deadline)  # both workers accepting
         assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200
         plan = httpx.post(
             f"http://127.0.0.1:{port}/api/plan",
@@ -81,42 +84,17 @@ def _children(pid: int) -> set[int]:
 def test_a_killed_worker_is_logged_and_restarted(tmp_path: Path) -> None:
     """Issue 14 item 6: kill -9 one worker; the parent logs it and starts another."""
     port = _free_port()
-    env = {**os.environ, "VERTEBRA_DATABASE_URL": f"sqlite:///{tmp_path / 'serve.sqlite3'}"}
-    log = tmp_path / "serve.log"
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "vertebra",
-                "serve",
-                "--port",
-                str(port),
-                "--workers",
-                "2",
-                "--no-access-log",
-            ],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
+    proc, log = _serve_two_workers(tmp_path, port)
     try:
         deadline = time.monotonic() + 60
-        while log.read_text().count("(least-connections)") < 2:
-            assert proc.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, "server did not start"
-            time.sleep(0.3)
+        _wait_for_workers(proc, log, 2, deadline)
         workers = {
             p for p in _children(proc.pid) if "spawn_main" in Path(f"/proc/{p}/cmdline").read_text()
         }
         assert len(workers) == 2
         victim = min(workers)
         os.kill(victim, signal.SIGKILL)
-        while log.read_text().count("(least-connections)") < 3:
-            assert proc.poll() is None, log.read_text()
-            assert time.monotonic() < deadline + 60, "worker was not restarted"
-            time.sleep(0.3)
+        _wait_for_workers(proc, log, 3, deadline + 60)  # the restarted one
         text = log.read_text()
         assert f"(pid {victim}) exited with code -9; restarted" in text
         now = {
