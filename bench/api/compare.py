@@ -3,9 +3,9 @@ and 2) once per configuration, interleaved over several rounds, in one command:
 
     uv run --frozen python bench/api/compare.py [--rounds 2] [--duration 20] [--rate 500]
 
-Configurations: ``serve`` (``vertebra serve --workers 2`` as shipped: least-connections accept,
-vertebra.http.balance), ``uvicorn`` (uvicorn's own ``--workers 2`` supervisor, same app, limits
-and options), and ``serve`` with one piece switched off (bench/api/variant_server.py):
+Configurations: ``serve`` (``vertebra serve --workers 2`` as shipped: uvicorn's own supervisor;
+until 2026-12-01 it was compared here with our least-connections balancer, which it replaced),
+and ``serve`` with one piece switched off (bench/api/variant_server.py):
 ``no-gc-freeze``, ``no-gc-tuning`` (no freeze and Python's default GC thresholds) and
 ``no-raw-sqlite`` (audit writes through SQLAlchemy Core). Prints, per configuration, the server
 CPU per request (healthz and the plan + patient-view mix; the figure that other load on the
@@ -28,7 +28,6 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 CONFIGS: dict[str, list[str]] = {
     "serve": ["--server", "serve"],
-    "uvicorn --workers": ["--server", "uvicorn"],
     "serve, no gc.freeze": ["--server", "serve", "--variant", "no-gc-freeze"],
     "serve, no GC tuning": ["--server", "serve", "--variant", "no-gc-tuning"],
     "serve, no raw sqlite3": ["--server", "serve", "--variant", "no-raw-sqlite"],

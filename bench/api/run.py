@@ -18,8 +18,9 @@ Reports achieved requests/s, p50/p90/p99 latency, errors and sends that started 
 had fallen behind) per endpoint, the ratios to the baseline, the normal clients' p99 without and
 with the hostile clients, the server's CPU per request and its ratio (mix / healthz), and the
 floor figures (one ES384 verification, the plan engine alone, one SQLite commit: the least a
-request of the mix can cost); writes ``bench/api/results.json``. ``--server uvicorn`` runs
-uvicorn's own ``--workers`` instead of ``vertebra serve``; ``--variant`` switches a piece of the
+request of the mix can cost); writes ``bench/api/results.json``. ``--server reuseport`` runs
+one process per worker on its own SO_REUSEPORT socket instead of ``vertebra serve`` (uvicorn's
+supervisor); ``--variant`` switches a piece of the
 performance machinery off (variant_server.py); compare.py runs them all interleaved.
 Traffic never leaves the machine; the run stops by itself.
 Without ``wrk`` it exits with status 2 and says how to install it (``--install-wrk`` runs
@@ -504,12 +505,10 @@ def main() -> int:
     )
     parser.add_argument(
         "--server",
-        choices=["serve", "uvicorn", "reuseport"],
+        choices=["serve", "reuseport"],
         default="serve",
-        help="serve: `vertebra serve --workers N` (default; least-connections accept, "
-        "vertebra.http.balance); uvicorn: uvicorn's own `--workers N` supervisor with the same "
-        "app, protocol limits and options; reuseport: N processes with one SO_REUSEPORT "
-        "socket each (reuseport_worker.py)",
+        help="serve: `vertebra serve --workers N` (default; uvicorn's own supervisor); "
+        "reuseport: N processes with one SO_REUSEPORT socket each (reuseport_worker.py)",
     )
     parser.add_argument(
         "--variant",
@@ -598,30 +597,6 @@ def main() -> int:
                 "--workers",
                 str(args.workers),
                 "--no-access-log",
-            ]
-        elif args.server == "uvicorn":  # uvicorn's own supervisor, the same app and limits
-            if args.variant:
-                raise SystemExit("--variant applies to --server serve only")
-            cmd = [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "vertebra.http:create_app",
-                "--factory",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--workers",
-                str(args.workers),
-                "--no-access-log",
-                "--no-server-header",
-                "--http",
-                "vertebra.http.limits:LimitedProtocol",
-                "--timeout-keep-alive",
-                "5",
-                "--log-level",
-                "error",
             ]
         else:  # one process per worker, each on its own SO_REUSEPORT socket
             one = f"{shlex.quote(sys.executable)} {shlex.quote(str(HERE / 'reuseport_worker.py'))}"

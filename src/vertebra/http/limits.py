@@ -261,10 +261,23 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def server_options(settings: Any) -> dict[str, Any]:
-    """``uvicorn.Config`` options that apply the connection limits of ``settings``."""
-    protocol = limited_protocol(
-        settings.max_header_bytes, settings.header_timeout_seconds, settings.body_timeout_seconds
+#: The limited protocol by import name, for uvicorn's worker processes (see ``__getattr__``).
+PROTOCOL_NAME = f"{__name__}:LimitedProtocol"
+
+
+def server_options(settings: Any, *, by_name: bool = False) -> dict[str, Any]:
+    """``uvicorn.Config`` options that apply the connection limits of ``settings``.
+
+    ``by_name``: the protocol class by its import name (:data:`PROTOCOL_NAME`), which each of
+    uvicorn's worker processes imports with the limits of the same environment."""
+    protocol = (
+        PROTOCOL_NAME
+        if by_name
+        else limited_protocol(
+            settings.max_header_bytes,
+            settings.header_timeout_seconds,
+            settings.body_timeout_seconds,
+        )
     )
     return {
         "http": protocol,
