@@ -128,6 +128,18 @@ CASES: list[tuple[str, str, Callable[[dict], None], str]] = [  # type: ignore[ty
     ),
     ("bibliography.yaml", "source without year", lambda d: d["sources"][0].pop("year"), "year"),
     (
+        "medicines.yaml",
+        "bone drug group with an unknown drug",
+        lambda d: d["bone_drug_groups"]["oral_bisphosphonate"]["members"].append("aspirin"),
+        "bone drug group oral_bisphosphonate: unknown drug 'aspirin'",
+    ),
+    (
+        "medicines.yaml",
+        "bone drug group missing",
+        lambda d: d["bone_drug_groups"].pop("long_interval_injection"),
+        "bone_drug_groups must be exactly",
+    ),
+    (
         IMG,
         "malformed operator",
         lambda d: d["rows"][0]["when"].update(age={"between": 3}),

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from vertebra import terminology
+from vertebra import knowledge, terminology
 from vertebra.facts import ALLERGY_CLASSES, BONE_DRUGS, DRUGS, MEDICINES
 from vertebra.fhir.codes import Coding, Match, codings, concept_text, match
 from vertebra.fhir.dates import parse_date
@@ -33,9 +33,6 @@ ALLERGY_SETS = ("allergy-substance", "osteoporosis-medication", "analgesic-medic
 CONDITION_SETS = ("vte", "pregnancy", "falls", "medication-use", "immobility")
 STATUS_SET = "pregnancy-status"
 ALLERGENS: tuple[str, ...] = (*DRUGS, *ALLERGY_CLASSES)
-# Drugs given by injection at long intervals: the time since the last dose matters.
-INJECTABLES = ("denosumab", "zoledronic_acid")
-ORAL_BISPHOSPHONATES = ("alendronate", "risedronate", "ibandronate")
 NO_INFO_SYSTEM = "http://hl7.org/fhir/uv/ips/CodeSystem/absent-unknown-uv-ips"
 NO_KNOWN_MEDICATIONS = "no-known-medications"
 NO_KNOWN_ALLERGIES = "no-known-allergies"
@@ -52,6 +49,13 @@ _NO_DOSE = {"entered-in-error", "cancelled", "draft", "not-taken", "not-done", "
 _GIVEN = {"completed", "in-progress"}
 
 Report = Callable[[Resource, Coding | None, str], None]
+
+
+def _group(name: str) -> frozenset[str]:
+    """A group of bone drugs from ``medicines.yaml`` (``bone_drug_groups``): the oral
+    bisphosphonates (an intolerance of one is not an allergy), the long-interval injections
+    (the time since the last dose is read)."""
+    return knowledge.load().bone_drug_group(name)
 
 
 @dataclass
@@ -185,7 +189,7 @@ def medicine(state: V2State, resource: Resource, concept: Any) -> MedicineRead:
 def _dose(state: V2State, resource: Resource, drug: str, *, by_name: bool) -> None:
     """The date a dose of an injectable drug was given (or, for the notes only, prescribed)."""
     status = _str(resource.get("status"))
-    if drug not in INJECTABLES or status in _NO_DOSE:
+    if drug not in _group("long_interval_injection") or status in _NO_DOSE:
         return
     rtype = resource.get("resourceType")
     day: date | None = None
@@ -271,7 +275,8 @@ def allergy(state: V2State, resource: Resource) -> None:
         return
     how = " (matched by name in the text)" if by_name else ""
     if _str(resource.get("type")) == "intolerance":
-        oral = [w for w in words if w in ORAL_BISPHOSPHONATES]
+        oral_group = _group("oral_bisphosphonate")
+        oral = [w for w in words if w in oral_group]
         if oral:
             state.conditions.add("oral_bisphosphonate_intolerance")
             state.notes.append(
@@ -279,7 +284,7 @@ def allergy(state: V2State, resource: Resource) -> None:
                 f"{', '.join(oral)}, not an allergy (allergies, which would exclude every "
                 "bisphosphonate, not changed)"
             )
-        others = [w for w in words if w not in ORAL_BISPHOSPHONATES]
+        others = [w for w in words if w not in oral_group]
         if others:
             why = (
                 f"intolerance (type = intolerance, not an allergy) of {', '.join(others)}: "
@@ -436,7 +441,7 @@ def _last_dose(state: V2State, values: dict[str, Any]) -> None:
     doses = [
         (rank, day, src) for d, day, rank, src in state.doses if d == drug and day <= state.today
     ]
-    if drug not in INJECTABLES:
+    if drug not in _group("long_interval_injection"):
         others = sorted({d for d, _, _, _ in state.doses if d != drug})
         for other in others:
             latest = max(day for d, day, _, _ in state.doses if d == other)

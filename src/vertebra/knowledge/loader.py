@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from vertebra import yamlfile
 from vertebra.facts import (
     ALLERGY_CLASSES,
+    BONE_DRUGS,
     DRUGS,
     FACT_NAMES,
     MEDICINE_CLASSES,
@@ -48,6 +49,8 @@ from vertebra.knowledge.schema import (
 )
 
 DATA = "data"
+#: The groups of bone drugs in ``medicines.yaml`` (``bone_drug_groups``) that FHIR intake reads.
+BONE_DRUG_GROUPS = ("oral_bisphosphonate", "long_interval_injection")
 
 
 class KnowledgeError(ValueError):
@@ -161,6 +164,11 @@ class KnowledgeBase:
     def safety_for_row(self, row_id: str) -> tuple[CompiledSafetyRow, ...]:
         """The safety rows that name a recommendation (e.g. a procedure) by its row id."""
         return self._safety_by_rec.get(row_id, ())
+
+    def bone_drug_group(self, name: str) -> frozenset[str]:
+        """The members of a group of bone drugs (``medicines.yaml`` ``bone_drug_groups``; the
+        names are :data:`BONE_DRUG_GROUPS`)."""
+        return frozenset(self.medicines.bone_drug_groups[name].members)
 
     def allergy(self, drug: str, allergies: Sequence[str] | None) -> Allergy | None:
         """The allergy rule, for the plan and for a single drug alike: a recorded allergy to
@@ -625,6 +633,15 @@ def _check_medicines(med: Medicines) -> None:
         for drug in ac.members:
             if drug not in DRUGS:
                 raise KnowledgeError(f"{where}: allergy class {name}: unknown drug {drug!r}")
+    if set(med.bone_drug_groups) != set(BONE_DRUG_GROUPS):
+        raise KnowledgeError(
+            f"{where}: bone_drug_groups must be exactly {sorted(BONE_DRUG_GROUPS)}; "
+            f"got {sorted(med.bone_drug_groups)}"
+        )
+    for name, group in med.bone_drug_groups.items():
+        for drug in group.members:
+            if drug not in BONE_DRUGS:
+                raise KnowledgeError(f"{where}: bone drug group {name}: unknown drug {drug!r}")
 
 
 def _unique(ids: list[str], what: str) -> None:

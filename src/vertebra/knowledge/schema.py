@@ -86,12 +86,20 @@ class AllergyClassEntry(_Strict):
     cross_reactive: bool
 
 
+class BoneDrugGroup(_Strict):
+    label: str
+    why: str
+    members: list[str] = Field(min_length=1)
+
+
 class Medicines(_Strict):
-    """``medicines.yaml``: other current medicines, their classes, and allergy classes."""
+    """``medicines.yaml``: other current medicines, their classes, allergy classes, and the
+    groups of bone drugs that FHIR intake reads differently."""
 
     classes: dict[str, MedicineClassEntry]
     medicines: dict[str, MedicineEntry]
     allergy_classes: dict[str, AllergyClassEntry]
+    bone_drug_groups: dict[str, BoneDrugGroup]
 
 
 class DerivedCase(_Strict):
