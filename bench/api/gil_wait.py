@@ -3,7 +3,7 @@ at Python's default switch interval (5 ms) and at the server's (1 ms), alternati
 
     uv run --frozen python bench/api/gil_wait.py [--rounds 3] [--seconds 3]
 
-A worker thread plans the bench's 0.6 MB Bundle (1,900 Conditions) over and over, as the
+A worker thread plans the bench's 0.8 MB Bundle (1,900 Conditions) over and over, as the
 server does for a big body; the main thread releases the GIL (``time.sleep(0)``, as each socket
 or SQLite call of a normal request does) and measures how long it takes to get it back.
 """
