@@ -87,8 +87,10 @@ def _entries(
     return tuple(found)
 
 
+@lru_cache(maxsize=256)
 def ingredient_code(drug: str) -> Code | None:
-    """The RxNorm ingredient entry for a vocabulary drug name, if a value set has one."""
+    """The RxNorm ingredient entry for a vocabulary drug name, if a value set has one (cached:
+    the value sets are immutable data)."""
     wanted = drug.replace("_", " ")
     for vs_id in ("osteoporosis-medication", "analgesic-medication"):
         for entry in terminology.load(vs_id).codes:
