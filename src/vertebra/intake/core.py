@@ -9,6 +9,7 @@ The CLI (``vertebra plan``), ``POST /api/plan``, the CDS Hooks services, the web
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -22,13 +23,19 @@ def _no_constants(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+#: A ``\\uD800``-``\\uDFFF`` escape: half of a UTF-16 surrogate pair (an emoji is two of them).
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+_SURROGATE_ESCAPE_BYTES = re.compile(_SURROGATE_ESCAPE.pattern.encode())
+
+
 def load_json(data: bytes | str, source: str = "the request body") -> Any:
-    """Strict JSON (no NaN/Infinity) from bytes or text; raises :class:`InputError` naming the
-    position. ``source`` names the input in the message (a file name, standard input)."""
+    """Strict JSON (no NaN/Infinity, no unpaired surrogate escapes) from bytes or text; raises
+    :class:`InputError` naming the position. ``source`` names the input in the message (a file
+    name, standard input)."""
     if not data.strip():
         raise InputError.one(BODY, f"{source} is empty; send a JSON object", "json_invalid")
     try:
-        return json.loads(data, parse_constant=_no_constants)
+        value = json.loads(data, parse_constant=_no_constants)
     except UnicodeDecodeError:
         raise InputError.one(BODY, f"{source} is not UTF-8 text", "json_invalid") from None
     except RecursionError:
@@ -38,6 +45,19 @@ def load_json(data: bytes | str, source: str = "the request body") -> Any:
         raise InputError.one(BODY, message, "json_invalid") from None
     except ValueError as exc:
         raise InputError.one(BODY, f"{source}: {exc}", "json_invalid") from None
+    pattern = _SURROGATE_ESCAPE_BYTES if isinstance(data, bytes) else _SURROGATE_ESCAPE
+    if pattern.search(data):  # rare: then check that every one is paired (valid Unicode)
+        try:
+            json.dumps(value, ensure_ascii=False).encode()
+        except RecursionError:
+            pass  # nested too deeply: the depth limit (VERTEBRA_MAX_JSON_DEPTH) refuses it
+        except UnicodeEncodeError:
+            message = (
+                f"{source}: a string holds an unpaired UTF-16 surrogate escape (\\uD800-\\uDFFF "
+                "without its pair): not Unicode text"
+            )
+            raise InputError.one(BODY, message, "json_invalid") from None
+    return value
 
 
 def too_deep(data: Any, limit: int) -> str | None:
