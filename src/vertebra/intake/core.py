@@ -45,8 +45,12 @@ def load_json(data: bytes | str, source: str = "the request body") -> Any:
         raise InputError.one(BODY, message, "json_invalid") from None
     except ValueError as exc:
         raise InputError.one(BODY, f"{source}: {exc}", "json_invalid") from None
-    pattern = _SURROGATE_ESCAPE_BYTES if isinstance(data, bytes) else _SURROGATE_ESCAPE
-    if pattern.search(data):  # rare: then check that every one is paired (valid Unicode)
+    escaped = (
+        _SURROGATE_ESCAPE_BYTES.search(data)
+        if isinstance(data, bytes)
+        else _SURROGATE_ESCAPE.search(data)
+    )
+    if escaped:  # rare: then check that every one is paired (valid Unicode)
         try:
             json.dumps(value, ensure_ascii=False).encode()
         except RecursionError:
