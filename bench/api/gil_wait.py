@@ -10,7 +10,7 @@ or SQLite call of a normal request does) and measures how long it takes to get i
 
 ``--paced``: the worker thread does what the big-Bundle client of ``run.py`` asks for instead -
 one 4.7 MB Bundle (16,000 Conditions, refused with 413) and one 0.8 MB Bundle (planned) per
-second - at the server's 1 ms switch interval, while the main thread does 0.2 ms units of
+second - at the server's 1 ms switch interval, while the main thread does ~0.4 ms units of
 Python work with a GIL release after each (a stand-in for the event loop serving requests);
 prints the percentiles of how long a unit took, with and without the worker, and the worker's
 CPU per second. What it shows is the stall the normal clients see; compare code versions with
