@@ -220,6 +220,7 @@ def main() -> int:
     parser.add_argument("--n", type=int, default=2000, help="requests per endpoint")
     parser.add_argument("--profile", choices=["plan", "hook", "healthz"], default=None)
     parser.add_argument("--top", type=int, default=40)
+    parser.add_argument("--save", type=Path, default=None, help="--profile: write the pstats file")
     parser.add_argument(
         "--sections",
         action="store_true",
@@ -294,6 +295,8 @@ def main() -> int:
             for i in range(args.n):
                 loop.run_until_complete(make(i))
             profiler.disable()
+            if args.save:
+                profiler.dump_stats(args.save)
             out = io.StringIO()
             pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(args.top)
             print(out.getvalue())

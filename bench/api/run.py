@@ -301,10 +301,12 @@ def start_slow_jwks(jwks: dict[str, Any], delay: float) -> str:
 
 
 def big_bundles() -> list[bytes]:
-    """The issue's big Bundle (16,000 Conditions, 4.4 MB: refused with 413 by the caps) and one
-    under the caps (1,900 Conditions)."""
+    """The issue's big Bundle (16,000 Conditions, 4.7 MB: under ``VERTEBRA_MAX_BODY_BYTES``,
+    refused with 413 by ``VERTEBRA_MAX_BUNDLE_RESOURCES``) and one under the caps (1,900
+    Conditions with longer text, 0.8 MB: planned). Until session 5 the big one had the longer
+    text too (6.7 MB), and the body-size limit refused it before the resource cap was reached."""
     out = []
-    for n in (16_000, 1_900):
+    for n, pad in ((16_000, 0), (1_900, 120)):
         entries: list[dict[str, Any]] = [
             {
                 "resource": {
@@ -330,7 +332,7 @@ def big_bundles() -> list[bytes]:
                                 "code": "S32.010A" if i == 0 else "J45.909",
                             }
                         ],
-                        "text": "condition " + "x" * 120,
+                        "text": "condition " + "x" * pad,
                     },
                 }
             }
@@ -715,7 +717,7 @@ def main() -> int:
                 print(
                     "phase 3 (mixed + hostile): the same mix, plus a client with unknown-kid "
                     "tokens of an issuer whose JWKS host takes 3 s (10 requests/s) and a "
-                    "big-Bundle client (4.4 MB / 16,000 Conditions and 0.6 MB / 1,900 "
+                    "big-Bundle client (4.7 MB / 16,000 Conditions and 0.8 MB / 1,900 "
                     "Conditions, 2 requests/s)"
                 )
                 if args.wait_quiet:

@@ -21,7 +21,9 @@ variable.
                                (default 10)
 ``VERTEBRA_JWKS_TIMEOUT_SECONDS`` total deadline of one JWKS fetch (default 5)
 ``VERTEBRA_MAX_JSON_DEPTH``    deepest JSON nesting accepted in a request (default 64)
-``VERTEBRA_MAX_BUNDLE_RESOURCES`` most resources in one Bundle / prefetch (default 10000)
+``VERTEBRA_MAX_BUNDLE_RESOURCES`` most resources in one Bundle / prefetch (default 10000); on
+                               ``/api/plan`` also counted before parsing: the body's
+                               ``"resourceType"`` keys less one (contained resources count)
 ``VERTEBRA_MAX_CONDITIONS``    most Conditions considered per patient (default 2000)
 ``VERTEBRA_MAX_OBSERVATIONS``  most Observations considered per patient (default 5000)
 ``VERTEBRA_MAX_QUESTION_CHARS`` longest ``/api/ask`` question (default 1000)

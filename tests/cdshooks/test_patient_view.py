@@ -14,7 +14,8 @@ from vertebra.fhir import prefetch_to_resources, to_facts
 from vertebra.http.testing import LoopbackServer
 
 SERVICE = "vertebra-patient-view"
-UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+# Card and suggestion uuids: RFC 9562 version 7 (time-ordered, vertebra.store.ids.new_uuid).
+UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 
 
 def check_card(card: dict[str, Any]) -> None:

@@ -266,3 +266,22 @@ def test_any_plan_gives_a_valid_request_group(recs: list[Recommendation]) -> Non
     assert len(set(ids)) == len(ids) == len(recs)
     kinds = [r["resourceType"] for r in group.get("contained", [])]
     assert kinds == ["MedicationRequest" if r.drug else "ServiceRequest" for r in recs]
+
+
+def test_recommendation_narratives_are_escaped_and_never_shared_between_answers() -> None:
+    """The narrative XHTML of a recommendation is cached (as a string); each resource still
+    gets its own ``text`` object, so changing one answer cannot change the next."""
+    r = rec(title="Refer <urgently> & image", dose="5 mg < 10 mg")
+    first = recommendation_to_resource(r, "Patient/p1")
+    second = recommendation_to_resource(r, "Patient/p1")
+    assert first is not None and second is not None
+    assert first["text"] == second["text"] and first["text"] is not second["text"]
+    assert first["text"]["div"] == (
+        '<div xmlns="http://www.w3.org/1999/xhtml"><p>Proposed: Refer &lt;urgently&gt; &amp; '
+        "image</p><p>5 mg &lt; 10 mg</p><p>Sources: "
+        + ", ".join(r.citations)
+        + "</p></div>"
+    )
+    first["text"]["div"] = "changed"
+    third = recommendation_to_resource(r, "Patient/p1")
+    assert third is not None and third["text"]["div"] == second["text"]["div"] != "changed"

@@ -14,7 +14,6 @@ URL, links to the cited guidelines and the override reasons vertebra understands
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -22,6 +21,7 @@ from vertebra.cdshooks.orders import DraftOrder, DrugConflict
 from vertebra.knowledge import KnowledgeBase
 from vertebra.plan import Plan, Recommendation
 from vertebra.store import CardRecord
+from vertebra.store.ids import new_uuid
 
 SUMMARY_LIMIT = 139  # CDS Hooks: "<140 characters"
 TOPIC_SYSTEM = "urn:vertebra:recommendation"
@@ -137,7 +137,7 @@ class CardBuilder:
         recommendation_id: str | None,
     ) -> dict[str, Any]:
         card: dict[str, Any] = {
-            "uuid": str(uuid.uuid4()),
+            "uuid": new_uuid(),
             "summary": shorten(summary),
             "detail": detail,
             "indicator": ind,
@@ -185,7 +185,7 @@ class CardBuilder:
                     suggestions.append(
                         {
                             "label": shorten(rec.title, 80),
-                            "uuid": str(uuid.uuid4()),
+                            "uuid": new_uuid(),
                             "isRecommended": rec.action == "do",
                             "actions": [
                                 {
@@ -276,7 +276,7 @@ class CardBuilder:
             suggestions.append(
                 {
                     "label": shorten(f"Remove the draft order ({order.label})", 80),
-                    "uuid": str(uuid.uuid4()),
+                    "uuid": new_uuid(),
                     "isRecommended": conflict.action == "contraindicated",
                     "actions": [
                         {

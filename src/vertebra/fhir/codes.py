@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -68,14 +69,28 @@ class Match:
 
 def match(coding: Coding, valuesets: tuple[str, ...]) -> Iterator[Match]:
     """Every value set (in the order given) that knows this coding."""
+    for vs_id, entry in _entries(coding.system, coding.code, valuesets):
+        yield Match(vs_id, entry, coding)
+
+
+@lru_cache(maxsize=4096)
+def _entries(
+    system: str | None, code: str | None, valuesets: tuple[str, ...]
+) -> tuple[tuple[str, Code], ...]:
+    """The value sets knowing ``system``/``code``, with their entry (value sets are immutable
+    data, so the answer is cached: a Bundle repeats the same codes many times)."""
+    found = []
     for vs_id in valuesets:
-        entry = terminology.load(vs_id).find(coding.system, coding.code)
+        entry = terminology.load(vs_id).find(system, code)
         if entry is not None:
-            yield Match(vs_id, entry, coding)
+            found.append((vs_id, entry))
+    return tuple(found)
 
 
+@lru_cache(maxsize=256)
 def ingredient_code(drug: str) -> Code | None:
-    """The RxNorm ingredient entry for a vocabulary drug name, if a value set has one."""
+    """The RxNorm ingredient entry for a vocabulary drug name, if a value set has one (cached:
+    the value sets are immutable data)."""
     wanted = drug.replace("_", " ")
     for vs_id in ("osteoporosis-medication", "analgesic-medication"):
         for entry in terminology.load(vs_id).codes:

@@ -199,9 +199,16 @@ def _label(resource: Resource) -> str:
 
 
 def _status_code(concept: Any) -> str | None:
-    for c in codings(concept):
-        if c.code:
-            return c.code
+    """The first non-empty code of a CodeableConcept (stripped), as :func:`codings` reads it;
+    straight from the JSON, without building the codings (three calls per Condition)."""
+    if not isinstance(concept, dict):
+        return None
+    items = concept.get("coding")
+    for item in items if isinstance(items, list) else []:
+        if isinstance(item, dict):
+            code = item.get("code")
+            if isinstance(code, str) and (code := code.strip()):
+                return code
     return None
 
 

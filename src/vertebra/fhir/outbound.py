@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import html
 import re
+from functools import lru_cache
 from typing import Any
 
 from vertebra.fhir.codes import ingredient_code
@@ -41,6 +42,7 @@ _NEGATIVE = {"avoid", "contraindicated"}
 _BAD_ID = re.compile(r"[^A-Za-z0-9\-.]")
 
 
+@lru_cache(maxsize=4096)
 def fhir_id(text: str) -> str:
     """A valid FHIR id (``[A-Za-z0-9-.]{1,64}``) derived from ``text``."""
     cleaned = _BAD_ID.sub("-", text).strip("-.") or "x"
@@ -68,8 +70,17 @@ def _notes(rec: Recommendation) -> list[dict[str, str]]:
 def narrative(*lines: str) -> dict[str, str]:
     """A generated FHIR narrative (dom-6: "A resource should have narrative"): XHTML with the
     given lines, escaped."""
-    body = "".join(f"<p>{html.escape(line, quote=False)}</p>" for line in lines if line)
-    return {"status": "generated", "div": f'<div xmlns="http://www.w3.org/1999/xhtml">{body}</div>'}
+    return {"status": "generated", "div": _xhtml(lines)}
+
+
+def _xhtml(lines: tuple[str, ...]) -> str:
+    body = "".join([f"<p>{html.escape(line, quote=False)}</p>" for line in lines if line])
+    return f'<div xmlns="http://www.w3.org/1999/xhtml">{body}</div>'
+
+
+#: A recommendation's narrative XHTML by its lines (title, dose, sources: knowledge-base text,
+#: the same on every call; cached as a string, so no answer shares anything it could change).
+_recommendation_xhtml = lru_cache(maxsize=4096)(_xhtml)
 
 
 def _common(rec: Recommendation, patient_ref: str | None) -> dict[str, Any]:
@@ -77,7 +88,7 @@ def _common(rec: Recommendation, patient_ref: str | None) -> dict[str, Any]:
     lines = [f"{verb}: {rec.title}", rec.dose or "", f"Sources: {', '.join(rec.citations)}"]
     resource: dict[str, Any] = {
         "id": fhir_id(rec.id),
-        "text": narrative(*lines),
+        "text": {"status": "generated", "div": _recommendation_xhtml(tuple(lines))},
         "status": "draft",
         "intent": "proposal",
         "subject": _subject(patient_ref),

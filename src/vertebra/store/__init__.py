@@ -11,7 +11,6 @@ import logging
 import os
 import sqlite3
 import threading
-import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -35,6 +34,7 @@ except ImportError:  # pragma: no cover - Windows
 
 from vertebra.errors import FieldError, InputError, field_error, require_extra
 from vertebra.store import chain
+from vertebra.store.ids import new_uuid
 from vertebra.store.models import AuditEvent, Base, CardFeedback, IssuedCard, UsedJti
 
 __all__ = [
@@ -291,8 +291,10 @@ def _insert_sql(table: str, names: list[str]) -> str:
 
 def _row(values: dict[str, Any], names: list[str], processors: list[Any]) -> tuple[Any, ...]:
     return tuple(
-        value if process is None else process(value)
-        for value, process in zip((values[n] for n in names), processors, strict=True)
+        [
+            values[n] if process is None else process(values[n])
+            for n, process in zip(names, processors, strict=True)
+        ]
     )
 
 
@@ -451,7 +453,7 @@ class Store:
         With ``jti``, the JWT id is remembered in the same transaction (on a SQLite file) or
         just before it (PostgreSQL, in-memory SQLite); :class:`ReplayError`, and nothing is
         recorded, when it was already used."""
-        event_uuid = str(uuid.uuid4())
+        event_uuid = new_uuid()
         row = {
             "event_uuid": event_uuid,
             "created_at": datetime.now(UTC),
