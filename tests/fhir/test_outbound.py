@@ -278,9 +278,7 @@ def test_recommendation_narratives_are_escaped_and_never_shared_between_answers(
     assert first["text"] == second["text"] and first["text"] is not second["text"]
     assert first["text"]["div"] == (
         '<div xmlns="http://www.w3.org/1999/xhtml"><p>Proposed: Refer &lt;urgently&gt; &amp; '
-        "image</p><p>5 mg &lt; 10 mg</p><p>Sources: "
-        + ", ".join(r.citations)
-        + "</p></div>"
+        "image</p><p>5 mg &lt; 10 mg</p><p>Sources: " + ", ".join(r.citations) + "</p></div>"
     )
     first["text"]["div"] = "changed"
     third = recommendation_to_resource(r, "Patient/p1")

@@ -12,8 +12,9 @@ from vertebra.intake.core import _first_too_deep, too_deep
 
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(max_size=3),
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.text(max_size=2), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=2), children, max_size=4)
+    ),
     max_leaves=40,
 )
 
