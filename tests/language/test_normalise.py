@@ -119,3 +119,30 @@ def test_real_report_words_are_not_corrected(word: str, near: str) -> None:
     n = normalise(f"IMPRESSION: {word} noted")
     assert n.text == f"impression: {word} noted"
     assert n.corrections == {}
+
+
+def test_shorthand_matches_as_one_alternation_of_whole_words_longest_first() -> None:
+    """The grouped regular expression of the shorthand table finds exactly what the plain
+    alternation does (each key behind its own word-boundary tests, longest key first)."""
+    import random
+    import re
+
+    from vertebra.language.normalise import _tables
+
+    keys = sorted(_tables().mapping, key=len, reverse=True)
+
+    def whole(key: str) -> str:
+        head = r"(?<![\w])" if key[0].isalnum() else ""
+        tail = r"(?![\w])" if key[-1].isalnum() else ""
+        return head + re.escape(key) + tail
+
+    plain = re.compile("|".join(whole(k) for k in keys))
+    grouped = _tables().replace
+    rng = random.Random(13)
+    pieces = [*keys, *(k[:-1] for k in keys), " ", ".", "a", "1", "_", "-", "/", "(", "é", "\n"]
+    texts = ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 20))) for _ in range(5000)]
+    texts += ["sob", "known prostate ca.", "vp/kp", "#nof", "t12 #", "a#s", "xsob", "sobx"]
+    for text in texts:
+        want = [m.span() for m in plain.finditer(text)]
+        assert [m.span() for m in grouped.finditer(text)] == want, text
+    assert any(plain.search(t) for t in texts)

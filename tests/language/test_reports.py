@@ -152,3 +152,32 @@ def test_trigger_is_a_prefilter_for_every_positive() -> None:
     for item in load("dev") + load("heldout") + load("after"):
         if item["vf"] is not False:
             assert rx.search(item["t"].lower()), item["id"]
+
+
+def test_sentence_separators_are_those_of_the_plain_pattern() -> None:
+    """The reader's sentence splitter (written for speed, white space first) finds exactly the
+    separators of the plain pattern it replaced, on report-like random text."""
+    import random
+    import re
+
+    from vertebra.language.reports import _SPLIT
+
+    plain = re.compile(
+        r"(?<=[.!?])(?<!\b\d\.)(?<!\b\d\d\.)\s+(?=[\[(\"'A-Z0-9*])"
+        r"|\n\s*\n"
+        r"|\n(?=\s*(?:\d+[.)]|[-*•])\s)"
+        r"|\n(?=[A-Z][A-Z /]+:)"
+    )
+    pieces = ["Fracture", "of", "T12.", "1.", "12.", "123.", "a1.", "\n", "\n\n", " ", "  ", "\t"]
+    pieces += ["IMPRESSION:", "\nFINDINGS: ", "- ", "* ", "• ", "\u00a0", "Dr.", "?", "!", "("]
+    pieces += ["[NAME]", "A", "\r\n", "2)", "x", "'", '"', "É", "9", ".", "é."]
+    rng = random.Random(13)
+    texts = [
+        "".join(rng.choice(pieces) + rng.choice(["", " ", "\n"]) for _ in range(rng.randint(0, 30)))
+        for _ in range(20000)
+    ]
+    texts += [item["t"] for batch in ("dev", "heldout", "after") for item in load(batch)]
+    for text in texts:
+        want = [m.span() for m in plain.finditer(text)]
+        assert [m.span() for m in _SPLIT.finditer(text)] == want, text
+    assert sum(1 for t in texts if plain.search(t)) > 1000

@@ -236,6 +236,35 @@ def test_batched_reading_gives_the_findings_in_the_candidates_order() -> None:
     assert found.schema == reports.FINDINGS_SCHEMA
 
 
+def test_a_report_read_twice_gives_each_finding_once_from_its_first_text() -> None:
+    """A report's conclusion is repeated with each of its attachments: one row per (patient,
+    report, status, level), taken from the first candidate row that gives it."""
+    import pyarrow as pa
+
+    from vertebra.screen import reports
+
+    texts = [
+        "Old L2 wedge fracture.",
+        "Acute L2 and L3 compression fractures.",  # same report: L2 already found, L3 is new
+        "Old L2 wedge fracture.",  # another report of the same patient
+        "No fracture.",
+    ]
+    candidates = pa.table(
+        {
+            "patient_id": ["p1", "p1", "p1", "p2"],
+            "report_id": [f"DiagnosticReport/{r}" for r in "aabc"],
+            "event_date": pa.array([date(2025, 1, d) for d in (1, 2, 3, 4)], pa.date32()),
+            "text": texts,
+        }
+    )
+    found = reports.read_candidates(candidates)
+    assert [
+        (r["report_id"][-1], r["level"], r["acuity"], r["event_date"].day)
+        for r in found.to_pylist()
+    ] == [("a", "L2", "old", 1), ("a", "L3", "acute", 2), ("b", "L2", "old", 3)]
+    assert reports.read_candidates(candidates.slice(3)).num_rows == 0
+
+
 def test_batched_reading_equals_the_evaluated_reader_on_the_evaluation_set() -> None:
     """The screen's path (distinct texts, distinct sentences read in batches, each distinct
     list of sentences judged once) gives every report of the 375-item evaluation set the
