@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from vertebra import yamlfile
 from vertebra.language.reports import read_report, sentences, strip_html, trigger
@@ -181,3 +183,70 @@ def test_sentence_separators_are_those_of_the_plain_pattern() -> None:
         want = [m.span() for m in plain.finditer(text)]
         assert [m.span() for m in _SPLIT.finditer(text)] == want, text
     assert sum(1 for t in texts if plain.search(t)) > 1000
+
+
+def test_triggered_texts_equals_triggered_text_by_text() -> None:
+    """The screen's batch splitter (each distinct part tested once) gives every text exactly the
+    sentences of :func:`triggered`, which are those of :func:`sentences` with a trigger word."""
+    import random
+    import re
+
+    from vertebra.language.reports import triggered, triggered_texts
+
+    rx = re.compile(trigger())
+    pieces = ["Fracture", "of", "T12.", "1.", "12.", "wedge", "Wedging.", "\n", "\n\n", " ", "\t"]
+    pieces += ["IMPRESSION:", "\nFINDINGS: ", "- ", "* ", "• ", "\u00a0", "Dr.", "?", "!", "("]
+    pieces += ["[NAME]", "A", "\r\n", "2)", "2.5 cm", "COMPRESSION", "height.", "É", "İ", "."]
+    rng = random.Random(13)
+    texts = [
+        "".join(rng.choice(pieces) + rng.choice(["", " ", "\n"]) for _ in range(rng.randint(0, 30)))
+        for _ in range(5000)
+    ]
+    texts += [item["t"] for batch in ("dev", "heldout", "after") for item in load(batch)]
+    texts += texts[:500]  # repeated texts and parts
+    batch = triggered_texts(texts)
+    assert batch == [triggered(t) for t in texts]
+    for text, kept in zip(texts, batch, strict=True):
+        assert kept == [s for s in sentences(text) if rx.search(s.lower())], text
+    assert sum(1 for kept in batch if kept) > 1000
+
+
+_REPORT_PIECES = st.sampled_from(
+    [
+        "fracture",
+        "Wedge",
+        "T12.",
+        "L1,2",
+        "1.",
+        "12.",
+        "2.5",
+        "Dr.",
+        "[NAME]",
+        "IMPRESSION:",
+        "- ",
+        "• ",
+        "\n",
+        "\n\n",
+        " ",
+        "\t",
+        "\u00a0",
+        "(",
+        "?",
+        "!",
+        "Plana",
+        "height",
+        "É",
+    ]
+)
+
+
+@given(st.lists(st.one_of(_REPORT_PIECES, st.text(max_size=4)), max_size=25).map("".join))
+@settings(max_examples=300, deadline=None)
+def test_triggered_texts_equals_the_full_split_and_filter(text: str) -> None:
+    import re
+
+    from vertebra.language.reports import triggered_texts
+
+    rx = re.compile(trigger())
+    want = [s for s in sentences(text) if rx.search(s.lower())]
+    assert triggered_texts([text, text]) == [want, want]

@@ -394,6 +394,28 @@ def triggered(text: str) -> list[str]:
     return out
 
 
+def triggered_texts(texts: Iterable[str]) -> list[list[str]]:
+    """:func:`triggered` of each text (the same lists), for the screen, which splits every
+    distinct candidate text: reports are assembled from few distinct parts (at 1 M synthetic
+    patients 146,376 distinct texts split into 2,812 distinct parts), so each distinct part is
+    tested for a trigger word and collapsed once, and a text costs only its split."""
+    pre = _compiled()["trigger"]
+    split = _SPLIT.split
+    seen: dict[str, str | None] = {}  # part -> its collapsed form, None without a trigger word
+    out = []
+    for text in texts:
+        kept = []
+        for part in split(text):
+            try:
+                said = seen[part]
+            except KeyError:
+                said = seen[part] = " ".join(part.split()) if pre.search(part.lower()) else None
+            if said is not None:
+                kept.append(said)
+        out.append(kept)
+    return out
+
+
 def reading(mentions: Iterable[Mention | None]) -> ReportReading:
     """A report's reading from its sentences' mentions (``None`` for a sentence without one)."""
     found = [m for m in mentions if m is not None]

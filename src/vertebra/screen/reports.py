@@ -89,9 +89,9 @@ def read_candidates(candidates: pa.Table) -> pa.Table:
 
 
 def _read(candidates: pa.Table, texts: pa.ChunkedArray, unique: pa.Array) -> pa.Table:
-    from vertebra.language.reports import read_sentences, triggered
+    from vertebra.language.reports import read_sentences, triggered_texts
 
-    split = [triggered(t) for t in unique.to_pylist()]
+    split = triggered_texts(unique.to_pylist())
     distinct = list(dict.fromkeys(s for ss in split for s in ss))
     by_sentence = dict(zip(distinct, read_sentences(distinct), strict=True))
     judged: dict[tuple[str, ...], list[Row]] = {}
