@@ -14,10 +14,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import random
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -25,7 +23,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from profile_app import HOOK_PATH, HOST, _call
+from profile_app import HOOK_PATH, HOST, _call, warmed_app
 from run import hook_pool, patient_pool
 
 from vertebra.security.devkeys import EhrSigner
@@ -39,20 +37,7 @@ def main() -> int:
     args = parser.parse_args()
     rng = random.Random(20261121)
     signer = EhrSigner(iss="https://bench-ehr.example.org", alg="ES384")
-    with tempfile.TemporaryDirectory(prefix="vertebra-bestof-") as tmp:
-        os.environ.update(
-            {
-                "VERTEBRA_DATABASE_URL": f"sqlite:///{Path(tmp) / 'audit.sqlite3'}",
-                "VERTEBRA_TRUSTED_ISSUERS": json.dumps([signer.issuer()]),
-                "VERTEBRA_PUBLIC_BASE_URL": f"http://{HOST}",
-                "VERTEBRA_LOG_LEVEL": "WARNING",
-            }
-        )
-        os.environ.pop("VERTEBRA_CONFIG", None)
-        from vertebra.http.app import _warm_up, create_app
-
-        app = create_app()
-        _warm_up()  # what the server's start-up does (gc.freeze, GC thresholds)
+    with warmed_app(signer) as app:
         facts = [json.dumps(f).encode() for f in patient_pool(500, rng)]
         hooks = [json.dumps(h).encode() for h in hook_pool(500, rng)]
         aud = f"http://{HOST}{HOOK_PATH}"

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import cProfile
 import io
 import json
@@ -25,7 +26,7 @@ import random
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,28 @@ from vertebra.security.devkeys import EhrSigner
 
 HOST = "127.0.0.1:8000"
 HOOK_PATH = "/cds-services/vertebra-patient-view"
+
+
+@contextlib.contextmanager
+def warmed_app(signer: EhrSigner) -> Iterator[Any]:
+    """The app as the server runs it: a throw-away SQLite audit store, JWT verification on for
+    ``signer``'s issuer, and the server's start-up (knowledge loaded, ``gc.freeze``, GC
+    thresholds)."""
+    with tempfile.TemporaryDirectory(prefix="vertebra-profile-") as tmp:
+        os.environ.update(
+            {
+                "VERTEBRA_DATABASE_URL": f"sqlite:///{Path(tmp) / 'audit.sqlite3'}",
+                "VERTEBRA_TRUSTED_ISSUERS": json.dumps([signer.issuer()]),
+                "VERTEBRA_PUBLIC_BASE_URL": f"http://{HOST}",
+                "VERTEBRA_LOG_LEVEL": "WARNING",
+            }
+        )
+        os.environ.pop("VERTEBRA_CONFIG", None)
+        from vertebra.http.app import _warm_up, create_app
+
+        app = create_app()
+        _warm_up()  # what the server's lifespan start-up does (gc.freeze, GC thresholds)
+        yield app
 
 
 def _call(app: Any, method: str, path: str, body: bytes, headers: list[tuple[bytes, bytes]]) -> Any:
@@ -246,20 +269,7 @@ def main() -> int:
 
     rng = random.Random(20261121)
     signer = EhrSigner(iss="https://bench-ehr.example.org", alg="ES384")
-    with tempfile.TemporaryDirectory(prefix="vertebra-profile-") as tmp:
-        os.environ.update(
-            {
-                "VERTEBRA_DATABASE_URL": f"sqlite:///{Path(tmp) / 'audit.sqlite3'}",
-                "VERTEBRA_TRUSTED_ISSUERS": json.dumps([signer.issuer()]),
-                "VERTEBRA_PUBLIC_BASE_URL": f"http://{HOST}",
-                "VERTEBRA_LOG_LEVEL": "WARNING",
-            }
-        )
-        os.environ.pop("VERTEBRA_CONFIG", None)
-        from vertebra.http.app import _warm_up, create_app
-
-        app = create_app()
-        _warm_up()  # what the server's lifespan start-up does (gc.freeze, GC thresholds)
+    with warmed_app(signer) as app:
         facts = [json.dumps(f).encode() for f in patient_pool(500, rng)]
         hooks = [json.dumps(h).encode() for h in hook_pool(500, rng)]
         aud = f"http://{HOST}{HOOK_PATH}"
