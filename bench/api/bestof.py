@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import random
 import sys
 import time
 from collections.abc import Callable
@@ -23,10 +21,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from profile_app import HOOK_PATH, HOST, _call, warmed_app
-from run import hook_pool, patient_pool
-
-from vertebra.security.devkeys import EhrSigner
+from profile_app import HOOK_PATH, _call, warmed_app
 
 
 def main() -> int:
@@ -35,13 +30,9 @@ def main() -> int:
     parser.add_argument("--batch", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=12)
     args = parser.parse_args()
-    rng = random.Random(20261121)
-    signer = EhrSigner(iss="https://bench-ehr.example.org", alg="ES384")
-    with warmed_app(signer) as app:
-        facts = [json.dumps(f).encode() for f in patient_pool(500, rng)]
-        hooks = [json.dumps(h).encode() for h in hook_pool(500, rng)]
-        aud = f"http://{HOST}{HOOK_PATH}"
-        tokens = [signer.token(aud, lifetime=600) for _ in range(args.batch * args.rounds + 50)]
+    with warmed_app() as warmed:
+        app, facts, hooks = warmed.app, warmed.facts, warmed.hooks
+        tokens = warmed.tokens(args.batch * args.rounds + 50)
         loop = asyncio.new_event_loop()
 
         def hook(i: int) -> Any:

@@ -18,6 +18,7 @@ import argparse
 import asyncio
 import contextlib
 import cProfile
+import dataclasses
 import io
 import json
 import os
@@ -40,11 +41,29 @@ HOST = "127.0.0.1:8000"
 HOOK_PATH = "/cds-services/vertebra-patient-view"
 
 
+@dataclasses.dataclass(frozen=True)
+class Warmed:
+    """The app as the server runs it, with the bench's request pools (``run.py``) and the EHR
+    key that signs each hook call's JWT."""
+
+    app: Any
+    signer: EhrSigner
+    facts: list[bytes]
+    hooks: list[bytes]
+
+    def tokens(self, n: int) -> list[str]:
+        """``n`` fresh JWTs for the patient-view hook (each ``jti`` used once)."""
+        aud = f"http://{HOST}{HOOK_PATH}"
+        return [self.signer.token(aud, lifetime=600) for _ in range(n)]
+
+
 @contextlib.contextmanager
-def warmed_app(signer: EhrSigner) -> Iterator[Any]:
+def warmed_app() -> Iterator[Warmed]:
     """The app as the server runs it: a throw-away SQLite audit store, JWT verification on for
-    ``signer``'s issuer, and the server's start-up (knowledge loaded, ``gc.freeze``, GC
-    thresholds)."""
+    an ES384 EHR key, and the server's start-up (knowledge loaded, ``gc.freeze``, GC
+    thresholds); with the 500-patient request pools of ``run.py``."""
+    rng = random.Random(20261121)
+    signer = EhrSigner(iss="https://bench-ehr.example.org", alg="ES384")
     with tempfile.TemporaryDirectory(prefix="vertebra-profile-") as tmp:
         os.environ.update(
             {
@@ -59,7 +78,9 @@ def warmed_app(signer: EhrSigner) -> Iterator[Any]:
 
         app = create_app()
         _warm_up()  # what the server's lifespan start-up does (gc.freeze, GC thresholds)
-        yield app
+        facts = [json.dumps(f).encode() for f in patient_pool(500, rng)]
+        hooks = [json.dumps(h).encode() for h in hook_pool(500, rng)]
+        yield Warmed(app, signer, facts, hooks)
 
 
 def _call(app: Any, method: str, path: str, body: bytes, headers: list[tuple[bytes, bytes]]) -> Any:
@@ -267,13 +288,9 @@ def main() -> int:
 
         apply(set(args.variant.split(",")))
 
-    rng = random.Random(20261121)
-    signer = EhrSigner(iss="https://bench-ehr.example.org", alg="ES384")
-    with warmed_app(signer) as app:
-        facts = [json.dumps(f).encode() for f in patient_pool(500, rng)]
-        hooks = [json.dumps(h).encode() for h in hook_pool(500, rng)]
-        aud = f"http://{HOST}{HOOK_PATH}"
-        tokens = [signer.token(aud, lifetime=600) for _ in range(args.n + 100)]
+    with warmed_app() as warmed:
+        app, signer, facts, hooks = warmed.app, warmed.signer, warmed.facts, warmed.hooks
+        tokens = warmed.tokens(args.n + 100)
         loop = asyncio.new_event_loop()
 
         def plan(i: int) -> Any:
