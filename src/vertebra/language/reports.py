@@ -386,7 +386,8 @@ def triggered(text: str) -> list[str]:
     pre = _compiled()["trigger"]
     # As sentences() but a part is tested before its whitespace is collapsed (the same result:
     # trigger words have no spaces, see _TRIGGER_FORM), so only the few triggered parts of a
-    # report are collapsed: the screen calls this for every distinct candidate text.
+    # report are collapsed. One report at a time (read_report); the screen reads its many
+    # candidate texts with triggered_texts(), which the tests compare with this function.
     out = []
     for part in _SPLIT.split(text):
         if pre.search(part.lower()):
