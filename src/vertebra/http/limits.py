@@ -51,16 +51,18 @@ def check_counts(resources: Any, settings: Settings, field_name: str) -> None:
             else sum(1 for r in items if isinstance(r, dict) and r.get("resourceType") == rtype)
         )
         if count > limit:
-            raise ApiError(
-                413,
-                "too_many_resources",
-                f"{field_name} holds {count} {noun}; the limit is {limit} ({name})",
-                [
-                    field_error(
-                        field_name, f"more than {limit} {noun} ({name})", "too_many_resources"
-                    )
-                ],
-            )
+            raise too_many(field_name, f"{count} {noun}", limit, noun, name)
+
+
+def too_many(field_name: str, holds: str, limit: int, noun: str, setting: str) -> ApiError:
+    """The 413 for a count over one of the limits: the message says what ``field_name``
+    ``holds``, the field error the limit and the ``setting`` that sets it."""
+    return ApiError(
+        413,
+        "too_many_resources",
+        f"{field_name} holds {holds}; the limit is {limit} ({setting})",
+        [field_error(field_name, f"more than {limit} {noun} ({setting})", "too_many_resources")],
+    )
 
 
 #: ``"resourceType"`` as an object key in raw JSON (a colon after it: a string value
@@ -94,18 +96,8 @@ def check_raw_count(body: bytes, settings: Settings, field_name: str = "entry") 
         return
     count = raw_resource_count(body)
     if count > limit:
-        name = "VERTEBRA_MAX_BUNDLE_RESOURCES"
-        raise ApiError(
-            413,
-            "too_many_resources",
-            f"{field_name} holds {count} resources (besides the top-level one, contained "
-            f"resources included); the limit is {limit} ({name})",
-            [
-                field_error(
-                    field_name, f"more than {limit} resources ({name})", "too_many_resources"
-                )
-            ],
-        )
+        holds = f"{count} resources (besides the top-level one, contained resources included)"
+        raise too_many(field_name, holds, limit, "resources", "VERTEBRA_MAX_BUNDLE_RESOURCES")
 
 
 class BodyTooLarge(Exception):
