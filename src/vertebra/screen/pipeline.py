@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 
 from vertebra.facts import LEVELS
 from vertebra.screen.config import load_definition
+from vertebra.screen.distinct import per_combination
 from vertebra.screen.engines import Engine, EngineResult
 from vertebra.screen.gaps import (
     FACT_INPUTS,
@@ -92,21 +93,51 @@ def _levels(value: Any) -> str:
     return ";".join(lv for lv in LEVELS if lv in present)
 
 
-def _column_values(table: pa.Table) -> Callable[[str], list[Any]]:
-    """A column's values as a Python list, converted once per column (all None for a column
-    the table does not have)."""
-    converted: dict[str, list[Any]] = {}
+_LEVEL_SET = pa.array(LEVELS, pa.string())
 
-    def values(name: str) -> list[Any]:
-        if name not in converted:
-            converted[name] = (
-                table.column(name).to_pylist()
-                if name in table.column_names
-                else [None] * table.num_rows
-            )
-        return converted[name]
 
-    return values
+def _levels_column(levels: pa.ChunkedArray | pa.Array, n: int) -> pa.Array:
+    """:func:`_levels` of every row of a list-of-levels column, in Arrow: each level becomes a
+    bit (its place in :data:`LEVELS`, other values none), a row's distinct bits are added into a
+    mask, and each distinct mask is spelt out once."""
+    if isinstance(levels, pa.ChunkedArray):
+        levels = levels.combine_chunks()
+    bits = pc.shift_left(pa.scalar(1, pa.int64()), pc.index_in(pc.list_flatten(levels), _LEVEL_SET))
+    pairs = pa.table({"row": pc.list_parent_indices(levels), "bit": bits}).filter(pc.is_valid(bits))
+    masks = (
+        pairs.group_by(["row", "bit"], use_threads=False)
+        .aggregate([])
+        .group_by("row", use_threads=False)
+        .aggregate([("bit", "sum")])
+    )
+    found = pc.index_in(pa.array(range(n), pa.int64()), masks.column("row"))
+    mask = pc.fill_null(masks.column("bit_sum").take(found), 0)
+    return per_combination(
+        pa.table({"mask": mask}),
+        ["mask"],
+        lambda v: ";".join(lv for i, lv in enumerate(LEVELS) if v["mask"] >> i & 1),
+        pa.string(),
+    )
+
+
+# What coded_gaps reads, with the type of a column that an engine's rows lack.
+GAP_INPUTS: dict[str, pa.DataType] = {
+    "patient_record_found": pa.bool_(),
+    "vertebral_fracture": pa.bool_(),
+    "vertebral_fracture_coded": pa.bool_(),
+    "dxa_within_12_weeks": pa.bool_(),
+    "medication_started_within_16_weeks": pa.bool_(),
+    "medication_at_52_weeks": pa.bool_(),
+    "current_drug": pa.string(),
+    "deceased": pa.bool_(),
+}
+
+
+def _column(table: pa.Table, name: str, type: pa.DataType) -> pa.ChunkedArray | pa.Array:
+    """The named column, or nulls of ``type`` when the table has none."""
+    if name in table.column_names:
+        return table.column(name)
+    return pa.nulls(table.num_rows, type)
 
 
 def finish_worklist(raw: pa.Table, as_of: date, plan_gaps: PlanGaps) -> pa.Table:
@@ -117,49 +148,47 @@ def finish_worklist(raw: pa.Table, as_of: date, plan_gaps: PlanGaps) -> pa.Table
 def finish_rows(raw: pa.Table | pa.RecordBatch, plan_gaps: PlanGaps) -> pa.Table:
     """Engine rows -> worklist rows (fixed columns and types, gaps), in the same order.
 
-    Column at a time (no per-row dictionaries of the whole table): the levels and gaps columns
-    are computed in Python from the few columns they read, the rest is cast and reordered.
+    Column at a time: the levels, gaps and drug-safety gaps are computed in Python (the
+    definitions in :mod:`vertebra.screen.gaps`) once per distinct combination of the columns
+    they read (:func:`vertebra.screen.distinct.per_combination`); the rest is cast and
+    reordered.
     """
-    n = raw.num_rows
-    col = _column_values(raw)
-    levels = [_levels(v) for v in col("fracture_levels")]
-    gap_inputs = (
-        "patient_record_found",
-        "vertebral_fracture",
-        "vertebral_fracture_coded",
-        "dxa_within_12_weeks",
-        "medication_started_within_16_weeks",
-        "medication_at_52_weeks",
-        "current_drug",
-        "deceased",
+    table = raw if isinstance(raw, pa.Table) else pa.Table.from_batches([raw])
+    n = table.num_rows
+    levels = _levels_column(_column(table, "fracture_levels", pa.list_(pa.string())), n)
+    gap_table = pa.table(
+        [_column(table, name, type) for name, type in GAP_INPUTS.items()], names=list(GAP_INPUTS)
     )
-    gap_cols = [col(c) for c in gap_inputs]
-    gaps = [
-        ";".join(coded_gaps(dict(zip(gap_inputs, vals, strict=True))))
-        for vals in zip(*gap_cols, strict=True)
-    ]
-    drugs = col("current_drug")
-    with_drug = [i for i, d in enumerate(drugs) if d is not None]
-    fact_cols = {c: col(c) for c in FACT_INPUTS if c != "fracture_levels"}
-    rows = []
-    for i in with_drug:
-        row = {c: v[i] for c, v in fact_cols.items()}
-        row["fracture_levels"] = levels[i].split(";") if levels[i] else []
-        rows.append(row)
-    safety = [""] * n
-    for i, found in zip(with_drug, plan_gaps.many(rows), strict=True):
-        safety[i] = ";".join(found)
-    computed = {
-        "fracture_levels": pa.array(levels, pa.string()),
-        "gaps": pa.array(gaps, pa.string()),
-        "plan_safety_gaps": pa.array(safety, pa.string()),
-    }
+    gaps = per_combination(
+        gap_table, list(GAP_INPUTS), lambda v: ";".join(coded_gaps(v)), pa.string()
+    )
+    types = {f.name: f.type for f in WORKLIST_SCHEMA}
+    facts = pa.table(
+        [
+            levels if name == "fracture_levels" else _column(table, name, types[name])
+            for name in FACT_INPUTS
+        ],
+        names=list(FACT_INPUTS),
+    )
+    with_drug = pc.is_valid(facts.column("current_drug").combine_chunks())
+
+    def safety_gaps(values: dict[str, Any]) -> str:
+        found = values["fracture_levels"]
+        row = {**values, "fracture_levels": found.split(";") if found else []}
+        return ";".join(plan_gaps.many([row])[0])
+
+    safety = pc.replace_with_mask(
+        pa.repeat(pa.scalar("", pa.string()), n),
+        with_drug,
+        per_combination(facts.filter(with_drug), list(FACT_INPUTS), safety_gaps, pa.string()),
+    )
+    computed = {"fracture_levels": levels, "gaps": gaps, "plan_safety_gaps": safety}
     columns = []
     for f in WORKLIST_SCHEMA:
         if f.name in computed:
             columns.append(computed[f.name])
-        elif f.name in raw.column_names:
-            columns.append(raw.column(f.name).cast(f.type))
+        elif f.name in table.column_names:
+            columns.append(table.column(f.name).cast(f.type))
         else:
             columns.append(pa.nulls(n, f.type))
     return pa.table(columns, schema=WORKLIST_SCHEMA)
@@ -205,6 +234,13 @@ _FLAGS = (
 )
 
 
+def _counts(values: pa.ChunkedArray | pa.Array) -> list[tuple[Any, int]]:
+    """(value, rows) for each distinct value, null included, in order of first appearance."""
+    found = pa.table({"v": values}).group_by("v", use_threads=False).aggregate([([], "count_all")])
+    counts = found.column("count_all").to_pylist()
+    return list(zip(found.column("v").to_pylist(), counts, strict=True))
+
+
 class Tally:
     """The worklist's counts for kpis.json, added up piece by piece in worklist order (the
     Spark engine streams the worklist; the driver never holds it whole)."""
@@ -221,28 +257,34 @@ class Tally:
         self.days_to_treatment: list[int] = []
 
     def add(self, piece: pa.Table) -> None:
-        col = _column_values(piece)
+        types = {f.name: f.type for f in WORKLIST_SCHEMA}
+
+        def col(name: str) -> pa.ChunkedArray | pa.Array:
+            return _column(piece, name, types[name])
+
+        def count(values: pa.ChunkedArray | pa.Array) -> int:
+            return int(pc.count(values).as_py())
+
         self.rows += piece.num_rows
         for name in _FLAGS:
-            self.true[name] += sum(1 for v in col(name) if v is True)
-            self.evaluable[name] += sum(1 for v in col(name) if v is not None)
-        for drug, g in zip(col("current_drug"), col("plan_safety_gaps"), strict=True):
-            if drug is not None:
-                self.with_drug += 1
-                self.drug_gap += 1 if g else 0
-        self.not_coded += sum(1 for g in col("gaps") if g and REPORTED_NOT_CODED in g.split(";"))
-        for site in col("index_fracture_site"):
-            self.sites[site or "unknown"] = self.sites.get(site or "unknown", 0) + 1
-        for v in col("found_by"):
-            if v in self.found_by:
-                self.found_by[v] += 1
-        self.days_to_treatment.extend(
-            (started - index).days
-            for started, index in zip(
-                col("medication_start_date"), col("index_fracture_date"), strict=True
-            )
-            if started is not None and index is not None
+            self.true[name] += count(pc.filter(col(name), col(name)))
+            self.evaluable[name] += count(col(name))
+        drug = pc.is_valid(col("current_drug"))
+        self.with_drug += count(pc.filter(drug, drug))
+        has_gap = pc.and_(drug, pc.fill_null(pc.not_equal(col("plan_safety_gaps"), ""), False))
+        self.drug_gap += count(pc.filter(has_gap, has_gap))
+        gaps = pa.table({"gaps": col("gaps")})
+        not_coded = per_combination(
+            gaps, ["gaps"], lambda v: REPORTED_NOT_CODED in (v["gaps"] or "").split(";"), pa.bool_()
         )
+        self.not_coded += count(pc.filter(not_coded, not_coded))
+        for site, n in _counts(col("index_fracture_site")):
+            self.sites[site or "unknown"] = self.sites.get(site or "unknown", 0) + n
+        for value, n in _counts(col("found_by")):
+            if value in self.found_by:
+                self.found_by[value] += n
+        days = pc.days_between(col("index_fracture_date"), col("medication_start_date"))
+        self.days_to_treatment.extend(pc.drop_null(days).to_pylist())
 
     def kpis(self, result: EngineResult, as_of: date) -> dict[str, Any]:
         d = load_definition()

@@ -111,6 +111,11 @@ def funnel(kpis: dict[str, Any]) -> Markup:
     return bar_chart(items, n)
 
 
+def _rank(row: dict[str, Any]) -> list[int]:
+    """:func:`labels.priority_key` of a row without its index, as integers."""
+    return [int(k) for k in labels.priority_key(row["gaps"], row["plan_safety_gaps"], 0)[:2]]
+
+
 class Preview:
     """What report.html shows of the worklist, gathered piece by piece in worklist order (the
     Spark engine streams it): the first rows by priority, the first rows reported but not
@@ -124,24 +129,33 @@ class Preview:
         self.reported: list[dict[str, Any]] = []
 
     def add(self, piece: pa.Table) -> None:
-        import heapq
-
         import pyarrow.compute as pc
+
+        from vertebra.screen.distinct import per_combination
 
         offset = self.total_rows
         self.total_rows += piece.num_rows
-        gaps = piece["gaps"].to_pylist()
-        safety = piece["plan_safety_gaps"].to_pylist()
-        keys = [labels.priority_key(gaps[i], safety[i], offset + i) for i in range(len(gaps))]
-        cutoff = self._best[-1][0] if len(self._best) >= PREVIEW_ROWS else None
-        chosen = heapq.nsmallest(
-            PREVIEW_ROWS,
-            (i for i, k in enumerate(keys) if cutoff is None or k < cutoff),
-            key=keys.__getitem__,
+        # The piece's first PREVIEW_ROWS rows by priority: labels.priority_key without the row
+        # index, once per distinct pair of gap columns; a stable sort keeps worklist order
+        # among equals, as the index would.
+        rank = per_combination(
+            piece.select(["gaps", "plan_safety_gaps"]),
+            ["gaps", "plan_safety_gaps"],
+            _rank,
+            pa.list_(pa.int64(), 2),
         )
-        if chosen:
-            rows = piece.take(pa.array(chosen, type=pa.int64())).to_pylist()
-            merged = self._best + [(keys[i], row) for i, row in zip(chosen, rows, strict=True)]
+        order = pc.sort_indices(
+            pa.table({"a": pc.list_element(rank, 0), "b": pc.list_element(rank, 1)}),
+            sort_keys=[("a", "ascending"), ("b", "ascending")],
+        )
+        chosen = order.slice(0, PREVIEW_ROWS)
+        if len(chosen):
+            rows = piece.take(chosen).to_pylist()
+            keys = [
+                labels.priority_key(row["gaps"], row["plan_safety_gaps"], offset + i)
+                for i, row in zip(chosen.to_pylist(), rows, strict=True)
+            ]
+            merged = self._best + list(zip(keys, rows, strict=True))
             self._best = sorted(merged, key=lambda kr: kr[0])[:PREVIEW_ROWS]
         if len(self.reported) < PREVIEW_ROWS:
             mask = pc.match_substring(
