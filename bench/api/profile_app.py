@@ -163,6 +163,7 @@ def print_sections(
 ) -> None:
     """Where a request's CPU goes: named steps timed by wrappers, the rest is the framework
     (FastAPI routing, dependencies, middleware, ASGI) and this script's own calls."""
+    import orjson
     import pydantic_core
 
     from vertebra.cdshooks.cards import CardBuilder
@@ -192,6 +193,17 @@ def print_sections(
         (pydantic_core, "to_json", "response JSON"),
         (audit, "canonical", "audit: input hash"),
         (Store, "record_event", "audit: write (jti + event + cards, commit)"),
+        (orjson, "dumps", "response JSON"),
+        (cdshooks, "endpoint_url", "X endpoint_url"),
+        (cdshooks, "_validate", "X _validate"),
+        (cdshooks, "_may_block", "X _may_block"),
+        (cdshooks, "stored_facts", "X stored_facts"),
+        (cdshooks, "check_counts", "X check_counts"),
+        (cdshooks, "EventRecord", "X EventRecord"),
+        (cdshooks, "Response", "X Response"),
+        (cdshooks.log, "info", "X log.info"),
+        (cdshooks.prefetching, "known", "X known"),
+        (CardBuilder, "__init__", "X CardBuilder init"),
     ]
     for owner, name, label in steps:
         _timed(owner, name, label)
