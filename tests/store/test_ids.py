@@ -40,3 +40,36 @@ def test_the_random_part_varies_and_later_ids_sort_after_earlier_ones() -> None:
     first = new_uuid()
     time.sleep(0.003)
     assert new_uuid() > first  # a later millisecond sorts after (text order = time order)
+
+
+def test_threads_never_share_random_digits() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def many(_: int) -> list[str]:
+        return [new_uuid() for _ in range(3_000)]
+
+    with ThreadPoolExecutor(8) as pool:
+        ids = [text for chunk in pool.map(many, range(8)) for text in chunk]
+    assert len(set(ids)) == len(ids) == 24_000
+    # the random part alone (timestamp and version cut off) is unique too
+    assert len({text[15:] for text in ids}) == len(ids)
+
+
+def test_a_forked_child_does_not_reuse_the_parents_random_digits() -> None:
+    import os
+
+    new_uuid()  # the parent now holds unused random digits
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its next uuids, to the parent
+        try:
+            os.write(write, "\n".join(new_uuid() for _ in range(50)).encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        child = pipe.read().split("\n")
+    os.waitpid(pid, 0)
+    parent = [new_uuid() for _ in range(50)]
+    assert len(child) == 50
+    assert not {c[15:] for c in child} & {p[15:] for p in parent}

@@ -15,6 +15,7 @@ URL, links to the cited guidelines and the override reasons vertebra understands
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import lru_cache
 from typing import Any
 
 from vertebra.cdshooks.orders import DraftOrder, DrugConflict
@@ -48,6 +49,11 @@ ResourceMaker = Callable[[Recommendation, str], "dict[str, Any] | None"]
 def shorten(text: str, limit: int = SUMMARY_LIMIT) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+#: :func:`shorten` for card summaries and recommendation titles: knowledge-base text, the same
+#: few hundred strings on every call (a card shortens its title three or four times).
+_short = lru_cache(maxsize=4096)(shorten)
 
 
 def indicator(rec: Recommendation) -> str:
@@ -138,7 +144,7 @@ class CardBuilder:
     ) -> dict[str, Any]:
         card: dict[str, Any] = {
             "uuid": new_uuid(),
-            "summary": shorten(summary),
+            "summary": _short(summary),
             "detail": detail,
             "indicator": ind,
             "source": self._source(citations, topic),
@@ -184,13 +190,13 @@ class CardBuilder:
                 if resource is not None:
                     suggestions.append(
                         {
-                            "label": shorten(rec.title, 80),
+                            "label": _short(rec.title, 80),
                             "uuid": new_uuid(),
                             "isRecommended": rec.action == "do",
                             "actions": [
                                 {
                                     "type": "create",
-                                    "description": shorten(rec.title, 200),
+                                    "description": _short(rec.title, 200),
                                     "resource": resource,
                                 }
                             ],
@@ -215,7 +221,7 @@ class CardBuilder:
         if rec.cautions:
             lines.append("**Cautions:** " + " ".join(rec.cautions))
         lines.append(f"**Evidence:** {rec.strength} — {self._citation_text(rec.citations)}")
-        topic = {"system": TOPIC_SYSTEM, "code": rec.id, "display": shorten(rec.title, 100)}
+        topic = {"system": TOPIC_SYSTEM, "code": rec.id, "display": _short(rec.title, 100)}
         return self._card(
             rec.title,
             "\n\n".join(lines),

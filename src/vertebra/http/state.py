@@ -87,6 +87,14 @@ class AppState:
         self.store.close()
 
 
+def app_state(request: Request) -> AppState:
+    """The app's state, read directly: what the two routes on every request's path (the plan
+    and the CDS services) use instead of a ``Depends`` (FastAPI solves a dependency on each
+    call: a second pass of its parameter machinery)."""
+    state: AppState = request.app.state.vertebra
+    return state
+
+
 async def get_state(request: Request) -> AppState:
     """The app's state. ``async`` on purpose: FastAPI runs a plain ``def`` dependency in its
     thread pool, which cost two thread hand-offs on every request."""

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from joserfc import jws, jwt
+from joserfc import jws
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
@@ -142,7 +142,7 @@ class JWTVerifier:
         ``fetch=False`` (on the event loop): :class:`FetchNeeded` instead of a network fetch of
         a JWKS; call again with ``fetch=True`` on a worker thread."""
         token = _bearer(authorization)
-        header, claims = _peek(token)
+        compact, header, claims = _peek(token)
 
         alg = header.get("alg")
         if not isinstance(alg, str) or alg not in self.settings.jwt_algorithms:
@@ -169,11 +169,15 @@ class JWTVerifier:
             raise AuthError(f"subject {sub!r} is not trusted for issuer {iss!r}")
 
         keys = self._keys_for(issuer, kid, fetch)
+        # joserfc's own check of the compact JWS parsed above (header, algorithm, the key
+        # ``kid`` for that algorithm and use, signature) - what ``jwt.decode`` does after
+        # parsing the token a second time; the claims are its payload, already decoded.
         try:
-            verified = jwt.decode(token, keys, algorithms=[alg])
+            valid = jws.validate_compact(compact, keys, algorithms=[alg])
         except JoseError as exc:
             raise AuthError(f"JWT signature is not valid ({exc.error})") from None
-        claims = dict(verified.claims)
+        if not valid:
+            raise AuthError("JWT signature is not valid (bad_signature)")
 
         now = int(self._clock())
         self._check_claims(claims, audiences, now)
@@ -358,8 +362,9 @@ def _bearer(authorization: str | None) -> str:
     return token.strip()
 
 
-def _peek(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Header and claims before verification (only used to choose the key)."""
+def _peek(token: str) -> tuple[jws.CompactSignature, dict[str, Any], dict[str, Any]]:
+    """The parsed compact JWS, its header and its claims (before verification: used to
+    choose the key, and trusted only once :func:`jws.validate_compact` accepts the JWS)."""
     if token.count(".") != 2:
         raise AuthError("the bearer token is not a compact JWT")
     try:
@@ -370,7 +375,7 @@ def _peek(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
     header = dict(obj.protected)
     if not isinstance(claims, dict):
         raise AuthError("the JWT payload is not a JSON object")
-    return header, claims
+    return obj, header, claims
 
 
 def _has_kid(keys: KeySet, kid: str) -> bool:

@@ -4,16 +4,16 @@
 from __future__ import annotations
 
 import logging
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Request, Response
 
 from vertebra.engine import plan as make_plan
 from vertebra.facts import facts_json_schema
 from vertebra.http.audit import input_hash, stored_facts
 from vertebra.http.errors import ERROR_RESPONSES
 from vertebra.http.limits import INLINE_BYTES, check_counts, check_raw_count
-from vertebra.http.state import AppState, get_state
+from vertebra.http.state import app_state
 from vertebra.intake import check_depth, load_json, read_patient
 from vertebra.plan import Plan
 from vertebra.settings import Settings
@@ -51,7 +51,8 @@ _PLAN_BODY: dict[str, Any] = {
     responses=ERROR_RESPONSES,
     openapi_extra=_PLAN_BODY,
 )
-async def post_plan(request: Request, state: Annotated[AppState, Depends(get_state)]) -> Response:
+async def post_plan(request: Request) -> Response:
+    state = app_state(request)
     body = await request.body()
     if len(body) <= INLINE_BYTES:
         # CPU-bound and short (a few ms): run it on the event loop. A thread hop would only

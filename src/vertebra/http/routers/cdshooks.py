@@ -28,7 +28,7 @@ from vertebra.fhir.report_text import REPORT_TYPES
 from vertebra.http.audit import input_hash, stored_facts
 from vertebra.http.errors import ERROR_RESPONSES, ApiError, invalid_input, validation_errors
 from vertebra.http.limits import INLINE_BYTES, check_counts
-from vertebra.http.state import AppState, get_state
+from vertebra.http.state import AppState, app_state, get_state
 from vertebra.intake import check_depth, from_resources, load_json
 from vertebra.security import ANONYMOUS_DEV, AuthError, Caller
 from vertebra.security.jwt import FetchNeeded
@@ -231,11 +231,8 @@ def _answer_or_refusal(
     responses=_AUTH_RESPONSES,
     openapi_extra=_HOOK_BODY,
 )
-async def call_service(
-    service_id: str,
-    request: Request,
-    state: Annotated[AppState, Depends(get_state)],
-) -> Response:
+async def call_service(service_id: str, request: Request) -> Response:
+    state = app_state(request)
     service = _service(service_id)
     url = endpoint_url(request, state)
     # Authenticate before the body is even parsed: an unauthenticated caller learns nothing
