@@ -285,9 +285,7 @@ def _insert_sql(table: str, names: list[str]) -> str:
 def _bind_processor(column: Any, dialect: Any) -> Callable[[Any], Any] | None:
     """The column type's SQLAlchemy bind processor; for a JSON column, with a shortcut for the
     lists of strings that most of them hold (ids, uuids)."""
-    process: Callable[[Any], Any] | None = column.type.dialect_impl(dialect).bind_processor(
-        dialect
-    )
+    process: Callable[[Any], Any] | None = column.type.dialect_impl(dialect).bind_processor(dialect)
     if process is None or not isinstance(column.type, JSON):
         return process
     return partial(_json_value, process)
