@@ -50,8 +50,64 @@ def test_spark_gets_contains_for_a_regex_of_literal_words_and_duckdb_keeps_the_r
     (report,) = [s for s in logic.statements(date(2025, 1, 1)) if s.name == "report_texts"]
     spark = report.sql("spark")
     assert "RLIKE 'fractur|" not in spark
-    assert "CONTAINS(ltext, 'fractur') OR CONTAINS(ltext, 'compressi')" in spark
+    assert "CONTAINS(LOWER(text), 'fractur') OR CONTAINS(LOWER(text), 'compressi')" in spark
     assert "RLIKE '/Patient/.'" in spark  # not literal words: kept
-    assert "regexp_matches(ltext, 'fractur|" in report.sql("duckdb")
+    assert f"regexp_matches(text, '{logic.any_case('fractur')}|" in report.sql("duckdb")
     kept = logic.Statement("x", False, "SELECT regexp_matches(t, 'a.c|b') FROM y")
     assert "RLIKE" in kept.sql("spark")
+
+
+def test_any_case_matches_where_duckdbs_lower_matches_for_every_code_point() -> None:
+    """``regexp_matches(text, any_case(words))`` (the screen's trigger test) selects the same
+    texts as ``regexp_matches(lower(text), words)``: DuckDB's lower() maps each code point to
+    one code point, so it is enough that each letter's class holds exactly the code points
+    that lower() maps to that letter, and that nothing lowers to a digit or '-' but itself."""
+    import duckdb
+
+    assert logic.any_case("end-plate|l5") == "[eE][nN][dD]-[pP][lL][aA][tT][eE]|[lL]5"
+    con = duckdb.connect()
+    points = con.execute(
+        "SELECT chr(i::INTEGER) AS c, lower(chr(i::INTEGER)) AS l FROM range(1114112) t(i) "
+        "WHERE i < 55296 OR i > 57343"
+    ).fetchall()
+    assert all(len(low) == 1 for _, low in points)
+    lowers_to: dict[str, set[str]] = {low: set() for low in "abcdefghijklmnopqrstuvwxyz0123456789-"}
+    for c, low in points:
+        if low in lowers_to:
+            lowers_to[low].add(c)
+    for letter, chars in lowers_to.items():
+        rx = logic.any_case(letter)
+        matched = {
+            c for (c,) in con.execute(
+                "SELECT c FROM (SELECT chr(i::INTEGER) AS c FROM range(1114112) t(i) "
+                "WHERE i < 55296 OR i > 57343) WHERE regexp_full_match(c, ?)", [rx]
+            ).fetchall()
+        }
+        assert matched == chars, letter
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "No FRACTURE.",
+        "Wedge deformity",
+        "COMPRESS\u0130ON",  # capital I with dot above: lower() gives 'i'
+        "\u212aYPHOPLASTY",  # Kelvin sign: lower() gives 'k'
+        "compre\u017f\u017fion",  # long s: RE2's (?i) would take it, lower() keeps it
+        "end-plate",
+        "END PLATE",
+        "Height loss",
+        "nothing here",
+        "",
+    ],
+)
+def test_report_trigger_in_any_case_agrees_with_lower(text: str) -> None:
+    import duckdb
+
+    trigger = logic.parameters(date(2025, 1, 1))["report_trigger_any_case"]
+    words = logic._ANY_CASE_CLASS.sub(lambda m: m.group(1), str(trigger))
+    con = duckdb.connect()
+    same, lowered = con.execute(
+        "SELECT regexp_matches(?, ?), regexp_matches(lower(?), ?)", [text, trigger, text, words]
+    ).fetchone() or (None, None)
+    assert same == lowered

@@ -125,7 +125,8 @@ _TRIGGER_FORM = re.compile(r"[a-z0-9-]+(\|[a-z0-9-]+)*")
 def trigger() -> str:
     """The pre-filter: a sentence (or report) without a match cannot describe a vertebral
     fracture for this reader. Lower-case regular expression, RE2/Java compatible (the screen's
-    SQL runs it on DuckDB and Spark)."""
+    SQL tests it on each text in any case, :func:`vertebra.screen.logic.any_case`, on DuckDB,
+    and as ``CONTAINS(LOWER(text), word)`` on Spark)."""
     return rules().trigger
 
 

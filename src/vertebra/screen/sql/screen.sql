@@ -83,15 +83,11 @@ texts AS (
     {{ attachment_text('c.attachment') }} AS text
   FROM dref
 ),
-lowered AS (  -- lower() once, not once per trigger word
-  SELECT rtype, flag, report_id, subject_ref, event_time, status, text, lower(text) AS ltext
-  FROM texts
-),
-marked AS (
+marked AS (  -- the trigger words in any case: no lower-cased copy of each text (logic.any_case)
   SELECT rtype, flag, report_id, subject_ref, event_time, text,
     flag = 'ok' AND coalesce(status, 'final') NOT IN ('entered-in-error', 'cancelled')
-      AND coalesce(regexp_matches(ltext, '{{ report_trigger }}'), FALSE) AS candidate
-  FROM lowered
+      AND coalesce(regexp_matches(text, '{{ report_trigger_any_case }}'), FALSE) AS candidate
+  FROM texts
 )
 SELECT rtype, flag,
   CASE WHEN candidate THEN {{ patient_id('subject_ref') }} END AS patient_id,
