@@ -78,9 +78,11 @@ def test_any_case_matches_where_duckdbs_lower_matches_for_every_code_point() -> 
     for letter, chars in lowers_to.items():
         rx = logic.any_case(letter)
         matched = {
-            c for (c,) in con.execute(
+            c
+            for (c,) in con.execute(
                 "SELECT c FROM (SELECT chr(i::INTEGER) AS c FROM range(1114112) t(i) "
-                "WHERE i < 55296 OR i > 57343) WHERE regexp_full_match(c, ?)", [rx]
+                "WHERE i < 55296 OR i > 57343) WHERE regexp_full_match(c, ?)",
+                [rx],
             ).fetchall()
         }
         assert matched == chars, letter
