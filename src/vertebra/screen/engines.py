@@ -35,6 +35,7 @@ SPARK_READING = "report_reading (Python, executors)"
 #: DuckDB: how long the engine waited for the reader (which runs beside the statements before).
 READING_WAIT = "report_reading: engine waited"
 _NEEDS_FINDINGS = re.compile(rf"\b{reports.FINDINGS_TABLE}\b")
+_NEEDS_CODES = re.compile(r"\bvs_codes\b")
 
 
 def _timed(read: reports.Reader, candidates: pa.Table, timings: dict[str, float]) -> pa.Table:
@@ -153,16 +154,24 @@ class DuckDBEngine:
             con.execute("SET checkpoint_threshold = '1TB'")
             for rtype in schema.RESOURCES:
                 self._register(con, rtype, export.files.get(rtype, []))
-            codes = _codes_table()
-            con.register("vs_codes_arrow", codes)
-            con.execute("CREATE TEMP TABLE vs_codes AS SELECT * FROM vs_codes_arrow")
             timings: dict[str, float] = {}
+            # The value-set table is built (Python, ~0.13 CPU-s) on a thread while DuckDB runs
+            # the statements before the first that reads vs_codes (report_texts, patients): on
+            # the main thread it held DuckDB back, longer still while the report reader's
+            # import, on its own thread, took turns with it for the interpreter lock.
             # The report reader (Python) runs on a thread while DuckDB's threads run the
             # statements that do not need its findings (patients, condition_events); the first
             # statement that reads report_findings waits for it.
-            with ThreadPoolExecutor(1, thread_name_prefix="report-reader") as reader:
+            with (
+                ThreadPoolExecutor(1, thread_name_prefix="value-sets") as value_sets,
+                ThreadPoolExecutor(1, thread_name_prefix="report-reader") as reader,
+            ):
+                codes: Future[pa.Table] | None = value_sets.submit(_codes_table)
                 pending: Future[pa.Table] | None = None
                 for st in logic.statements(as_of):
+                    if codes is not None and _NEEDS_CODES.search(st.select):
+                        self._add_codes(con, codes.result())
+                        codes = None
                     if pending is not None and _NEEDS_FINDINGS.search(st.select):
                         t = time.perf_counter()
                         self._add_findings(con, pending.result())
@@ -178,6 +187,8 @@ class DuckDBEngine:
                         pending = reader.submit(_timed, read_reports, candidates, timings)
                 if pending is not None:
                     self._add_findings(con, pending.result())
+                if codes is not None:
+                    self._add_codes(con, codes.result())
             t = time.perf_counter()
             result = EngineResult(
                 worklist=con.sql("SELECT * FROM worklist").to_arrow_table(),
@@ -189,6 +200,11 @@ class DuckDBEngine:
             return result
         finally:
             con.close()
+
+    @staticmethod
+    def _add_codes(con: Any, codes: pa.Table) -> None:
+        con.register("vs_codes_arrow", codes)
+        con.execute("CREATE TEMP TABLE vs_codes AS SELECT * FROM vs_codes_arrow")
 
     @staticmethod
     def _add_findings(con: Any, found: pa.Table) -> None:
