@@ -319,6 +319,33 @@ def test_the_reader_starts_without_running_nltk_which_still_works_when_used() ->
     assert run.stdout.split() == ["_Deferred", "yes", "str", "module", "nltk.corpus"]
 
 
+def test_the_reader_is_built_with_the_collector_paused_and_restored() -> None:
+    """The pipeline's build pauses the cyclic collector (its objects are long-lived) and puts
+    it back as it found it, enabled or not; in a fresh process, so that the build happens."""
+    import subprocess
+    import sys
+
+    code = (
+        "import gc, sys\n"
+        "from vertebra.language import reports\n"
+        "seen = []\n"
+        "real = reports.build\n"
+        "def spy(*a, **k):\n"
+        "    seen.append(gc.isenabled())\n"
+        "    return real(*a, **k)\n"
+        "reports.build = spy\n"
+        "if sys.argv[1] == 'off':\n"
+        "    gc.disable()\n"
+        "reports.load(); reports.load()\n"
+        "print(seen, gc.isenabled())\n"
+    )
+    for state, after in (("on", "True"), ("off", "False")):
+        run = subprocess.run(
+            [sys.executable, "-c", code, state], capture_output=True, text=True, check=True
+        )
+        assert run.stdout.split() == ["[False]", after], state
+
+
 @pytest.mark.spark
 @pytest.mark.timeout(900)
 def test_spark_gives_the_same_report_text_outputs(tmp_path: Path) -> None:
