@@ -210,8 +210,6 @@ def _nlp() -> Any:
     off collections that traverse them all and free nothing (0.56 -> 0.43 CPU-s from
     bytecode). Reference counting still frees everything else; collection resumes after."""
     with _BUILD:
-        if _build_nlp.cache_info().currsize:
-            return _build_nlp()
         paused = gc.isenabled()
         gc.disable()
         try:
