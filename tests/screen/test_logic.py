@@ -66,9 +66,11 @@ def test_any_case_matches_where_duckdbs_lower_matches_for_every_code_point() -> 
 
     assert logic.any_case("end-plate|l5") == "[eE][nN][dD]-[pP][lL][aA][tT][eE]|[lL]5"
     con = duckdb.connect()
+    # Every code point but the surrogates (not characters; DuckDB 1.3's chr() refuses them even
+    # where a WHERE clause would drop them, so they are never generated).
+    code_points = "(SELECT * FROM range(55296) UNION ALL SELECT * FROM range(57344, 1114112)) t(i)"
     points = con.execute(
-        "SELECT chr(i::INTEGER) AS c, lower(chr(i::INTEGER)) AS l FROM range(1114112) t(i) "
-        "WHERE i < 55296 OR i > 57343"
+        f"SELECT chr(i::INTEGER) AS c, lower(chr(i::INTEGER)) AS l FROM {code_points}"
     ).fetchall()
     assert all(len(low) == 1 for _, low in points)
     lowers_to: dict[str, set[str]] = {low: set() for low in "abcdefghijklmnopqrstuvwxyz0123456789-"}
@@ -80,8 +82,8 @@ def test_any_case_matches_where_duckdbs_lower_matches_for_every_code_point() -> 
         matched = {
             c
             for (c,) in con.execute(
-                "SELECT c FROM (SELECT chr(i::INTEGER) AS c FROM range(1114112) t(i) "
-                "WHERE i < 55296 OR i > 57343) WHERE regexp_full_match(c, ?)",
+                f"SELECT c FROM (SELECT chr(i::INTEGER) AS c FROM {code_points}) "
+                "WHERE regexp_full_match(c, ?)",
                 [rx],
             ).fetchall()
         }
