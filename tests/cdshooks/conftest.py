@@ -115,11 +115,17 @@ class Ehr:
             body["prefetch"] = prefetch
         return body
 
-    def call(self, service: str, body: dict[str, Any], *, token: bool = True) -> Any:
+    def call(self, service: str, body: dict[str, Any] | str, *, token: bool = True) -> Any:
+        """POST a hook call; ``body`` as JSON, or a JSON text sent as it is (for bodies that
+        ``json=`` cannot write: deep nesting, unpaired surrogate escapes)."""
         headers = {}
         if token:
             headers["Authorization"] = f"Bearer {self.signer.token(f'{BASE}/{service}')}"
-        return self.client.post(f"/cds-services/{service}", json=body, headers=headers)
+        url = f"/cds-services/{service}"
+        if isinstance(body, str):
+            headers["Content-Type"] = "application/json"
+            return self.client.post(url, content=body.encode(), headers=headers)
+        return self.client.post(url, json=body, headers=headers)
 
     def feedback(self, service: str, items: list[dict[str, Any]]) -> Any:
         url = f"{BASE}/{service}/feedback"

@@ -136,12 +136,7 @@ def test_deeply_nested_hook_body_is_422_naming_the_field(ehr: Any, levels: int) 
     prefetch["conditions"]["entry"][0]["resource"]["extension"] = "DEEP"
     body = json.dumps(ehr.body("patient-view", prefetch))
     body = body.replace('"DEEP"', '[{"extension": ' * levels + "[]" + "}]" * levels)
-    token = ehr.signer.token(f"http://testserver/cds-services/{SERVICE}")
-    r = ehr.client.post(
-        f"/cds-services/{SERVICE}",
-        content=body.encode(),
-        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
-    )
+    r = ehr.call(SERVICE, body)
     assert r.status_code == 422, r.text
     field = r.json()["errors"][0]["field"]
     assert field.startswith("prefetch.conditions.entry[0]") or field == "(body)"

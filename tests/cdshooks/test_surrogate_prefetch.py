@@ -7,7 +7,6 @@ import json
 from typing import Any
 
 SERVICE = "vertebra-patient-view"
-BASE = "http://testserver/cds-services"
 
 
 def test_an_unpaired_surrogate_in_the_prefetch_is_422_and_audited(ehr: Any) -> None:
@@ -15,12 +14,7 @@ def test_an_unpaired_surrogate_in_the_prefetch_is_422_and_audited(ehr: Any) -> N
     condition["code"]["text"] = "TEXT"
     body = json.dumps(ehr.body("patient-view", ehr.prefetch(conditions=[condition])))
     body = body.replace('"TEXT"', '"asthma \\ud800"')
-    token = ehr.signer.token(f"{BASE}/{SERVICE}")
-    r = ehr.client.post(
-        f"/cds-services/{SERVICE}",
-        content=body.encode(),
-        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
-    )
+    r = ehr.call(SERVICE, body)
     assert r.status_code == 422, r.text
     assert r.json()["errors"][0]["field"] == "(body)"
     assert "surrogate" in r.json()["errors"][0]["message"]

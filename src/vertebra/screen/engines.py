@@ -170,11 +170,11 @@ class DuckDBEngine:
                 pending: Future[pa.Table] | None = None
                 for st in logic.statements(as_of):
                     if codes is not None and _NEEDS_CODES.search(st.select):
-                        self._add_codes(con, codes.result())
+                        self._add_table(con, "vs_codes", codes.result())
                         codes = None
                     if pending is not None and _NEEDS_FINDINGS.search(st.select):
                         t = time.perf_counter()
-                        self._add_findings(con, pending.result())
+                        self._add_table(con, reports.FINDINGS_TABLE, pending.result())
                         timings[READING_WAIT] = round(time.perf_counter() - t, 3)
                         pending = None
                     progress(st.name)
@@ -186,9 +186,9 @@ class DuckDBEngine:
                         candidates = con.sql(reports.CANDIDATES_SQL).to_arrow_table()
                         pending = reader.submit(_timed, read_reports, candidates, timings)
                 if pending is not None:
-                    self._add_findings(con, pending.result())
+                    self._add_table(con, reports.FINDINGS_TABLE, pending.result())
                 if codes is not None:
-                    self._add_codes(con, codes.result())
+                    self._add_table(con, "vs_codes", codes.result())
             t = time.perf_counter()
             result = EngineResult(
                 worklist=con.sql("SELECT * FROM worklist").to_arrow_table(),
@@ -202,16 +202,10 @@ class DuckDBEngine:
             con.close()
 
     @staticmethod
-    def _add_codes(con: Any, codes: pa.Table) -> None:
-        con.register("vs_codes_arrow", codes)
-        con.execute("CREATE TEMP TABLE vs_codes AS SELECT * FROM vs_codes_arrow")
-
-    @staticmethod
-    def _add_findings(con: Any, found: pa.Table) -> None:
-        con.register("report_findings_arrow", found)
-        con.execute(
-            f"CREATE TEMP TABLE {reports.FINDINGS_TABLE} AS SELECT * FROM report_findings_arrow"
-        )
+    def _add_table(con: Any, name: str, table: pa.Table) -> None:
+        """``table`` (Arrow, built in Python) as the temp table ``name``."""
+        con.register(f"{name}_arrow", table)
+        con.execute(f"CREATE TEMP TABLE {name} AS SELECT * FROM {name}_arrow")
 
     @staticmethod
     def _register(con: Any, rtype: str, files: list[Any]) -> None:

@@ -71,6 +71,7 @@ WORKLIST_SCHEMA = pa.schema(
     ]
 )
 COLUMNS: tuple[str, ...] = tuple(WORKLIST_SCHEMA.names)
+_TYPES: dict[str, pa.DataType] = {f.name: f.type for f in WORKLIST_SCHEMA}
 
 
 @dataclass
@@ -99,7 +100,7 @@ _LEVEL_SET = pa.array(LEVELS, pa.string())
 def _levels_column(levels: pa.ChunkedArray | pa.Array, n: int) -> pa.Array:
     """:func:`_levels` of every row of a list-of-levels column, in Arrow: each level becomes a
     bit (its place in :data:`LEVELS`, other values none), a row's distinct bits are added into a
-    mask, and each distinct mask is spelt out once."""
+    mask, and each distinct mask is spelt out once by :func:`_levels`."""
     if isinstance(levels, pa.ChunkedArray):
         levels = levels.combine_chunks()
     bits = pc.shift_left(pa.scalar(1, pa.int64()), pc.index_in(pc.list_flatten(levels), _LEVEL_SET))
@@ -115,7 +116,7 @@ def _levels_column(levels: pa.ChunkedArray | pa.Array, n: int) -> pa.Array:
     return per_combination(
         pa.table({"mask": mask}),
         ["mask"],
-        lambda v: ";".join(lv for i, lv in enumerate(LEVELS) if v["mask"] >> i & 1),
+        lambda v: _levels([lv for i, lv in enumerate(LEVELS) if v["mask"] >> i & 1]),
         pa.string(),
     )
 
@@ -162,10 +163,9 @@ def finish_rows(raw: pa.Table | pa.RecordBatch, plan_gaps: PlanGaps) -> pa.Table
     gaps = per_combination(
         gap_table, list(GAP_INPUTS), lambda v: ";".join(coded_gaps(v)), pa.string()
     )
-    types = {f.name: f.type for f in WORKLIST_SCHEMA}
     facts = pa.table(
         [
-            levels if name == "fracture_levels" else _column(table, name, types[name])
+            levels if name == "fracture_levels" else _column(table, name, _TYPES[name])
             for name in FACT_INPUTS
         ],
         names=list(FACT_INPUTS),
@@ -257,10 +257,8 @@ class Tally:
         self.days_to_treatment: list[int] = []
 
     def add(self, piece: pa.Table) -> None:
-        types = {f.name: f.type for f in WORKLIST_SCHEMA}
-
         def col(name: str) -> pa.ChunkedArray | pa.Array:
-            return _column(piece, name, types[name])
+            return _column(piece, name, _TYPES[name])
 
         def count(values: pa.ChunkedArray | pa.Array) -> int:
             return int(pc.count(values).as_py())
